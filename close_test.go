@@ -1,0 +1,288 @@
+package sockets
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+func TestDisconnectSendsTheCode(t *testing.T) {
+	tests := []struct {
+		sent, want int
+	}{
+		{websocket.CloseNormalClosure, websocket.CloseNormalClosure},
+		{websocket.ClosePolicyViolation, websocket.ClosePolicyViolation},
+		{4000, 4000},
+		// Codes RFC 6455 keeps off the wire become 1011, never 1006.
+		{websocket.CloseAbnormalClosure, websocket.CloseInternalServerErr},
+		{websocket.CloseNoStatusReceived, websocket.CloseInternalServerErr},
+		{999, websocket.CloseInternalServerErr},
+	}
+	for _, tt := range tests {
+		t.Run(http.StatusText(0)+string(rune('0'+tt.sent%10))+"_"+itoa(tt.sent), func(t *testing.T) {
+			doneFired := make(chan bool, 1)
+			ts := newTestServer(t, Messages(quiet()), func(disconnect chan<- int, done <-chan bool) {
+				disconnect <- tt.sent
+				doneFired <- <-done
+			})
+			ws := ts.dial(t, nil)
+			if got := readClose(t, ws); got != tt.want {
+				t.Errorf("close code: got %d, want %d", got, tt.want)
+			}
+			if !recv(t, doneFired, "done") {
+				t.Error("done delivered false, want true")
+			}
+			ts.waitFinished(t, 1)
+		})
+	}
+}
+
+func itoa(n int) string {
+	if n < 0 {
+		return "-" + itoa(-n)
+	}
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+func TestHandlerReturnClosesWith1000(t *testing.T) {
+	ts := newTestServer(t, Messages(quiet()), func() {})
+	ws := ts.dial(t, nil)
+	if got := readClose(t, ws); got != websocket.CloseNormalClosure {
+		t.Errorf("close code: got %d, want 1000", got)
+	}
+	ts.waitFinished(t, 1)
+}
+
+// A handler that returns a value (as in the old examples) must not make
+// Macaron write to the hijacked connection.
+func TestReturnValueIsNotWrittenAfterUpgrade(t *testing.T) {
+	ts := newTestServer(t, Messages(quiet()), func(sender chan<- string) (int, string) {
+		sender <- "last"
+		return http.StatusOK, "this must not reach the socket"
+	})
+	ws := ts.dial(t, nil)
+	if _, got := readText(t, ws); got != "last" {
+		t.Errorf("got %q, want \"last\"", got)
+	}
+	if got := readClose(t, ws); got != websocket.CloseNormalClosure {
+		t.Errorf("close code: got %d, want 1000 (garbage on the wire?)", got)
+	}
+	ts.waitFinished(t, 1)
+	if log := ts.errLog.String(); log != "" {
+		t.Errorf("server logged %q, want nothing (a write after hijack?)", log)
+	}
+}
+
+func TestClientCloseFiresDonePromptly(t *testing.T) {
+	doneAt := make(chan time.Time, 1)
+	ts := newTestServer(t, Messages(quiet()), func(done <-chan bool) {
+		<-done
+		doneAt <- time.Now()
+	})
+	ws := ts.dial(t, nil)
+	start := time.Now()
+	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), timeIn())
+	if code := readClose(t, ws); code != websocket.CloseNormalClosure {
+		t.Errorf("close reply: got %d, want 1000", code)
+	}
+	if d := recv(t, doneAt, "done").Sub(start); d > time.Second {
+		t.Errorf("done fired after %v, want under 1s", d)
+	}
+	ts.waitFinished(t, 1)
+}
+
+func TestVanishedClientFiresDonePromptly(t *testing.T) {
+	doneAt := make(chan time.Time, 1)
+	errs := make(chan error, 1)
+	ts := newTestServer(t, Messages(quiet()), func(done <-chan bool, e <-chan error) {
+		<-done
+		doneAt <- time.Now()
+		errs <- <-e
+	})
+	ws := ts.dial(t, nil)
+	start := time.Now()
+	ws.NetConn().Close() // no close frame
+	if d := recv(t, doneAt, "done").Sub(start); d > time.Second {
+		t.Errorf("done fired after %v, want under 1s", d)
+	}
+	if err := recv(t, errs, "error"); !strings.Contains(err.Error(), "connection lost") {
+		t.Errorf("error: got %v, want connection lost", err)
+	}
+	ts.waitFinished(t, 1)
+}
+
+func TestSilentClientIsDroppedAfterPongWait(t *testing.T) {
+	opts := quiet()
+	opts.PongWait = 300 * time.Millisecond
+	opts.PingPeriod = 100 * time.Millisecond
+	doneAt := make(chan time.Time, 1)
+	ts := newTestServer(t, Messages(opts), func(done <-chan bool) {
+		<-done
+		doneAt <- time.Now()
+	})
+	ws := ts.dial(t, nil)
+	_ = ws // never read: gorilla answers pings only while reading
+	start := time.Now()
+	d := recv(t, doneAt, "done").Sub(start)
+	if d < opts.PongWait/2 || d > opts.PongWait+2*time.Second {
+		t.Errorf("silent client dropped after %v, want about PongWait (%v)", d, opts.PongWait)
+	}
+	ts.waitFinished(t, 1)
+}
+
+func TestAnsweringClientStaysPastPongWait(t *testing.T) {
+	opts := quiet()
+	opts.PongWait = 200 * time.Millisecond
+	opts.PingPeriod = 50 * time.Millisecond
+	ts := newTestServer(t, Messages(opts), echoStrings)
+	ws := ts.dial(t, nil)
+	// Reading answers pings; stay connected for several PongWaits.
+	go func() {
+		time.Sleep(4 * opts.PongWait)
+		ws.WriteMessage(websocket.TextMessage, []byte("still here"))
+	}()
+	if _, got := readText(t, ws); got != "still here" {
+		t.Errorf("got %q", got)
+	}
+	ws.Close()
+	ts.waitFinished(t, 1)
+}
+
+func TestDoneDeliversTrueOnceThenIsClosed(t *testing.T) {
+	result := make(chan [2]bool, 1)
+	ts := newTestServer(t, Messages(quiet()), func(done <-chan bool) {
+		first := <-done
+		second, open := <-done // must not block
+		result <- [2]bool{first, second || open}
+	})
+	ws := ts.dial(t, nil)
+	ws.Close()
+	got := recv(t, result, "done twice")
+	if !got[0] || got[1] {
+		t.Errorf("got first %v, then value-or-open %v; want true, then a closed channel", got[0], got[1])
+	}
+	ts.waitFinished(t, 1)
+}
+
+func TestUnreadErrorsNeverStallTheConnection(t *testing.T) {
+	ts := newTestServer(t, JSON(message{}, quiet()), func(receiver <-chan *message, sender chan<- *message, done <-chan bool, errs <-chan error) {
+		// errs is never read.
+		for {
+			select {
+			case m := <-receiver:
+				sender <- m
+			case <-done:
+				return
+			}
+		}
+	})
+	ws := ts.dial(t, nil)
+	for i := 0; i < 5*DefaultErrorChannelBuffer; i++ {
+		ws.WriteMessage(websocket.TextMessage, []byte("not json"))
+	}
+	ws.WriteJSON(message{Seq: 9})
+	if _, got := readText(t, ws); got != `{"seq":9,"text":""}` {
+		t.Errorf("got %s, want the valid message after the bad ones", got)
+	}
+	ws.Close()
+	ts.waitFinished(t, 1)
+}
+
+func TestOversizeMessageCloses1009(t *testing.T) {
+	for _, compress := range []bool{false, true} {
+		name := "plain"
+		if compress {
+			name = "compressed"
+		}
+		t.Run(name, func(t *testing.T) {
+			opts := quiet()
+			opts.MaxMessageSize = 1024
+			opts.EnableCompression = compress
+			errs := make(chan error, 1)
+			ts := newTestServer(t, Messages(opts), func(done <-chan bool, e <-chan error) {
+				<-done
+				errs <- <-e
+			})
+			d := websocket.Dialer{HandshakeTimeout: waitTimeout, EnableCompression: compress}
+			ws, _, err := d.Dial(ts.wsURL(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			// Zeros compress to far below the limit: the decompressed size counts.
+			payload := bytes.Repeat([]byte{'0'}, 1<<20)
+			if !compress {
+				payload = payload[:2000]
+			}
+			ws.WriteMessage(websocket.TextMessage, payload)
+			if got := readClose(t, ws); got != websocket.CloseMessageTooBig {
+				t.Errorf("close code: got %d, want 1009", got)
+			}
+			if err := recv(t, errs, "error"); !errors.Is(err, ErrMessageTooBig) {
+				t.Errorf("error: got %v, want ErrMessageTooBig", err)
+			}
+			ts.waitFinished(t, 1)
+		})
+	}
+}
+
+func TestInvalidUTF8Closes1007(t *testing.T) {
+	errs := make(chan error, 1)
+	ts := newTestServer(t, Messages(quiet()), func(done <-chan bool, e <-chan error) {
+		<-done
+		errs <- <-e
+	})
+	ws := ts.dial(t, nil)
+	ws.WriteMessage(websocket.TextMessage, []byte{'o', 'k', 0xff, 0xfe})
+	if got := readClose(t, ws); got != websocket.CloseInvalidFramePayloadData {
+		t.Errorf("close code: got %d, want 1007", got)
+	}
+	if err := recv(t, errs, "error"); !errors.Is(err, ErrInvalidUTF8) {
+		t.Errorf("error: got %v, want ErrInvalidUTF8", err)
+	}
+	ts.waitFinished(t, 1)
+}
+
+func TestHandlerPanicCloses1011AndOthersLiveOn(t *testing.T) {
+	logs := &syncBuffer{}
+	opts := quiet()
+	opts.Logger.SetOutput(logs)
+	ts := newTestServer(t, Messages(opts), func(receiver <-chan string, sender chan<- string, done <-chan bool) {
+		for {
+			select {
+			case m := <-receiver:
+				if m == "panic" {
+					panic("handler bug")
+				}
+				sender <- m
+			case <-done:
+				return
+			}
+		}
+	})
+	other := ts.dial(t, nil)
+	victim := ts.dial(t, nil)
+	victim.WriteMessage(websocket.TextMessage, []byte("panic"))
+	if got := readClose(t, victim); got != websocket.CloseInternalServerErr {
+		t.Errorf("close code: got %d, want 1011", got)
+	}
+	other.WriteMessage(websocket.TextMessage, []byte("fine"))
+	if _, got := readText(t, other); got != "fine" {
+		t.Errorf("other connection: got %q", got)
+	}
+	third := ts.dial(t, nil)
+	third.Close()
+	other.Close()
+	ts.waitFinished(t, 3)
+	if l := logs.String(); !strings.Contains(l, "handler bug") || !strings.Contains(l, "goroutine") {
+		t.Errorf("log: got %q, want the panic with its stack", l)
+	}
+}

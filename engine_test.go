@@ -1,0 +1,177 @@
+package sockets
+
+import (
+	"bytes"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// goroutinesIn counts live goroutines whose stack contains fn.
+func goroutinesIn(fn string) int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range bytes.Split(buf, []byte("\n\n")) {
+		if bytes.Contains(g, []byte(fn)) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestThreeGoroutinesPerConnection(t *testing.T) {
+	ts := newTestServer(t, Messages(quiet()), echoStrings)
+	const conns = 3
+	var clients []*websocket.Conn
+	for i := 0; i < conns; i++ {
+		ws := ts.dial(t, nil)
+		ws.WriteMessage(websocket.TextMessage, []byte("up"))
+		readText(t, ws) // all goroutines have started
+		clients = append(clients, ws)
+	}
+	for _, fn := range []string{").read(", ").write(", ").closer("} {
+		if got := goroutinesIn("sockets." + fnPrefix(fn)); got != conns {
+			t.Errorf("goroutines in %s: got %d, want %d (one per connection)", fn, got, conns)
+		}
+	}
+	for _, ws := range clients {
+		ws.Close()
+	}
+	ts.waitFinished(t, conns)
+	for _, fn := range []string{").read(", ").write(", ").closer("} {
+		if got := goroutinesIn("sockets." + fnPrefix(fn)); got != 0 {
+			t.Errorf("goroutines in %s after close: got %d, want 0", fn, got)
+		}
+	}
+}
+
+func fnPrefix(fn string) string {
+	switch fn {
+	case ").read(":
+		return "(*pump[...]).read("
+	case ").write(":
+		return "(*pump[...]).write("
+	}
+	return "(*Conn).closer("
+}
+
+// The pong handler runs in the reader: it must not touch write deadlines
+// (the package we replace set one there, a second writer).
+func TestPongsDoNotTouchWriteDeadlines(t *testing.T) {
+	conns := make(chan *Conn, 1)
+	ts := newTestServer(t, Messages(quiet()), func(c *Conn, receiver <-chan string, done <-chan bool) {
+		conns <- c
+		<-receiver
+		<-done
+	})
+	ws := ts.dial(t, nil)
+	c := recv(t, conns, "conn")
+	for i := 0; i < 50; i++ {
+		ws.WriteControl(websocket.PongMessage, []byte("p"), timeIn())
+	}
+	ws.WriteMessage(websocket.TextMessage, []byte("after the pongs"))
+	// The handler got the message, so the reader has handled every pong.
+	ws.Close()
+	ts.waitFinished(t, 1)
+	if got := c.net.deadlineCalls.Load(); got > 2 {
+		t.Errorf("write deadlines set while only pongs arrived: got %d, want at most the close frame's", got)
+	}
+}
+
+func TestOnePingPerPeriod(t *testing.T) {
+	opts := quiet()
+	opts.PingPeriod = 50 * time.Millisecond
+	opts.PongWait = 5 * time.Second
+	ts := newTestServer(t, Messages(opts), echoStrings)
+	ws := ts.dial(t, nil)
+	var pings atomic.Int32
+	ws.SetPingHandler(func(string) error { pings.Add(1); return nil })
+	const window = 600 * time.Millisecond
+	start := time.Now()
+	ws.SetReadDeadline(start.Add(window))
+	ws.ReadMessage() // times out after window, handling pings meanwhile
+	elapsed := time.Since(start)
+	got := int(pings.Load())
+	max := int(elapsed/opts.PingPeriod) + 2
+	if got < 2 || got > max {
+		t.Errorf("pings in %v with PingPeriod %v: got %d, want 2..%d", elapsed, opts.PingPeriod, got, max)
+	}
+	ws.Close()
+	ts.waitFinished(t, 1)
+}
+
+// A handler that keeps sending after the client vanished is released: the
+// writer discards until the handler returns.
+func TestHandlerBlockedOnSenderIsReleased(t *testing.T) {
+	returned := make(chan int, 1)
+	started := make(chan struct{})
+	opts := quiet()
+	opts.SendChannelBuffer = -1 // unbuffered: every send needs the writer
+	ts := newTestServer(t, Messages(opts), func(sender chan<- string) {
+		close(started)
+		n := 0
+		for ; n < 10000; n++ {
+			sender <- strings.Repeat("x", 1000)
+		}
+		returned <- n
+	})
+	ws := ts.dial(t, nil)
+	<-started
+	ws.NetConn().Close()
+	if n := recv(t, returned, "handler return"); n != 10000 {
+		t.Errorf("handler sent %d, want 10000", n)
+	}
+	ts.waitFinished(t, 1)
+}
+
+// A handler that stops reading the receiver must not leave the reader
+// blocked once the connection is gone.
+func TestReaderBlockedOnReceiverIsReleased(t *testing.T) {
+	opts := quiet()
+	opts.RecvChannelBuffer = 1
+	// The stalled reader cannot see the client go; the writer's next
+	// failing ping does.
+	opts.PingPeriod = 50 * time.Millisecond
+	ts := newTestServer(t, Messages(opts), func(done <-chan bool) {
+		<-done // never reads the receiver
+	})
+	ws := ts.dial(t, nil)
+	for i := 0; i < 20; i++ {
+		ws.WriteMessage(websocket.TextMessage, []byte("unread"))
+	}
+	ws.Close()
+	ts.waitFinished(t, 1)
+}
+
+// A late send on disconnect, after the connection is gone, does not block.
+func TestLateDisconnectDoesNotBlock(t *testing.T) {
+	ts := newTestServer(t, Messages(quiet()), func(done <-chan bool, disconnect chan<- int) {
+		<-done
+		disconnect <- 1000
+		disconnect <- 1000
+		disconnect <- 1000
+	})
+	ws := ts.dial(t, nil)
+	ws.Close()
+	ts.waitFinished(t, 1)
+}
+
+// The upgrader must not allocate a fixed buffer pair per connection on top
+// of the HTTP server's own (the package we replace asked for 1024 bytes
+// each): zero sizes reuse the server's read buffer, and a pool lends write
+// buffers only while a message is written.
+func TestUpgraderReusesServerBuffers(t *testing.T) {
+	opts, err := prepareOptions(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := newUpgrader(opts)
+	if u.ReadBufferSize != 0 || u.WriteBufferSize != 0 || u.WriteBufferPool == nil {
+		t.Errorf("upgrader buffers: got read %d, write %d, pool %v; want 0, 0 and a pool", u.ReadBufferSize, u.WriteBufferSize, u.WriteBufferPool != nil)
+	}
+}

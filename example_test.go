@@ -1,0 +1,85 @@
+package sockets_test
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets"
+	"gopkg.in/macaron.v1"
+)
+
+// Message is the JSON message of the quickstart.
+type Message struct {
+	Text string `json:"text"`
+}
+
+// The README's quickstart: an echo endpoint over JSON.
+func Example() {
+	m := macaron.New()
+	m.Get("/ws", sockets.JSON(Message{}), func(receiver <-chan *Message, sender chan<- *Message,
+		done <-chan bool, disconnect chan<- int, errs <-chan error) {
+		for {
+			select {
+			case msg := <-receiver:
+				sender <- msg
+			case <-done:
+				return
+			}
+		}
+	})
+
+	srv := httptest.NewServer(m) // or: http.ListenAndServe("127.0.0.1:4000", m)
+	defer srv.Close()
+
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ws.Close()
+	ws.WriteJSON(Message{Text: "hello"})
+	var reply Message
+	ws.ReadJSON(&reply)
+	fmt.Println(reply.Text)
+	// Output: hello
+}
+
+// Messages binds text messages to string channels; a close code sent on
+// disconnect closes the connection with that code.
+func ExampleMessages() {
+	m := macaron.New()
+	m.Get("/shout", sockets.Messages(), func(receiver <-chan string, sender chan<- string, disconnect chan<- int, done <-chan bool) {
+		for {
+			select {
+			case msg := <-receiver:
+				if msg == "bye" {
+					disconnect <- websocket.CloseNormalClosure
+					continue
+				}
+				sender <- strings.ToUpper(msg)
+			case <-done:
+				return
+			}
+		}
+	})
+
+	srv := httptest.NewServer(m)
+	defer srv.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/shout", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ws.Close()
+	ws.WriteMessage(websocket.TextMessage, []byte("hi"))
+	_, reply, _ := ws.ReadMessage()
+	fmt.Println(string(reply))
+	ws.WriteMessage(websocket.TextMessage, []byte("bye"))
+	_, _, err = ws.ReadMessage()
+	fmt.Println(websocket.IsCloseError(err, websocket.CloseNormalClosure))
+	// Output:
+	// HI
+	// true
+}

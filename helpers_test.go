@@ -1,0 +1,158 @@
+package sockets
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"gopkg.in/macaron.v1"
+)
+
+// waitTimeout bounds every wait in the tests.
+const waitTimeout = 5 * time.Second
+
+// testServer is a Macaron app with one socket route at /ws, served on
+// 127.0.0.1:0. finished receives once per connection whose middleware has
+// returned, that is: its handler returned and its goroutines ended.
+type testServer struct {
+	*httptest.Server
+	finished chan struct{}
+	errLog   *syncBuffer
+}
+
+// newTestServer routes /ws through binding to handler.
+func newTestServer(t *testing.T, binding, handler macaron.Handler) *testServer {
+	t.Helper()
+	ts := &testServer{finished: make(chan struct{}, 100), errLog: &syncBuffer{}}
+	m := macaron.New()
+	m.Any("/ws", func(ctx *macaron.Context) {
+		ctx.Next()
+		ts.finished <- struct{}{}
+	}, binding, handler)
+	ts.Server = httptest.NewUnstartedServer(m)
+	ts.Config.ErrorLog = log.New(ts.errLog, "", 0)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func (ts *testServer) wsURL() string {
+	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
+}
+
+// dial opens a client connection, failing the test on error.
+func (ts *testServer) dial(t *testing.T, header http.Header) *websocket.Conn {
+	t.Helper()
+	ws, resp, err := ts.tryDial(header)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial: %v (status %d)", err, status)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return ws
+}
+
+func (ts *testServer) tryDial(header http.Header) (*websocket.Conn, *http.Response, error) {
+	d := websocket.Dialer{HandshakeTimeout: waitTimeout}
+	return d.Dial(ts.wsURL(), header)
+}
+
+// waitFinished waits for n connections' middleware to return.
+func (ts *testServer) waitFinished(t *testing.T, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		select {
+		case <-ts.finished:
+		case <-time.After(waitTimeout):
+			t.Fatalf("connection %d of %d: middleware did not return within %v", i+1, n, waitTimeout)
+		}
+	}
+}
+
+// recv waits for a value on ch.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitTimeout):
+		t.Fatalf("no %s within %v", what, waitTimeout)
+	}
+	panic("unreachable")
+}
+
+// readClose reads until the server's close frame and returns its code.
+func readClose(t *testing.T, ws *websocket.Conn) int {
+	t.Helper()
+	ws.SetReadDeadline(time.Now().Add(waitTimeout))
+	for {
+		_, _, err := ws.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return ce.Code
+		}
+		t.Fatalf("read: got %v, want a close frame", err)
+	}
+}
+
+// readText reads one message, failing on anything else.
+func readText(t *testing.T, ws *websocket.Conn) (int, string) {
+	t.Helper()
+	ws.SetReadDeadline(time.Now().Add(waitTimeout))
+	mt, p, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return mt, string(p)
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use (a log sink).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// quiet is Options whose logging goes nowhere.
+func quiet() *Options {
+	return &Options{Logger: log.New(io.Discard, "", 0)}
+}
+
+// echoStrings is a Messages handler that echoes until done.
+func echoStrings(receiver <-chan string, sender chan<- string, done <-chan bool) {
+	for {
+		select {
+		case m := <-receiver:
+			sender <- m
+		case <-done:
+			return
+		}
+	}
+}
+
+func timeIn() time.Time { return time.Now().Add(waitTimeout) }

@@ -1,0 +1,118 @@
+package sockets
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"unsafe"
+
+	"github.com/gorilla/websocket"
+	"gopkg.in/macaron.v1"
+)
+
+// JSON returns a handler that upgrades the request and binds the websocket
+// to channels of *T, where T is the type of bindStruct (a value or a
+// pointer). The next handler may ask for receiver <-chan *T and sender
+// chan<- *T, beside done, disconnect, errors and conn as for Messages.
+//
+// Every message from the client is decoded into a new *T; one that is not
+// valid JSON for T is dropped and reported on the errors channel as a
+// *DecodeError, and the connection stays open. Every *T sent becomes one
+// JSON text message; a value that cannot be encoded is reported as an
+// *EncodeError and skipped.
+func JSON(bindStruct interface{}, options ...*Options) macaron.Handler {
+	t := reflect.TypeOf(bindStruct)
+	if t == nil {
+		panic("sockets: JSON needs a value of the message type, got nil")
+	}
+	for t.Kind() == reflect.Ptr {
+		t = t.Elem()
+	}
+	ptr := reflect.PointerTo(t)
+	chanType := reflect.ChanOf(reflect.BothDir, ptr)
+	recvType := reflect.ChanOf(reflect.RecvDir, ptr)
+	sendType := reflect.ChanOf(reflect.SendDir, ptr)
+
+	return newHandler(jsonCodec(t), func(recvBuf, sendBuf int) (chan unsafe.Pointer, chan unsafe.Pointer, []reflect.Value) {
+		recv := reflect.MakeChan(chanType, recvBuf)
+		send := reflect.MakeChan(chanType, sendBuf)
+		return pointerChan(recv), pointerChan(send), []reflect.Value{recv.Convert(recvType), send.Convert(sendType)}
+	}, options)
+}
+
+// pointerChan views a chan *T as a chan unsafe.Pointer, so that the one
+// connection engine can move *T values without reflection per message.
+// The view is exact: both element types are one pointer word, and the
+// runtime copies channel elements by the channel's own element type (*T),
+// so the garbage collector sees every value as the *T it is.
+func pointerChan(ch reflect.Value) chan unsafe.Pointer {
+	p := ch.UnsafePointer()
+	return *(*chan unsafe.Pointer)(unsafe.Pointer(&p))
+}
+
+func jsonCodec(t reflect.Type) codec[unsafe.Pointer] {
+	return codec[unsafe.Pointer]{
+		decode: func(_ int, data []byte) (unsafe.Pointer, error) {
+			v := reflect.New(t)
+			if err := json.Unmarshal(data, v.Interface()); err != nil {
+				return nil, &DecodeError{Type: t.String(), Payload: truncate(data), Err: err}
+			}
+			return v.UnsafePointer(), nil
+		},
+		encode: func(dst []byte, p unsafe.Pointer) (int, []byte, error) {
+			b, err := json.Marshal(reflect.NewAt(t, p).Interface())
+			if err != nil {
+				return 0, dst, &EncodeError{Type: t.String(), Err: err}
+			}
+			return websocket.TextMessage, append(dst, b...), nil
+		},
+	}
+}
+
+// DecodeError reports a message from the client that is not valid JSON for
+// the bound type. The message was dropped; the connection stays open.
+type DecodeError struct {
+	Type    string // the bound type
+	Payload string // the start of the offending message
+	Err     error  // from encoding/json
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("sockets: message is not valid JSON for %s: %v (payload %q)", e.Type, e.Err, e.Payload)
+}
+
+// Unwrap returns the encoding/json error.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// EncodeError reports a value the handler sent that could not be encoded.
+// It was skipped; the connection stays open.
+type EncodeError struct {
+	Type string // the bound type
+	Err  error  // from encoding/json
+}
+
+func (e *EncodeError) Error() string {
+	return fmt.Sprintf("sockets: cannot encode %s as JSON: %v", e.Type, e.Err)
+}
+
+// Unwrap returns the encoding/json error.
+func (e *EncodeError) Unwrap() error { return e.Err }
+
+// maxPayloadShown bounds the payload quoted in errors and debug logs.
+const maxPayloadShown = 128
+
+// truncate returns the start of a payload, marked when cut.
+func truncate(data []byte) string {
+	if len(data) <= maxPayloadShown {
+		return string(data)
+	}
+	return string(data[:maxPayloadShown]) + "…"
+}
+
+// errorWithoutPayload keeps payloads out of log lines above Debug.
+func errorWithoutPayload(err error) error {
+	if de, ok := err.(*DecodeError); ok {
+		return fmt.Errorf("sockets: message is not valid JSON for %s: %v", de.Type, de.Err)
+	}
+	return err
+}

@@ -1,0 +1,177 @@
+package sockets
+
+import (
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"time"
+)
+
+// Log levels for Options.LogLevel. A message is logged when its level is at
+// or below the configured one; the zero value logs errors only.
+const (
+	LogLevelError = iota
+	LogLevelWarning
+	LogLevelInfo
+	LogLevelDebug
+)
+
+// Defaults applied to zero fields of Options.
+const (
+	// DefaultWriteWait is the time allowed to write a burst of frames.
+	DefaultWriteWait = 60 * time.Second
+	// DefaultPongWait is the time allowed to read the next pong (or any
+	// frame) from the client. It must be longer than the ping period.
+	DefaultPongWait = 60 * time.Second
+	// DefaultPingPeriod is how often the writer pings. Must be less than
+	// PongWait, so that a live client always answers in time.
+	DefaultPingPeriod = (DefaultPongWait * 8) / 10
+	// DefaultMaxMessageSize is the largest message read from a client, in
+	// bytes, after decompression.
+	DefaultMaxMessageSize = 65536
+	// DefaultChannelBuffer is the capacity of the receiver and sender channels.
+	DefaultChannelBuffer = 10
+	// DefaultAllowedOrigin admits browsers on the same host, http or https.
+	DefaultAllowedOrigin = "https?://{{host}}$"
+	// DefaultHubQueueSize is the capacity of a connection's queue of frames
+	// published through a Hub.
+	DefaultHubQueueSize = 256
+	// DefaultErrorChannelBuffer is the capacity of the errors channel.
+	DefaultErrorChannelBuffer = 10
+)
+
+// Options configures a binding. A nil *Options, or a zero field, means the
+// default for that field; the caller's struct is never modified.
+type Options struct {
+	// Logger receives the binding's log lines.
+	// Default: log.New(os.Stdout, "[sockets] ", 0).
+	Logger *log.Logger
+	// LogLevel is the most verbose level logged (LogLevelError ...
+	// LogLevelDebug). Default: LogLevelError. Payloads are logged only at
+	// LogLevelDebug.
+	LogLevel int
+	// SkipLogging turns logging off entirely.
+	SkipLogging bool
+
+	// WriteWait bounds each burst of writes (and each control frame).
+	// Default: 60s.
+	WriteWait time.Duration
+	// PongWait is how long the connection may stay silent (no pong, no
+	// frame) before it is considered dead. Default: 60s.
+	PongWait time.Duration
+	// PingPeriod is how often the writer sends a ping. It must be shorter
+	// than PongWait; a handler made with PingPeriod >= PongWait panics.
+	// Default: 8/10 of PongWait, which is 48s with the default PongWait.
+	PingPeriod time.Duration
+	// MaxMessageSize is the largest message accepted from a client, in
+	// bytes, measured after decompression. A larger one closes the
+	// connection with 1009. Default: 65536.
+	MaxMessageSize int64
+
+	// SendChannelBuffer is the capacity of the sender channel. Default: 10;
+	// a negative value makes the channel unbuffered.
+	SendChannelBuffer int
+	// RecvChannelBuffer is the capacity of the receiver channel. Default:
+	// 10; a negative value makes the channel unbuffered.
+	RecvChannelBuffer int
+	// ErrorChannelBuffer is the capacity of the errors channel. Errors that
+	// find it full are dropped (and logged at LogLevelWarning). Default: 10.
+	ErrorChannelBuffer int
+	// HubQueueSize is the capacity of the connection's queue of frames
+	// published through a Hub; what happens when it is full is the Hub's
+	// SlowClientPolicy. Default: 256.
+	HubQueueSize int
+
+	// AllowedOrigin is a regular expression the request's Origin header must
+	// match as a whole (it is anchored at both ends). "{{host}}" stands for
+	// the request's Host, taken literally. Requests without an Origin
+	// header (non-browser clients) are allowed. Default: "https?://{{host}}$".
+	AllowedOrigin string
+	// CheckOrigin, when set, replaces the AllowedOrigin check: it returns
+	// true to accept the request. Default: nil (use AllowedOrigin).
+	CheckOrigin func(r *http.Request) bool
+	// Subprotocols lists the server's supported subprotocols in order of
+	// preference; the first one the client also offers is selected.
+	// Default: none.
+	Subprotocols []string
+	// EnableCompression negotiates permessage-deflate when the client offers
+	// it. MaxMessageSize still bounds the decompressed message.
+	// Default: false.
+	EnableCompression bool
+	// ReadBufferSize is the size of the connection's read buffer. Default:
+	// 0, which reuses the buffer the HTTP server already allocated.
+	ReadBufferSize int
+	// HandshakeTimeout bounds writing the upgrade response. Default: 0
+	// (the HTTP server's own timeouts apply).
+	HandshakeTimeout time.Duration
+}
+
+// prepareOptions merges the first non-nil element of opts with the defaults
+// into a fresh copy. It reports settings that cannot work.
+func prepareOptions(opts []*Options) (*Options, error) {
+	o := &Options{}
+	if len(opts) > 0 && opts[0] != nil {
+		*o = *opts[0]
+		o.Subprotocols = append([]string(nil), opts[0].Subprotocols...)
+	}
+	if o.Logger == nil {
+		o.Logger = log.New(os.Stdout, "[sockets] ", 0)
+	}
+	setDuration(&o.WriteWait, DefaultWriteWait)
+	setDuration(&o.PongWait, DefaultPongWait)
+	setDuration(&o.PingPeriod, o.PongWait*8/10)
+	if o.MaxMessageSize == 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	o.SendChannelBuffer = bufferSize(o.SendChannelBuffer, DefaultChannelBuffer)
+	o.RecvChannelBuffer = bufferSize(o.RecvChannelBuffer, DefaultChannelBuffer)
+	o.ErrorChannelBuffer = bufferSize(o.ErrorChannelBuffer, DefaultErrorChannelBuffer)
+	o.HubQueueSize = bufferSize(o.HubQueueSize, DefaultHubQueueSize)
+	if o.AllowedOrigin == "" {
+		o.AllowedOrigin = DefaultAllowedOrigin
+	}
+
+	switch {
+	case o.WriteWait < 0 || o.PongWait < 0 || o.PingPeriod < 0:
+		return nil, fmt.Errorf("sockets: negative timeout in Options (WriteWait %v, PongWait %v, PingPeriod %v)", o.WriteWait, o.PongWait, o.PingPeriod)
+	case o.PingPeriod >= o.PongWait:
+		return nil, fmt.Errorf("sockets: Options.PingPeriod (%v) must be shorter than PongWait (%v), or a live client is dropped before it can answer a ping", o.PingPeriod, o.PongWait)
+	case o.MaxMessageSize < 0:
+		return nil, fmt.Errorf("sockets: Options.MaxMessageSize must not be negative, got %d", o.MaxMessageSize)
+	case o.ReadBufferSize < 0:
+		return nil, fmt.Errorf("sockets: Options.ReadBufferSize must not be negative, got %d", o.ReadBufferSize)
+	case o.HubQueueSize == 0:
+		// A hub queue must hold at least one frame.
+		o.HubQueueSize = 1
+	}
+	return o, nil
+}
+
+func setDuration(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// bufferSize maps the documented zero (default) and negative (unbuffered)
+// values to a channel capacity.
+func bufferSize(n, def int) int {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return 0
+	}
+	return n
+}
+
+// closeGrace bounds the closing handshake: how long the closer waits for the
+// writer to stop and for the client to answer a close frame.
+func (o *Options) closeGrace() time.Duration {
+	const max = 2 * time.Second
+	if o.WriteWait < max {
+		return o.WriteWait
+	}
+	return max
+}

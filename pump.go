@@ -1,0 +1,170 @@
+package sockets
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+)
+
+// codec is all that one binding adds to the connection engine: how a frame
+// becomes a value of T and back.
+type codec[T any] struct {
+	// decode makes a value from a frame; data is only valid during the call.
+	decode func(messageType int, data []byte) (T, error)
+	// encode appends the frame for v to dst and returns it with its type.
+	encode func(dst []byte, v T) (messageType int, frame []byte, err error)
+}
+
+// pump moves values of T between the websocket and the handler's channels.
+type pump[T any] struct {
+	c       *Conn
+	codec   codec[T]
+	recv    chan T // to the handler
+	send    chan T // from the handler
+	scratch []byte // the writer's encoding buffer
+}
+
+// maxScratch is the largest encoding buffer the writer keeps between frames.
+const maxScratch = 64 << 10
+
+// read is the reader goroutine: the only one that reads frames.
+func (p *pump[T]) read() {
+	c := p.c
+	limit := c.opts.MaxMessageSize
+	var buf bytes.Buffer
+	for {
+		mt, r, err := c.ws.NextReader()
+		if err != nil {
+			c.report(readFailure(err))
+			return
+		}
+		if buf.Cap() > maxScratch {
+			buf = bytes.Buffer{} // do not keep a rare large buffer
+		}
+		buf.Reset()
+		// The limit applies after decompression, too.
+		n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+		if err != nil {
+			c.report(readFailure(err))
+			return
+		}
+		if n > limit {
+			c.report(closeReason{code: websocket.CloseMessageTooBig, err: ErrMessageTooBig})
+			return
+		}
+		if mt == websocket.TextMessage && !utf8.Valid(buf.Bytes()) {
+			c.report(closeReason{code: websocket.CloseInvalidFramePayloadData, err: ErrInvalidUTF8})
+			return
+		}
+		select {
+		case <-c.closing:
+			continue // shutting down: read on until the close reply
+		default:
+		}
+		v, err := p.codec.decode(mt, buf.Bytes())
+		if err != nil {
+			c.log.infof("%s: dropped a message: %v", c.req.RemoteAddr, errorWithoutPayload(err))
+			c.log.debugf("%s: dropped payload %q", c.req.RemoteAddr, truncate(buf.Bytes()))
+			c.reportError(err)
+			continue
+		}
+		select {
+		case p.recv <- v:
+		case <-c.closing:
+		}
+	}
+}
+
+// write is the writer goroutine: the only one that writes data frames, and
+// the pings. A burst of queued frames leaves in one system call: frames
+// are buffered while anything is queued and flushed when nothing is, so a
+// lone message is not delayed.
+func (p *pump[T]) write() {
+	c := p.c
+	ticker := time.NewTicker(c.opts.PingPeriod)
+	defer ticker.Stop()
+	defer p.stopped()
+	for {
+		var err error
+		select {
+		case v := <-p.send:
+			p.beginBurst()
+			err = p.writeValue(v)
+		case pm := <-c.queue:
+			p.beginBurst()
+			err = c.ws.WritePreparedMessage(pm)
+		case <-ticker.C:
+			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteWait))
+		case <-c.closing:
+			return
+		}
+		if err == nil {
+			err = p.drain()
+		}
+		if ferr := c.net.release(); err == nil {
+			err = ferr
+		}
+		if err != nil {
+			c.report(closeReason{err: fmt.Errorf("sockets: write failed: %w", err)})
+			return
+		}
+	}
+}
+
+// beginBurst buffers the frames to come and sets one deadline for them all.
+func (p *pump[T]) beginBurst() {
+	p.c.net.hold()
+	p.c.ws.SetWriteDeadline(time.Now().Add(p.c.opts.WriteWait))
+}
+
+// drain writes whatever else is queued, without waiting.
+func (p *pump[T]) drain() error {
+	c := p.c
+	for {
+		select {
+		case v := <-p.send:
+			if err := p.writeValue(v); err != nil {
+				return err
+			}
+		case pm := <-c.queue:
+			if err := c.ws.WritePreparedMessage(pm); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// writeValue encodes v and writes it. A value that cannot be encoded is
+// reported on the errors channel and skipped; only a write error is returned.
+func (p *pump[T]) writeValue(v T) error {
+	mt, frame, err := p.codec.encode(p.scratch[:0], v)
+	if err != nil {
+		p.c.log.infof("%s: dropped an outgoing message: %v", p.c.req.RemoteAddr, err)
+		p.c.reportError(err)
+		return nil
+	}
+	if cap(frame) <= maxScratch {
+		p.scratch = frame[:0]
+	}
+	return p.c.ws.WriteMessage(mt, frame)
+}
+
+// stopped tells the closer that no more frames will be written, then
+// releases a handler blocked on the sender by discarding what it sends until
+// it returns.
+func (p *pump[T]) stopped() {
+	close(p.c.writerStopped)
+	for {
+		select {
+		case <-p.send:
+		case <-p.c.handlerDone:
+			return
+		}
+	}
+}
