@@ -98,10 +98,10 @@ func (c *Conn) OnClose(f func()) {
 }
 
 // enqueue offers a frame to the writer without blocking. It reports false
-// when the queue is full or the connection is closing.
+// when the queue is full or the connection is to close.
 func (c *Conn) enqueue(pm *websocket.PreparedMessage) bool {
 	select {
-	case <-c.closing:
+	case <-c.stop:
 		return false
 	default:
 	}
@@ -145,6 +145,15 @@ func (c *Conn) report(r closeReason) {
 	}
 	c.reason = &r
 	close(c.stop)
+}
+
+// closingGracefully reports whether the connection is closing by the
+// server's choice with a close frame to send (the handler returned, sent a
+// code, or a hub or shutdown asked), rather than because it failed.
+func (c *Conn) closingGracefully() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason != nil && c.reason.code != 0 && c.reason.err == nil
 }
 
 // reportError puts err on the errors channel without ever blocking: when the

@@ -100,6 +100,13 @@ func (p *pump[T]) write() {
 		case <-ticker.C:
 			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteWait))
 		case <-c.closing:
+			if c.closingGracefully() {
+				// What the handler sent before closing goes out before
+				// the close frame.
+				p.beginBurst()
+				p.drain()
+				c.net.release()
+			}
 			return
 		}
 		if err == nil {

@@ -1,0 +1,395 @@
+package sockets
+
+import (
+	"encoding/json"
+	"expvar"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gorilla/websocket"
+)
+
+// A Hub fans messages out to connections organised in rooms.
+//
+// Any handler can use it: ask for the connection's *sockets.Conn beside the
+// channels, Join it to a room, and Publish what it receives. Published
+// frames reach each member through its own bounded queue, which its writer
+// goroutine drains along with the handler's sender channel, so the handler
+// stays one select loop:
+//
+//	m.Get("/ws/:room", sockets.Messages(), func(ctx *macaron.Context, c *sockets.Conn,
+//		receiver <-chan string, done <-chan bool) {
+//		room := ctx.Params("room")
+//		hub.Join(room, c)
+//		for {
+//			select {
+//			case msg := <-receiver:
+//				hub.Publish(room, websocket.TextMessage, []byte(msg))
+//			case <-done:
+//				return // the connection left its rooms by itself
+//			}
+//		}
+//	})
+//
+// Publishing never blocks: each message is encoded once into a
+// websocket.PreparedMessage and offered to every member's queue; a member
+// whose queue is full is handled by the SlowClientPolicy. A Hub has no
+// goroutines of its own and is safe for concurrent use.
+//
+// A Broker links hubs on several server instances: Publish delivers to the
+// local members at once and hands the message to the broker for the others.
+type Hub struct {
+	policy SlowClientPolicy
+	broker Broker
+
+	mu      sync.RWMutex
+	rooms   map[string]map[*Conn]struct{}
+	members map[*Conn]map[string]struct{} // the rooms of each connection
+
+	in, out, dropped, slow, brokerErrors atomic.Uint64
+}
+
+// SlowClientPolicy says what a Hub does with a member whose queue is full.
+type SlowClientPolicy int
+
+const (
+	// DisconnectSlowClient closes the member's connection with 1008 (policy
+	// violation), as gorilla's chat hub does. The default.
+	DisconnectSlowClient SlowClientPolicy = iota
+	// DropMessage skips the message for that member only.
+	DropMessage
+)
+
+// String names the policy.
+func (p SlowClientPolicy) String() string {
+	switch p {
+	case DisconnectSlowClient:
+		return "DisconnectSlowClient"
+	case DropMessage:
+		return "DropMessage"
+	}
+	return fmt.Sprintf("SlowClientPolicy(%d)", int(p))
+}
+
+// HubOptions configures a Hub. A nil *HubOptions, or a zero field, means
+// the default.
+type HubOptions struct {
+	// SlowClientPolicy decides about members whose queue is full.
+	// Default: DisconnectSlowClient. The queue's size is the binding's
+	// Options.HubQueueSize.
+	SlowClientPolicy SlowClientPolicy
+	// Broker links this hub with hubs on other instances. Default: nil, an
+	// in-process hub.
+	Broker Broker
+}
+
+// Envelope is a published message as it travels between hubs.
+type Envelope struct {
+	Room   string `json:"room"`             // "" addresses every room
+	Type   int    `json:"type"`             // websocket.TextMessage or websocket.BinaryMessage
+	Data   []byte `json:"data"`             // the frame's payload, as published
+	Except uint64 `json:"except,omitempty"` // a connection ID left out on the publishing instance
+}
+
+// Broker carries published messages between the hubs of several server
+// instances. The hub delivers to its own members itself; the broker only
+// reaches the others, and must not hand a hub back its own messages.
+type Broker interface {
+	// Attach is called once, by NewHub, with the function through which the
+	// broker delivers messages published on other instances.
+	Attach(deliver func(Envelope)) error
+	// Publish hands a message to the other instances. It must not block for
+	// long; an error means the other instances will not get it.
+	Publish(Envelope) error
+	// Subscribe is called when a room gets its first local member, and
+	// Unsubscribe when its last one leaves.
+	Subscribe(room string) error
+	// Unsubscribe stops delivery for a room with no local members.
+	Unsubscribe(room string) error
+	// Close releases the broker.
+	Close() error
+}
+
+// NewHub returns an empty hub.
+func NewHub(opts *HubOptions) (*Hub, error) {
+	h := &Hub{
+		rooms:   make(map[string]map[*Conn]struct{}),
+		members: make(map[*Conn]map[string]struct{}),
+	}
+	if opts != nil {
+		h.policy = opts.SlowClientPolicy
+		h.broker = opts.Broker
+	}
+	if h.broker != nil {
+		if err := h.broker.Attach(h.deliverRemote); err != nil {
+			return nil, fmt.Errorf("sockets: attaching the hub's broker: %w", err)
+		}
+		// Every hub hears what is published to all rooms.
+		if err := h.broker.Subscribe(""); err != nil {
+			return nil, fmt.Errorf("sockets: subscribing to hub-wide messages: %w", err)
+		}
+	}
+	return h, nil
+}
+
+// Join adds c to room. A connection may be in any number of rooms; it
+// leaves them all by itself when it closes.
+func (h *Hub) Join(room string, c *Conn) error {
+	h.mu.Lock()
+	rooms, known := h.members[c]
+	if !known {
+		rooms = make(map[string]struct{})
+		h.members[c] = rooms
+	}
+	if _, in := rooms[room]; in {
+		h.mu.Unlock()
+		return nil
+	}
+	rooms[room] = struct{}{}
+	set := h.rooms[room]
+	first := set == nil
+	if first {
+		set = make(map[*Conn]struct{})
+		h.rooms[room] = set
+	}
+	set[c] = struct{}{}
+	h.mu.Unlock()
+
+	if !known {
+		c.OnClose(func() { h.LeaveAll(c) })
+	}
+	if first && h.broker != nil && room != "" {
+		if err := h.broker.Subscribe(room); err != nil {
+			return fmt.Errorf("sockets: subscribing to room %q: %w", room, err)
+		}
+	}
+	return nil
+}
+
+// Leave removes c from room.
+func (h *Hub) Leave(room string, c *Conn) {
+	h.mu.Lock()
+	last := h.leaveLocked(room, c)
+	h.mu.Unlock()
+	h.unsubscribe(last)
+}
+
+// LeaveAll removes c from every room.
+func (h *Hub) LeaveAll(c *Conn) {
+	var emptied []string
+	h.mu.Lock()
+	for room := range h.members[c] {
+		emptied = append(emptied, h.leaveLocked(room, c)...)
+	}
+	h.mu.Unlock()
+	h.unsubscribe(emptied)
+}
+
+// leaveLocked removes c from room and returns the room if it is now empty.
+func (h *Hub) leaveLocked(room string, c *Conn) []string {
+	rooms := h.members[c]
+	if _, in := rooms[room]; !in {
+		return nil
+	}
+	delete(rooms, room)
+	if len(rooms) == 0 {
+		delete(h.members, c)
+	}
+	set := h.rooms[room]
+	delete(set, c)
+	if len(set) == 0 {
+		delete(h.rooms, room)
+		return []string{room}
+	}
+	return nil
+}
+
+func (h *Hub) unsubscribe(rooms []string) {
+	if h.broker == nil {
+		return
+	}
+	for _, room := range rooms {
+		if room == "" {
+			continue
+		}
+		if err := h.broker.Unsubscribe(room); err != nil {
+			h.brokerErrors.Add(1)
+		}
+	}
+}
+
+// Publish sends one message to every member of room, on this instance and,
+// through the broker, on the others. It never blocks on a client. The error
+// reports only a broker failure; local members have been served anyway.
+func (h *Hub) Publish(room string, messageType int, data []byte) error {
+	return h.publish(Envelope{Room: room, Type: messageType, Data: data})
+}
+
+// PublishExcept is Publish leaving out one connection, usually the sender.
+func (h *Hub) PublishExcept(room string, except *Conn, messageType int, data []byte) error {
+	env := Envelope{Room: room, Type: messageType, Data: data}
+	if except != nil {
+		env.Except = except.ID()
+	}
+	return h.publish(env)
+}
+
+// PublishJSON publishes v, encoded once, as a JSON text message to room.
+func (h *Hub) PublishJSON(room string, v interface{}) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("sockets: encoding a hub message for room %q: %w", room, err)
+	}
+	return h.Publish(room, websocket.TextMessage, data)
+}
+
+// PublishAll sends one message to every connection in any room, once each.
+func (h *Hub) PublishAll(messageType int, data []byte) error {
+	return h.publish(Envelope{Type: messageType, Data: data})
+}
+
+func (h *Hub) publish(env Envelope) error {
+	if err := h.deliver(env); err != nil {
+		return err
+	}
+	if h.broker == nil {
+		return nil
+	}
+	if err := h.broker.Publish(env); err != nil {
+		h.brokerErrors.Add(1)
+		return fmt.Errorf("sockets: publishing to other instances: %w", err)
+	}
+	return nil
+}
+
+// deliverRemote serves a message published on another instance.
+func (h *Hub) deliverRemote(env Envelope) {
+	env.Except = 0 // the excepted connection lives on the publishing instance
+	h.deliver(env)
+}
+
+// deliver offers the message to each local member's queue.
+func (h *Hub) deliver(env Envelope) error {
+	pm, err := websocket.NewPreparedMessage(env.Type, env.Data)
+	if err != nil {
+		return fmt.Errorf("sockets: preparing a hub message: %w", err)
+	}
+	h.in.Add(1)
+	var slow []*Conn
+	h.mu.RLock()
+	if env.Room == "" {
+		for c := range h.members {
+			slow = h.offer(c, env.Except, pm, slow)
+		}
+	} else {
+		for c := range h.rooms[env.Room] {
+			slow = h.offer(c, env.Except, pm, slow)
+		}
+	}
+	h.mu.RUnlock()
+	for _, c := range slow {
+		c.Close(websocket.ClosePolicyViolation, "slow client")
+	}
+	return nil
+}
+
+// offer queues pm for c, applying the policy when c's queue is full. It
+// returns slow with c added when c must be disconnected.
+func (h *Hub) offer(c *Conn, except uint64, pm *websocket.PreparedMessage, slow []*Conn) []*Conn {
+	if c.id == except {
+		return slow
+	}
+	if c.enqueue(pm) {
+		h.out.Add(1)
+		return slow
+	}
+	if isClosed(c.stop) {
+		return slow // closing anyway
+	}
+	if h.policy == DropMessage {
+		h.dropped.Add(1)
+		return slow
+	}
+	h.slow.Add(1)
+	return append(slow, c)
+}
+
+// Members returns the connections in room on this instance.
+func (h *Hub) Members(room string) []*Conn {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]*Conn, 0, len(h.rooms[room]))
+	for c := range h.rooms[room] {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// Count returns the number of connections in room on this instance.
+func (h *Hub) Count(room string) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.rooms[room])
+}
+
+// Rooms returns the names of the rooms with members on this instance, sorted.
+func (h *Hub) Rooms() []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]string, 0, len(h.rooms))
+	for r := range h.rooms {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Stats counts what a hub has done.
+type Stats struct {
+	Connections     int    `json:"connections"`      // connections in at least one room
+	Rooms           int    `json:"rooms"`            // rooms with at least one member
+	MessagesIn      uint64 `json:"messages_in"`      // messages published here or received from the broker
+	MessagesOut     uint64 `json:"messages_out"`     // frames queued to members
+	Dropped         uint64 `json:"dropped"`          // frames skipped under DropMessage
+	SlowDisconnects uint64 `json:"slow_disconnects"` // members closed under DisconnectSlowClient
+	BrokerErrors    uint64 `json:"broker_errors"`    // broker calls that failed
+}
+
+// Stats returns the hub's counters now.
+func (h *Hub) Stats() Stats {
+	h.mu.RLock()
+	s := Stats{Connections: len(h.members), Rooms: len(h.rooms)}
+	h.mu.RUnlock()
+	s.MessagesIn = h.in.Load()
+	s.MessagesOut = h.out.Load()
+	s.Dropped = h.dropped.Load()
+	s.SlowDisconnects = h.slow.Load()
+	s.BrokerErrors = h.brokerErrors.Load()
+	return s
+}
+
+// PublishExpvar makes the hub's Stats visible through expvar (for example
+// at /debug/vars) under name. A name can be published once per process; a
+// taken name is an error.
+func (h *Hub) PublishExpvar(name string) error {
+	expvarMu.Lock()
+	defer expvarMu.Unlock()
+	if expvar.Get(name) != nil {
+		return fmt.Errorf("sockets: expvar name %q is already published", name)
+	}
+	expvar.Publish(name, expvar.Func(func() interface{} { return h.Stats() }))
+	return nil
+}
+
+var expvarMu sync.Mutex
+
+// Close closes the broker, if any. Connections are not closed.
+func (h *Hub) Close() error {
+	if h.broker == nil {
+		return nil
+	}
+	return h.broker.Close()
+}
