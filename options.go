@@ -102,6 +102,9 @@ type Options struct {
 	// ReadBufferSize is the size of the connection's read buffer. Default:
 	// 0, which reuses the buffer the HTTP server already allocated.
 	ReadBufferSize int
+	// Group is the set of connections that Shutdown closes together.
+	// Default: DefaultGroup.
+	Group *Group
 	// HandshakeTimeout bounds writing the upgrade response. Default: 0
 	// (the HTTP server's own timeouts apply).
 	HandshakeTimeout time.Duration
@@ -128,6 +131,9 @@ func prepareOptions(opts []*Options) (*Options, error) {
 	o.RecvChannelBuffer = bufferSize(o.RecvChannelBuffer, DefaultChannelBuffer)
 	o.ErrorChannelBuffer = bufferSize(o.ErrorChannelBuffer, DefaultErrorChannelBuffer)
 	o.HubQueueSize = bufferSize(o.HubQueueSize, DefaultHubQueueSize)
+	if o.Group == nil {
+		o.Group = DefaultGroup
+	}
 	if o.AllowedOrigin == "" {
 		o.AllowedOrigin = DefaultAllowedOrigin
 	}

@@ -44,6 +44,11 @@
 // (Options.ErrorChannelBuffer) and never blocks the connection: errors that
 // find it full are dropped and logged at LogLevelWarning. It is never closed.
 //
+// # Shutdown
+//
+// Shutdown (or Group.Shutdown) closes every open connection with 1001,
+// refuses new upgrades with 503, and waits for the handlers to return.
+//
 // # Concurrency
 //
 // Each connection has three goroutines: the reader (the only one that reads
@@ -86,6 +91,7 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 		checkOrigin = oc.allowed
 	}
 	upgrader := newUpgrader(opts)
+	group := opts.Group
 	log := logger{opts}
 
 	return func(ctx *macaron.Context) {
@@ -98,6 +104,10 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 		if !checkOrigin(r) {
 			log.warnf("%s: origin %q refused for host %q", r.RemoteAddr, r.Header.Get("Origin"), r.Host)
 			refuse(ctx.Resp, r, http.StatusForbidden, errOrigin)
+			return
+		}
+		if !group.accepting() {
+			refuseDuringShutdown(ctx.Resp, r)
 			return
 		}
 		guard := &hijackGuard{ResponseWriter: ctx.Resp}
@@ -123,6 +133,8 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 		ctx.Map((chan<- int)(c.disconnect))
 		ctx.Map((<-chan error)(c.errs))
 		log.infof("%s: connected to %s", r.RemoteAddr, r.URL.Path)
+		group.add(c)
+		defer group.remove(c)
 		c.serve(p.read, p.write, ctx.Next)
 	}
 }
