@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/macaron-contrib/sockets"
@@ -82,4 +83,41 @@ func ExampleMessages() {
 	// Output:
 	// HI
 	// true
+}
+
+// A Hub fans messages out to rooms; handlers join their connection.
+func ExampleHub() {
+	hub, err := sockets.NewHub(nil) // in-process; HubOptions.Broker links instances
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	m := macaron.New()
+	m.Get("/rooms/:room", sockets.Messages(), func(ctx *macaron.Context, c *sockets.Conn, receiver <-chan string, done <-chan bool) {
+		room := ctx.Params("room")
+		hub.Join(room, c) // leaves by itself when the connection ends
+		for {
+			select {
+			case msg := <-receiver:
+				hub.PublishExcept(room, c, websocket.TextMessage, []byte(msg))
+			case <-done:
+				return
+			}
+		}
+	})
+	srv := httptest.NewServer(m)
+	defer srv.Close()
+
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/rooms/go"
+	alice, _, _ := websocket.DefaultDialer.Dial(url, nil)
+	defer alice.Close()
+	bob, _, _ := websocket.DefaultDialer.Dial(url, nil)
+	defer bob.Close()
+	for hub.Count("go") < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	alice.WriteMessage(websocket.TextMessage, []byte("hi bob"))
+	_, got, _ := bob.ReadMessage()
+	fmt.Println(string(got))
+	// Output: hi bob
 }

@@ -29,7 +29,7 @@ type testServer struct {
 }
 
 // newTestServer routes /ws through binding to handler.
-func newTestServer(t *testing.T, binding, handler macaron.Handler) *testServer {
+func newTestServer(t testing.TB, binding, handler macaron.Handler) *testServer {
 	t.Helper()
 	ts := &testServer{finished: make(chan struct{}, 100), errLog: &syncBuffer{}}
 	m := macaron.New()
