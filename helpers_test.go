@@ -22,6 +22,7 @@ const waitTimeout = 5 * time.Second
 // testServer is a Macaron app with one socket route at /ws, served on
 // 127.0.0.1:0. finished receives once per connection whose middleware has
 // returned, that is: its handler returned and its goroutines ended.
+// Refused requests do not count.
 type testServer struct {
 	*httptest.Server
 	finished chan struct{}
@@ -35,7 +36,9 @@ func newTestServer(t testing.TB, binding, handler macaron.Handler) *testServer {
 	m := macaron.New()
 	m.Any("/ws", func(ctx *macaron.Context) {
 		ctx.Next()
-		ts.finished <- struct{}{}
+		if ctx.Resp.Status() == http.StatusSwitchingProtocols {
+			ts.finished <- struct{}{}
+		}
 	}, binding, handler)
 	ts.Server = httptest.NewUnstartedServer(m)
 	ts.Config.ErrorLog = log.New(ts.errLog, "", 0)

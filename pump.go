@@ -91,23 +91,29 @@ func (p *pump[T]) write() {
 	for {
 		var err error
 		select {
-		case v := <-p.send:
+		case v := <-p.send: // the handler's frames first: see drain
 			p.beginBurst()
 			err = p.writeValue(v)
-		case pm := <-c.queue:
-			p.beginBurst()
-			err = c.ws.WritePreparedMessage(pm)
-		case <-ticker.C:
-			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteWait))
-		case <-c.closing:
-			if c.closingGracefully() {
-				// What the handler sent before closing goes out before
-				// the close frame.
+		default:
+			select {
+			case v := <-p.send:
 				p.beginBurst()
-				p.drain()
-				c.net.release()
+				err = p.writeValue(v)
+			case pm := <-c.queue:
+				p.beginBurst()
+				err = c.ws.WritePreparedMessage(pm)
+			case <-ticker.C:
+				err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteWait))
+			case <-c.closing:
+				if c.closingGracefully() {
+					// What the handler sent before closing goes out before
+					// the close frame.
+					p.beginBurst()
+					p.drain()
+					c.net.release()
+				}
+				return
 			}
-			return
 		}
 		if err == nil {
 			err = p.drain()
@@ -128,7 +134,10 @@ func (p *pump[T]) beginBurst() {
 	p.c.ws.SetWriteDeadline(time.Now().Add(p.c.opts.WriteWait))
 }
 
-// drain writes whatever else is queued, without waiting.
+// drain writes whatever else is queued, without waiting. The handler's
+// sender goes before the hub queue whenever both hold frames, so what a
+// handler sends before it joins a room is written before anything the
+// room publishes afterwards.
 func (p *pump[T]) drain() error {
 	c := p.c
 	for {
@@ -137,6 +146,10 @@ func (p *pump[T]) drain() error {
 			if err := p.writeValue(v); err != nil {
 				return err
 			}
+			continue
+		default:
+		}
+		select {
 		case pm := <-c.queue:
 			if err := c.ws.WritePreparedMessage(pm); err != nil {
 				return err
