@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"expvar"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"log"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets"
+	"gopkg.in/macaron.v1"
+)
+
+// Message is one frame of the chat protocol, both ways.
+type Message struct {
+	Typ  string `json:"typ"`
+	From string `json:"from,omitempty"`
+	Text string `json:"text"`
+}
+
+// Frame types.
+const (
+	typMessage = "message" // a chat message, both ways
+	typStatus  = "status"  // "joined" or "left", From says who
+	typHistory = "history" // a past message, sent to a joiner
+	typMembers = "members" // Text is a JSON array of the names present
+	typError   = "error"   // to one client: what was wrong with its frame
+)
+
+// Limits on what clients send.
+const (
+	maxNameRunes = 32
+	maxRoomRunes = 64
+	maxTextBytes = 4 << 10
+)
+
+// config sets the app up: main fills it from its flags, tests directly.
+type config struct {
+	// Addr is where main listens.
+	Addr string
+	// HistorySize is how many messages a room keeps for joiners.
+	// Default: 50.
+	HistorySize int
+	// Logger receives the app's and the sockets' log lines. Default: the
+	// standard logger.
+	Logger *log.Logger
+}
+
+// app is the chat: its pages, its sockets, its rooms.
+type app struct {
+	log     *log.Logger
+	hub     *sockets.Hub
+	store   roomStore
+	pages   *template.Template
+	handler http.Handler
+}
+
+//go:embed templates static
+var assets embed.FS
+
+// newApp builds the chat. The caller serves app.Handler() and calls Close
+// when done.
+func newApp(cfg config) (*app, error) {
+	if cfg.HistorySize <= 0 {
+		cfg.HistorySize = defaultHistorySize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = log.Default()
+	}
+	hub, err := sockets.NewHub(nil) // DisconnectSlowClient
+	if err != nil {
+		return nil, err
+	}
+	pages, err := template.New("").Funcs(template.FuncMap{
+		"roomPath": func(room string) string { return "/rooms/" + url.PathEscape(room) },
+	}).ParseFS(assets, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	a := &app{
+		log:   cfg.Logger,
+		hub:   hub,
+		store: newMemoryStore(hub, cfg.HistorySize),
+		pages: pages,
+	}
+	a.handler = a.routes()
+	return a, nil
+}
+
+// Handler serves the whole app.
+func (a *app) Handler() http.Handler { return a.handler }
+
+// Close releases the hub (and its broker, when it has one). Open sockets
+// are not closed.
+func (a *app) Close() error { return a.hub.Close() }
+
+func (a *app) routes() http.Handler {
+	m := macaron.New()
+	m.Map(a.log)
+	m.Use(macaron.Recovery())
+	m.Use(securityHeaders)
+
+	static, _ := fs.Sub(assets, "static")
+	files := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
+	m.Get("/static/*", func(ctx *macaron.Context) {
+		ctx.Resp.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(ctx.Resp, ctx.Req.Request)
+	})
+	m.Get("/", a.lobby)
+	m.Get("/join", a.join)
+	m.Get("/rooms/:name", a.roomPage)
+	m.Get("/debug/vars", func(ctx *macaron.Context) { expvar.Handler().ServeHTTP(ctx.Resp, ctx.Req.Request) })
+
+	ws := sockets.JSON(Message{}, &sockets.Options{
+		Logger: a.log,
+		// Unbuffered: a send returns once the writer has taken the frame,
+		// which Enter relies on to order a joiner's frames.
+		SendChannelBuffer: -1,
+	})
+	m.Get("/sockets/rooms/:name/:clientname", a.validate, ws, a.serveSocket)
+	// An empty segment does not match a parameter: answer those with the
+	// same 400 as an empty name, not with a 404.
+	m.Get("/sockets/rooms/:name/", a.validate)
+	m.Get("/sockets/rooms//:clientname", a.validate)
+	return m
+}
+
+// securityHeaders forbids inline scripts and foreign resources: even a
+// rendering bug cannot run a message as code.
+func securityHeaders(ctx *macaron.Context) {
+	h := ctx.Resp.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+}
+
+// member is who a socket request is for, once validated.
+type member struct {
+	room, name string
+}
+
+// validate checks a socket request before the upgrade and reserves the
+// name for as long as the rest of the chain runs, that is for the whole
+// connection. It answers 400 or 409 itself, which stops the chain.
+func (a *app) validate(ctx *macaron.Context) {
+	room, name := ctx.Params(":name"), ctx.Params(":clientname")
+	if reason := checkRoom(room); reason != "" {
+		refuse(ctx, http.StatusBadRequest, reason)
+		return
+	}
+	if reason := checkName(name); reason != "" {
+		refuse(ctx, http.StatusBadRequest, reason)
+		return
+	}
+	name = strings.TrimSpace(name)
+	release, ok := a.store.Reserve(room, name)
+	if !ok {
+		refuse(ctx, http.StatusConflict, fmt.Sprintf("the name %q is already in use in this room", name))
+		return
+	}
+	// The sockets middleware returns when the connection is over, or at
+	// once when the upgrade fails.
+	defer release()
+	ctx.Map(member{room: room, name: name})
+	ctx.Next()
+}
+
+func refuse(ctx *macaron.Context, status int, reason string) {
+	h := ctx.Resp.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	ctx.Resp.WriteHeader(status)
+	io.WriteString(ctx.Resp, reason+"\n")
+}
+
+// checkName returns why name cannot be a client's name, or "".
+func checkName(name string) string {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return "invalid name: it is empty"
+	case utf8.RuneCountInString(name) > maxNameRunes:
+		return fmt.Sprintf("invalid name: longer than %d characters", maxNameRunes)
+	case !printable(name):
+		return "invalid name: it has control characters"
+	}
+	return ""
+}
+
+// checkRoom returns why name cannot be a room's name, or "".
+func checkRoom(name string) string {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return "invalid room: its name is empty"
+	case utf8.RuneCountInString(name) > maxRoomRunes:
+		return fmt.Sprintf("invalid room: its name is longer than %d characters", maxRoomRunes)
+	case !printable(name):
+		return "invalid room: its name has control characters"
+	}
+	return ""
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// serveSocket runs one member's connection: it enters the room, then relays
+// what the client says until the connection ends.
+func (a *app) serveSocket(c *sockets.Conn, who member, receiver <-chan *Message, sender chan<- *Message,
+	done <-chan bool, errs <-chan error) {
+	send := func(m *Message) { sender <- m }
+	if err := a.store.Enter(who.room, who.name, c, send); err != nil {
+		a.log.Printf("chat: %s could not enter %q: %v", who.name, who.room, err)
+		if errors.Is(err, errBehind) {
+			c.Close(websocket.CloseTryAgainLater, "room too busy, try again")
+		} else {
+			c.Close(websocket.CloseInternalServerErr, "could not join the room")
+		}
+		return
+	}
+	defer func() {
+		if err := a.store.Leave(who.room, who.name, c); err != nil {
+			a.log.Printf("chat: %s leaving %q: %v", who.name, who.room, err)
+		}
+	}()
+	for {
+		select {
+		case m := <-receiver:
+			if reason := checkMessage(m); reason != "" {
+				send(&Message{Typ: typError, Text: reason})
+				continue
+			}
+			// m.From is the client's word; the name is the server's.
+			if err := a.store.Say(who.room, who.name, c, m.Text); err != nil {
+				a.log.Printf("chat: %s in %q: %v", who.name, who.room, err)
+			}
+		case err := <-errs:
+			var de *sockets.DecodeError
+			if errors.As(err, &de) {
+				send(&Message{Typ: typError, Text: "invalid frame: not a JSON message"})
+			}
+		case <-done:
+			return
+		}
+	}
+}
+
+// checkMessage returns why a client's frame is refused, or "".
+func checkMessage(m *Message) string {
+	switch {
+	case m.Typ != typMessage:
+		return fmt.Sprintf("unknown message type %q", m.Typ)
+	case len(m.Text) > maxTextBytes:
+		return fmt.Sprintf("message too long: %d bytes, at most %d", len(m.Text), maxTextBytes)
+	case strings.TrimSpace(m.Text) == "":
+		return "empty message"
+	}
+	return ""
+}
+
+// lobbyData fills templates/lobby.html.
+type lobbyData struct {
+	Rooms []roomInfo
+	Room  string
+	Name  string
+	Error string
+}
+
+func (a *app) lobby(ctx *macaron.Context) {
+	a.render(ctx, http.StatusOK, "lobby.html", lobbyData{Rooms: a.store.Rooms(), Room: "general"})
+}
+
+// join is where the lobby's form goes: it redirects to the room's page.
+func (a *app) join(ctx *macaron.Context) {
+	room, name := strings.TrimSpace(ctx.Query("room")), strings.TrimSpace(ctx.Query("name"))
+	reason := checkRoom(room)
+	if reason == "" {
+		reason = checkName(name)
+	}
+	if reason != "" {
+		a.render(ctx, http.StatusBadRequest, "lobby.html", lobbyData{Rooms: a.store.Rooms(), Room: room, Name: name, Error: reason})
+		return
+	}
+	ctx.Redirect(roomURL(room, name), http.StatusSeeOther)
+}
+
+// roomData fills templates/room.html.
+type roomData struct {
+	Room  string
+	Name  string // "" asks for one
+	Error string
+}
+
+func (a *app) roomPage(ctx *macaron.Context) {
+	room := ctx.Params(":name")
+	if reason := checkRoom(room); reason != "" {
+		refuse(ctx, http.StatusBadRequest, reason)
+		return
+	}
+	d := roomData{Room: room}
+	if name, asked := ctx.Req.URL.Query()["name"]; asked {
+		d.Name = strings.TrimSpace(name[0])
+		if d.Error = checkName(name[0]); d.Error != "" {
+			d.Name = ""
+		}
+	}
+	a.render(ctx, http.StatusOK, "room.html", d)
+}
+
+func roomURL(room, name string) string {
+	return "/rooms/" + url.PathEscape(room) + "?name=" + url.QueryEscape(name)
+}
+
+func (a *app) render(ctx *macaron.Context, status int, page string, data any) {
+	var b bytes.Buffer
+	if err := a.pages.ExecuteTemplate(&b, page, data); err != nil {
+		a.log.Printf("chat: rendering %s: %v", page, err)
+		http.Error(ctx.Resp, "internal error", http.StatusInternalServerError)
+		return
+	}
+	ctx.Resp.Header().Set("Content-Type", "text/html; charset=utf-8")
+	ctx.Resp.WriteHeader(status)
+	ctx.Resp.Write(b.Bytes())
+}

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// waitTimeout bounds every wait on the network in these tests.
+const waitTimeout = 10 * time.Second
+
+// testServer is the chat app served on 127.0.0.1:0.
+type testServer struct {
+	*httptest.Server
+	app *app
+	log *syncBuffer
+}
+
+func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	logs := &syncBuffer{}
+	a, err := newApp(config{Logger: log.New(logs, "", log.Lmicroseconds)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{Server: httptest.NewServer(a.Handler()), app: a, log: logs}
+	t.Cleanup(func() {
+		ts.Close()
+		a.Close()
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	return ts
+}
+
+func (ts *testServer) socketURL(room, name string) string {
+	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/sockets/rooms/" + url.PathEscape(room) + "/" + url.PathEscape(name)
+}
+
+// dial opens a socket. On a refused upgrade it returns the status and
+// body of the answer with the error.
+func (ts *testServer) dial(room, name string) (*websocket.Conn, int, string, error) {
+	d := websocket.Dialer{HandshakeTimeout: waitTimeout}
+	ws, resp, err := d.Dial(ts.socketURL(room, name), nil)
+	if err != nil {
+		status, body := 0, ""
+		if resp != nil {
+			status = resp.StatusCode
+			b, _ := io.ReadAll(resp.Body)
+			body = string(b)
+		}
+		return nil, status, body, err
+	}
+	return ws, http.StatusSwitchingProtocols, "", nil
+}
+
+// client is a test's end of one socket.
+type client struct {
+	name    string
+	ws      *websocket.Conn
+	pending []Message // frames read ahead by awaitEntered
+	history []Message // the history frames received on joining
+	members []string  // the members frame received on joining
+}
+
+// join connects name to room and reads what a joiner gets first: the
+// history frames, then the members frame. It returns once the server has
+// made the client a member (see awaitEntered).
+func (ts *testServer) join(t *testing.T, room, name string) *client {
+	t.Helper()
+	c, err := ts.tryJoin(room, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	return c
+}
+
+// tryJoin is join for any goroutine: it returns errors instead of failing.
+func (ts *testServer) tryJoin(room, name string) (*client, error) {
+	ws, status, body, err := ts.dial(room, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s joining %q: %v (status %d: %q)", name, room, err, status, body)
+	}
+	c := &client{name: name, ws: ws}
+	for {
+		m, err := c.next()
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("%s joining %q: %v", name, room, err)
+		}
+		if m.Typ == typHistory {
+			c.history = append(c.history, m)
+			continue
+		}
+		if m.Typ != typMembers {
+			c.close()
+			return nil, fmt.Errorf("%s joining %q: got %+v before the members frame", name, room, m)
+		}
+		if err := json.Unmarshal([]byte(m.Text), &c.members); err != nil {
+			c.close()
+			return nil, fmt.Errorf("%s joining %q: members frame %q: %v", name, room, m.Text, err)
+		}
+		break
+	}
+	if err := c.awaitEntered(); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// probeTyp is a frame type the server does not know: it answers it with an
+// error frame, to this client only.
+const probeTyp = "probe-for-tests"
+
+// awaitEntered returns once the server has entered the client in its room.
+// The server's handler reads the client's frames only after that, so the
+// error frame answering a probe proves it; frames that arrive meanwhile are
+// kept, in order, for next.
+func (c *client) awaitEntered() error {
+	if err := c.sendFrame(Message{Typ: probeTyp}); err != nil {
+		return err
+	}
+	var ahead []Message
+	for {
+		m, err := c.read()
+		if err != nil {
+			return fmt.Errorf("%s awaiting entry: %v", c.name, err)
+		}
+		if m.Typ == typError && strings.Contains(m.Text, probeTyp) {
+			c.pending = append(c.pending, ahead...)
+			return nil
+		}
+		ahead = append(ahead, m)
+	}
+}
+
+func (c *client) close() { c.ws.Close() }
+
+// leave closes the connection cleanly, as a browser leaving the page does.
+func (c *client) leave() {
+	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(waitTimeout))
+	c.ws.Close()
+}
+
+func (c *client) sendFrame(m Message) error {
+	c.ws.SetWriteDeadline(time.Now().Add(waitTimeout))
+	return c.ws.WriteJSON(m)
+}
+
+func (c *client) say(t *testing.T, text string) {
+	t.Helper()
+	if err := c.sendFrame(Message{Typ: typMessage, Text: text}); err != nil {
+		t.Fatalf("%s saying %.20q: %v", c.name, text, err)
+	}
+}
+
+// next returns the next frame, waiting at most waitTimeout.
+func (c *client) next() (Message, error) {
+	if len(c.pending) > 0 {
+		m := c.pending[0]
+		c.pending = c.pending[1:]
+		return m, nil
+	}
+	return c.read()
+}
+
+func (c *client) read() (Message, error) {
+	var m Message
+	c.ws.SetReadDeadline(time.Now().Add(waitTimeout))
+	_, data, err := c.ws.ReadMessage()
+	if err != nil {
+		return m, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return m, fmt.Errorf("frame %q: %v", data, err)
+	}
+	return m, nil
+}
+
+func (c *client) mustNext(t *testing.T) Message {
+	t.Helper()
+	m, err := c.next()
+	if err != nil {
+		t.Fatalf("%s: reading the next frame: %v", c.name, err)
+	}
+	return m
+}
+
+// expect fails unless the next frame is want.
+func (c *client) expect(t *testing.T, want Message) {
+	t.Helper()
+	if got := c.mustNext(t); got != want {
+		t.Fatalf("%s got %+v, want %+v", c.name, got, want)
+	}
+}
+
+// closed reads until the connection ends and returns why.
+func (c *client) closed() error {
+	for {
+		if _, err := c.next(); err != nil {
+			return err
+		}
+	}
+}
+
+func msg(from, text string) Message    { return Message{Typ: typMessage, From: from, Text: text} }
+func status(from, text string) Message { return Message{Typ: typStatus, From: from, Text: text} }
+
+// eventually retries f until it succeeds or waitTimeout passes.
+func eventually(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still failing after %v: %v", what, waitTimeout, err)
+		}
+		time.Sleep(pause)
+	}
+}
+
+// get fetches a page and returns its status, headers and body.
+func get(t *testing.T, u string) (*http.Response, string) {
+	t.Helper()
+	client := &http.Client{
+		Timeout:       waitTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := client.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// syncBuffer is a bytes.Buffer for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

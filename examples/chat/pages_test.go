@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLobbyListsRoomsWithCounts(t *testing.T) {
+	ts := newTestServer(t)
+	resp, page := get(t, ts.URL+"/")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "No one is chatting") || !strings.Contains(page, `action="/join"`) {
+		t.Fatalf("empty lobby: %d\n%s", resp.StatusCode, page)
+	}
+
+	ts.join(t, "alpha", "ann")
+	ts.join(t, "alpha", "bob")
+	ts.join(t, "beta", "cat")
+	ts.join(t, "<b>x</b>", "dan")
+	_, page = get(t, ts.URL+"/")
+	for _, want := range []string{
+		`<a href="/rooms/alpha"><span class="room-name">alpha</span> <span class="count">2 people</span></a>`,
+		`<a href="/rooms/beta"><span class="room-name">beta</span> <span class="count">1 person</span></a>`,
+		`<a href="/rooms/%3Cb%3Ex%3C%2Fb%3E"><span class="room-name">&lt;b&gt;x&lt;/b&gt;</span>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("lobby lacks %s\n%s", want, page)
+		}
+	}
+	if strings.Index(page, ">alpha<") > strings.Index(page, ">beta<") {
+		t.Error("the busiest room is not listed first")
+	}
+}
+
+func TestRoomPage(t *testing.T) {
+	ts := newTestServer(t)
+
+	resp, page := get(t, ts.URL+"/rooms/x?name=ann")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for _, want := range []string{`data-room="x"`, `data-name="ann"`, `<script src="/static/room.js"`, `id="messages"`, `id="members"`, `id="status"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("room page lacks %s", want)
+		}
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
+
+	// Without a name, or with a bad one, the page asks for one.
+	for _, u := range []string{"/rooms/x", "/rooms/x?name=%20", "/rooms/x?name=" + strings.Repeat("n", 33)} {
+		resp, page := get(t, ts.URL+u)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="name-form"`) || strings.Contains(page, `id="chat"`) {
+			t.Errorf("%s: %d, want the name form\n%s", u, resp.StatusCode, page)
+		}
+	}
+
+	// Names and rooms are escaped.
+	_, page = get(t, ts.URL+`/rooms/%3Cscript%3E?name=%22%3E%3Cimg`)
+	if strings.Contains(page, "<script>") || strings.Contains(page, `"><img`) {
+		t.Errorf("unescaped user input in\n%s", page)
+	}
+
+	if resp, _ := get(t, ts.URL+"/rooms/"+strings.Repeat("r", 65)); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("65-character room: %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestJoinFormRedirects(t *testing.T) {
+	ts := newTestServer(t)
+	resp, _ := get(t, ts.URL+"/join?room=a%2Fb+c&name=+ann+")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/rooms/a%2Fb%20c?name=ann" {
+		t.Errorf("got %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, page := get(t, ts.URL+"/join?room=r&name=")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "invalid name") {
+		t.Errorf("empty name: %d\n%s", resp.StatusCode, page)
+	}
+	// The room the redirect names is served.
+	resp, page = get(t, ts.URL+"/rooms/a%2Fb%20c?name=ann")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `data-room="a/b c"`) {
+		t.Errorf("room with a slash: %d\n%s", resp.StatusCode, page)
+	}
+}
+
+func TestStaticFilesAndVars(t *testing.T) {
+	ts := newTestServer(t)
+	for path, typ := range map[string]string{
+		"/static/room.js":  "javascript",
+		"/static/lobby.js": "javascript",
+		"/static/chat.css": "text/css",
+	} {
+		resp, body := get(t, ts.URL+path)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), typ) || body == "" {
+			t.Errorf("%s: %d %q", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	resp, body := get(t, ts.URL+"/debug/vars")
+	var vars map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &vars); resp.StatusCode != http.StatusOK || err != nil || vars["memstats"] == nil {
+		t.Errorf("/debug/vars: %d, %v", resp.StatusCode, err)
+	}
+}
+
+func TestServeShutsDownOnCancel(t *testing.T) {
+	a, err := newApp(config{Logger: log.New(&syncBuffer{}, "", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, ln, a) }()
+
+	resp, _ := get(t, "http://"+ln.Addr().String()+"/")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("serve did not return after cancel")
+	}
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), waitTimeout); err == nil {
+		t.Error("still listening")
+	}
+}

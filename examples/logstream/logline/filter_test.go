@@ -1,0 +1,80 @@
+package logline
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestFilter(t *testing.T) {
+	lines := []string{
+		`{"level":"debug","msg":"cache Miss"}`, // 0
+		"INFO user alice logged in",            // 1
+		"WARN disk 91% full",                   // 2
+		"ERROR request 42 failed: timeout",     // 3
+		"    at main.go:12",                    // 4: no level
+		"FATAL out of memory",                  // 5
+	}
+	tests := []struct {
+		name     string
+		minLevel string
+		search   string
+		want     []int // indexes of matching lines
+	}{
+		{"all", "", "", []int{0, 1, 2, 3, 4, 5}},
+		{"debug keeps unleveled", "debug", "", []int{0, 1, 2, 3, 4, 5}},
+		{"info", "info", "", []int{1, 2, 3, 5}},
+		{"warn", "warn", "", []int{2, 3, 5}},
+		{"warning alias", "WARNING", "", []int{2, 3, 5}},
+		{"error", "error", "", []int{3, 5}},
+		{"fatal alias is error", "fatal", "", []int{3, 5}},
+		{"substring any case", "", "MISS", []int{0}},
+		{"substring with regexp chars", "", "91%", []int{2}},
+		{"substring dot is literal", "", "main.go", []int{4}},
+		{"substring no match", "", "main_go", nil},
+		{"regexp", "", `/request \d+/`, []int{3}},
+		{"regexp case-insensitive", "", `/^(info|warn)\b/`, []int{1, 2}},
+		{"regexp alternation whole", "", `/alice|memory/`, []int{1, 5}},
+		{"empty regexp", "", "//", []int{0, 1, 2, 3, 4, 5}},
+		{"lone slash is substring", "", "/", nil},
+		{"level and search", "warn", "/o/", []int{3, 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := NewFilter(tt.minLevel, tt.search)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int
+			for i, l := range lines {
+				if f.Match(l, Parse(l)) {
+					got = append(got, i)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("matched %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFilterErrors(t *testing.T) {
+	for _, tt := range []struct{ minLevel, search, want string }{
+		{"loud", "", "unknown level"},
+		{"", "/a(b/", "invalid search regexp"},
+		{"", "/[z-a]/", "invalid search regexp"},
+		{"", "bad \xff utf-8", "invalid search text"},
+	} {
+		f, err := NewFilter(tt.minLevel, tt.search)
+		if err == nil || f != nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("NewFilter(%q, %q) = %v, %v; want error containing %q", tt.minLevel, tt.search, f, err, tt.want)
+		}
+	}
+}
+
+func TestNilAndZeroFilterMatchAll(t *testing.T) {
+	var nilFilter *Filter
+	if !nilFilter.Match("x", Info{}) || !(&Filter{}).Match("x", Info{}) {
+		t.Error("nil or zero Filter rejected a line")
+	}
+}
