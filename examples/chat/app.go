@@ -60,6 +60,7 @@ type config struct {
 type app struct {
 	log     *log.Logger
 	hub     *sockets.Hub
+	sockets *sockets.Group // the app's open sockets, for shutdown
 	store   roomStore
 	pages   *template.Template
 	handler http.Handler
@@ -88,10 +89,11 @@ func newApp(cfg config) (*app, error) {
 		return nil, err
 	}
 	a := &app{
-		log:   cfg.Logger,
-		hub:   hub,
-		store: newMemoryStore(hub, cfg.HistorySize),
-		pages: pages,
+		log:     cfg.Logger,
+		hub:     hub,
+		sockets: &sockets.Group{},
+		store:   newMemoryStore(hub, cfg.HistorySize),
+		pages:   pages,
 	}
 	a.handler = a.routes()
 	return a, nil
@@ -123,6 +125,7 @@ func (a *app) routes() http.Handler {
 
 	ws := sockets.JSON(Message{}, &sockets.Options{
 		Logger: a.log,
+		Group:  a.sockets,
 		// Unbuffered: a send returns once the writer has taken the frame,
 		// which Enter relies on to order a joiner's frames.
 		SendChannelBuffer: -1,

@@ -66,8 +66,8 @@ func run() error {
 	return serve(ctx, ln, a)
 }
 
-// serve serves the chat on ln until ctx is done, then shuts the server
-// down, waiting at most shutdownTimeout for the requests in flight.
+// serve serves the chat on ln until ctx is done, then closes the open
+// sockets and shuts the server down, waiting at most shutdownTimeout.
 func serve(ctx context.Context, ln net.Listener, a *app) error {
 	srv := &http.Server{
 		Handler:           a.Handler(),
@@ -86,7 +86,12 @@ func serve(ctx context.Context, ln net.Listener, a *app) error {
 	a.log.Printf("chat: shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	err := srv.Shutdown(sctx)
+	// Open sockets get 1001 (going away) and the pages reconnect to
+	// whichever instance comes up; new upgrades meanwhile get 503.
+	err := a.sockets.Shutdown(sctx)
+	if herr := srv.Shutdown(sctx); err == nil {
+		err = herr
+	}
 	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/gorilla/websocket"
 	"log"
 	"net"
 	"net/http"
@@ -126,7 +127,24 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
+	// A member is in a room: shutting down closes its socket with 1001.
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+ln.Addr().String()+"/sockets/rooms/r/ann", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
 	cancel()
+	ws.SetReadDeadline(time.Now().Add(waitTimeout))
+	for {
+		_, _, err := ws.ReadMessage()
+		if err == nil {
+			continue // history, members
+		}
+		if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+			t.Errorf("member's socket on shutdown: got %v, want close 1001", err)
+		}
+		break
+	}
 	select {
 	case err := <-served:
 		if err != nil {
