@@ -48,6 +48,11 @@ type Hub struct {
 	rooms   map[string]map[*Conn]struct{}
 	members map[*Conn]map[string]struct{} // the rooms of each connection
 
+	// subMu orders the broker's Subscribe and Unsubscribe calls; subscribed
+	// is what the broker was last told, per room.
+	subMu      sync.Mutex
+	subscribed map[string]bool
+
 	in, out, dropped, slow, brokerErrors atomic.Uint64
 }
 
@@ -115,8 +120,9 @@ type Broker interface {
 // NewHub returns an empty hub.
 func NewHub(opts *HubOptions) (*Hub, error) {
 	h := &Hub{
-		rooms:   make(map[string]map[*Conn]struct{}),
-		members: make(map[*Conn]map[string]struct{}),
+		rooms:      make(map[string]map[*Conn]struct{}),
+		members:    make(map[*Conn]map[string]struct{}),
+		subscribed: make(map[string]bool),
 	}
 	if opts != nil {
 		h.policy = opts.SlowClientPolicy
@@ -160,10 +166,8 @@ func (h *Hub) Join(room string, c *Conn) error {
 	if !known {
 		c.OnClose(func() { h.LeaveAll(c) })
 	}
-	if first && h.broker != nil && room != "" {
-		if err := h.broker.Subscribe(room); err != nil {
-			return fmt.Errorf("sockets: subscribing to room %q: %w", room, err)
-		}
+	if first {
+		return h.syncRoom(room)
 	}
 	return nil
 }
@@ -207,17 +211,43 @@ func (h *Hub) leaveLocked(room string, c *Conn) []string {
 }
 
 func (h *Hub) unsubscribe(rooms []string) {
-	if h.broker == nil {
-		return
-	}
 	for _, room := range rooms {
-		if room == "" {
-			continue
-		}
-		if err := h.broker.Unsubscribe(room); err != nil {
-			h.brokerErrors.Add(1)
-		}
+		h.syncRoom(room)
 	}
+}
+
+// syncRoom tells the broker whether this instance wants room's messages,
+// as the room is now. Join and leave decide "first" and "last" under mu but
+// call the broker after; deciding again here, in order, means that a leave
+// overtaken by a join cannot leave a member without a subscription.
+func (h *Hub) syncRoom(room string) error {
+	if h.broker == nil || room == "" {
+		return nil
+	}
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
+	h.mu.RLock()
+	want := len(h.rooms[room]) > 0
+	h.mu.RUnlock()
+	if want == h.subscribed[room] {
+		return nil
+	}
+	var err error
+	if want {
+		err = h.broker.Subscribe(room)
+	} else {
+		err = h.broker.Unsubscribe(room)
+	}
+	if err != nil {
+		h.brokerErrors.Add(1)
+		return fmt.Errorf("sockets: telling the broker about room %q: %w", room, err)
+	}
+	if want {
+		h.subscribed[room] = true
+	} else {
+		delete(h.subscribed, room)
+	}
+	return nil
 }
 
 // Publish sends one message to every member of room, on this instance and,

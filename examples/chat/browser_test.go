@@ -56,21 +56,7 @@ func TestBrowserChat(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
-	opts := append([]chromedp.ExecAllocatorOption(nil), chromedp.DefaultExecAllocatorOptions[:]...)
-	opts = append(opts,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(dataDir),
-		chromedp.WindowSize(1100, 700),
-	)
-	allocCtx, allocCancel := chromedp.NewExecAllocator(ctx, opts...)
+	allocCtx, allocCancel := newAllocator(ctx, chromium, dataDir)
 	defer allocCancel() // kills Chromium and waits for it
 
 	var dialogs atomic.Int32
@@ -176,6 +162,26 @@ func TestBrowserChat(t *testing.T) {
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("Chromium (pid %d) still running after the allocator was cancelled: %v", pid, err)
 	}
+}
+
+// newAllocator starts nothing yet: it describes a headless Chromium with a
+// fresh profile in dataDir, cut off from the network but for 127.0.0.1.
+func newAllocator(ctx context.Context, chromium, dataDir string) (context.Context, context.CancelFunc) {
+	opts := append([]chromedp.ExecAllocatorOption(nil), chromedp.DefaultExecAllocatorOptions[:]...)
+	opts = append(opts,
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(dataDir),
+		chromedp.WindowSize(1100, 700),
+	)
+	return chromedp.NewExecAllocator(ctx, opts...)
 }
 
 // atBottom is a JavaScript expression: the message list shows its end.

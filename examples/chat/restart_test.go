@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"log"
+	"net"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The server restarts under an open page: the page sees the 1001, shows
+// that it is disconnected, and reconnects by itself to the new process.
+func TestBrowserReconnectsAfterServerRestart(t *testing.T) {
+	chromium := findChromium(t)
+	dataDir := t.TempDir()
+	t.Cleanup(func() { noProcessesUsing(t, dataDir) })
+
+	first, addr := startServing(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	defer cancel()
+	allocCtx, allocCancel := newAllocator(ctx, chromium, dataDir)
+	defer allocCancel()
+	pageCtx, pageCancel := chromedp.NewContext(allocCtx)
+	defer pageCancel()
+	ann := &tab{t: t, ctx: pageCtx, name: "ann"}
+	ann.do(chromedp.Navigate("http://" + addr + "/rooms/restart?name=ann"))
+	ann.waitFor(`document.getElementById("status").dataset.state === "connected"`)
+
+	first.stop()
+	ann.waitFor(`document.getElementById("status").dataset.state !== "connected"`)
+
+	second, _ := startServing(t, addr)
+	defer second.stop()
+	ann.waitFor(`document.getElementById("status").dataset.state === "connected"`)
+	bob := (&testServer{Server: &httptest.Server{URL: "http://" + addr}}).join(t, "restart", "bob")
+	bob.say(t, "welcome back")
+	ann.waitForMessage("bob", "welcome back")
+	bob.close()
+	pageCancel()
+	allocCancel()
+}
+
+// serving is the chat command's serve loop on a real listener.
+type serving struct {
+	app    *app
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startServing serves a new app on addr ("" picks a port) as the command
+// does, and returns it with the address it listens on.
+func startServing(t *testing.T, addr string) (*serving, string) {
+	t.Helper()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var ln net.Listener
+	var err error
+	deadline := time.Now().Add(waitTimeout)
+	for { // the old process's port may take a moment to be free
+		if ln, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(config{Logger: log.New(&syncBuffer{}, "", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &serving{app: a, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- serve(ctx, ln, a) }()
+	t.Cleanup(s.stop)
+	return s, ln.Addr().String()
+}
+
+// stop shuts the server down as SIGTERM would; it may be called twice.
+func (s *serving) stop() {
+	s.cancel()
+	if s.done != nil {
+		<-s.done
+		s.done = nil
+		s.app.Close()
+	}
+}

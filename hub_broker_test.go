@@ -1,0 +1,111 @@
+package sockets
+
+import (
+	"sync"
+	"testing"
+)
+
+// recordingBroker remembers what a hub told it.
+type recordingBroker struct {
+	mu         sync.Mutex
+	subscribed map[string]bool
+	published  []Envelope
+	deliver    func(Envelope)
+}
+
+func newRecordingBroker() *recordingBroker {
+	return &recordingBroker{subscribed: make(map[string]bool)}
+}
+
+func (b *recordingBroker) Attach(deliver func(Envelope)) error { b.deliver = deliver; return nil }
+func (b *recordingBroker) Close() error                        { return nil }
+
+func (b *recordingBroker) Publish(env Envelope) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.published = append(b.published, env)
+	return nil
+}
+
+func (b *recordingBroker) Subscribe(room string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.subscribed[room] = true
+	return nil
+}
+
+func (b *recordingBroker) Unsubscribe(room string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.subscribed, room)
+	return nil
+}
+
+func (b *recordingBroker) isSubscribed(room string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.subscribed[room]
+}
+
+func TestHubBrokerFollowsFirstJoinAndLastLeave(t *testing.T) {
+	b := newRecordingBroker()
+	h := newHub(t, &HubOptions{Broker: b})
+	if !b.isSubscribed("") {
+		t.Error("hub-wide messages: not subscribed")
+	}
+	a, c := fakeConn(t, 4), fakeConn(t, 4)
+	h.Join("r", a)
+	h.Join("r", c)
+	if !b.isSubscribed("r") {
+		t.Fatal("first join: not subscribed")
+	}
+	h.Leave("r", a)
+	if !b.isSubscribed("r") {
+		t.Fatal("a member is left: unsubscribed too early")
+	}
+	h.Leave("r", c)
+	if b.isSubscribed("r") {
+		t.Fatal("last leave: still subscribed")
+	}
+}
+
+// The last member leaves and, before the broker is told, a new member
+// joins: the room must end up subscribed. This replays that schedule step
+// by step: LeaveAll's bookkeeping, then a whole Join, then LeaveAll's late
+// call to the broker.
+func TestHubLeaveOvertakenByJoinKeepsTheSubscription(t *testing.T) {
+	b := newRecordingBroker()
+	h := newHub(t, &HubOptions{Broker: b})
+	old, fresh := fakeConn(t, 4), fakeConn(t, 4)
+	h.Join("r", old)
+
+	h.mu.Lock()
+	emptied := h.leaveLocked("r", old) // LeaveAll, under the lock
+	h.mu.Unlock()
+	h.Join("r", fresh) // overtakes LeaveAll here
+	h.unsubscribe(emptied)
+
+	if !b.isSubscribed("r") {
+		t.Error("a member is in the room, but the broker was left unsubscribed")
+	}
+}
+
+func TestHubBrokerPublishAndDeliver(t *testing.T) {
+	b := newRecordingBroker()
+	h := newHub(t, &HubOptions{Broker: b})
+	sender, local := fakeConn(t, 4), fakeConn(t, 4)
+	h.Join("r", sender)
+	h.Join("r", local)
+	h.PublishExcept("r", sender, 1, []byte("hi"))
+	if len(b.published) != 1 || b.published[0].Except != sender.ID() || string(b.published[0].Data) != "hi" {
+		t.Errorf("broker got %+v", b.published)
+	}
+	if n, m := len(queued(sender)), len(queued(local)); n != 0 || m != 1 {
+		t.Errorf("local delivery: sender %d, other %d; want 0 and 1", n, m)
+	}
+	// From another instance: the sender there is not ours to leave out.
+	b.deliver(Envelope{Room: "r", Type: 1, Data: []byte("remote"), Except: sender.ID()})
+	if n, m := len(queued(sender)), len(queued(local)); n != 1 || m != 1 {
+		t.Errorf("remote delivery: got %d and %d, want one each", n, m)
+	}
+}
