@@ -1,0 +1,19 @@
+module github.com/macaron-contrib/sockets/bench
+
+go 1.26.0
+
+require (
+	github.com/gorilla/websocket v1.5.3
+	github.com/macaron-contrib/sockets v0.0.0
+	github.com/olahol/melody v1.1.4
+)
+
+require (
+	github.com/go-macaron/inject v0.0.0-20160627170012-d8a0b8677191 // indirect
+	github.com/unknwon/com v0.0.0-20190804042917-757f69c95f3e // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	gopkg.in/ini.v1 v1.46.0 // indirect
+	gopkg.in/macaron.v1 v1.4.0 // indirect
+)
+
+replace github.com/macaron-contrib/sockets => ../
