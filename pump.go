@@ -36,6 +36,7 @@ func (p *pump[T]) read() {
 	c := p.c
 	limit := c.opts.MaxMessageSize
 	var buf bytes.Buffer
+	var lr io.LimitedReader
 	for {
 		mt, r, err := c.ws.NextReader()
 		if err != nil {
@@ -47,7 +48,9 @@ func (p *pump[T]) read() {
 		}
 		buf.Reset()
 		// The limit applies after decompression, too.
-		n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+		lr.R, lr.N = r, limit+1
+		n, err := buf.ReadFrom(&lr)
+		lr.R = nil
 		if err != nil {
 			c.report(readFailure(err))
 			return

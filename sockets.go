@@ -62,7 +62,6 @@ package sockets
 import (
 	"net/http"
 	"reflect"
-	"sync"
 
 	"github.com/gorilla/websocket"
 	"gopkg.in/macaron.v1"
@@ -71,10 +70,6 @@ import (
 // makeChannels makes one connection's receiver and sender, and the values to
 // inject for them.
 type makeChannels[T any] func(recvBuf, sendBuf int) (recv, send chan T, inject []reflect.Value)
-
-// writeBufferPool lends gorilla a frame buffer per message, so an idle
-// connection holds no write buffer.
-var writeBufferPool = &sync.Pool{}
 
 // newHandler is the one middleware behind every binding.
 func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options) macaron.Handler {
@@ -139,15 +134,15 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 	}
 }
 
-// newUpgrader configures gorilla for opts. Zero buffer sizes make gorilla
-// reuse the read buffer the HTTP server already allocated, and the pool
-// lends a write buffer only while a message is written, so a connection
-// costs no fixed buffer pair on top of the server's own.
+// newUpgrader configures gorilla for opts. Zero buffer sizes and no pool
+// make gorilla reuse the read and write buffers the HTTP server already
+// allocated for the connection (and keeps alive while the handler runs), so
+// a connection costs no buffer pair on top of the server's own, and a
+// message written costs no buffer from a pool.
 func newUpgrader(opts *Options) *websocket.Upgrader {
 	return &websocket.Upgrader{
 		HandshakeTimeout:  opts.HandshakeTimeout,
 		ReadBufferSize:    opts.ReadBufferSize,
-		WriteBufferPool:   writeBufferPool,
 		Subprotocols:      opts.Subprotocols,
 		EnableCompression: opts.EnableCompression,
 		CheckOrigin:       func(*http.Request) bool { return true }, // checked before
