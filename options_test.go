@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 func TestOptionDefaults(t *testing.T) {
@@ -55,5 +57,50 @@ func TestPingPeriodNotShorterThanPongWaitPanics(t *testing.T) {
 			}()
 			Messages(&Options{PingPeriod: period, PongWait: time.Second})
 		}()
+	}
+}
+
+func TestSubprotocolsFollowTheServersPreference(t *testing.T) {
+	opts := quiet()
+	opts.Subprotocols = []string{"chat.v2", "chat.v1"}
+	ts := newTestServer(t, Messages(opts), func(c *Conn, sender chan<- string, done <-chan bool) {
+		sender <- c.Subprotocol()
+		<-done
+	})
+	d := websocket.Dialer{HandshakeTimeout: waitTimeout, Subprotocols: []string{"chat.v1", "chat.v2"}}
+	ws, _, err := d.Dial(ts.wsURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if _, got := readText(t, ws); got != "chat.v2" || ws.Subprotocol() != "chat.v2" {
+		t.Errorf("subprotocol: server saw %q, client %q; want chat.v2", got, ws.Subprotocol())
+	}
+	ws.Close()
+	ts.waitFinished(t, 1)
+}
+
+func TestSmallReadBufferReadsLargeMessages(t *testing.T) {
+	opts := quiet()
+	opts.ReadBufferSize = 256
+	ts := newTestServer(t, Messages(opts), echoStrings)
+	ws := ts.dial(t, nil)
+	big := strings.Repeat("0123456789", 3000)
+	ws.WriteMessage(websocket.TextMessage, []byte(big))
+	if _, got := readText(t, ws); got != big {
+		t.Errorf("echo through a 256-byte read buffer: got %d bytes, want %d", len(got), len(big))
+	}
+	ws.Close()
+	ts.waitFinished(t, 1)
+}
+
+func TestHandshakeTimeoutReachesTheUpgrader(t *testing.T) {
+	opts, err := prepareOptions([]*Options{{HandshakeTimeout: 3 * time.Second, EnableCompression: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := newUpgrader(opts)
+	if u.HandshakeTimeout != 3*time.Second || !u.EnableCompression {
+		t.Errorf("upgrader: got timeout %v, compression %v", u.HandshakeTimeout, u.EnableCompression)
 	}
 }
