@@ -35,16 +35,7 @@ func TestMessagesOrderBothWays(t *testing.T) {
 }
 
 func TestByteSliceMessagesBinaryFrames(t *testing.T) {
-	ts := newTestServer(t, ByteSliceMessages(quiet()), func(receiver <-chan []byte, sender chan<- []byte, done <-chan bool) {
-		for {
-			select {
-			case m := <-receiver:
-				sender <- m
-			case <-done:
-				return
-			}
-		}
-	})
+	ts := newTestServer(t, ByteSliceMessages(quiet()), echo[[]byte])
 	ws := ts.dial(t, nil)
 	for i := 0; i < 100; i++ {
 		payload := []byte{byte(i), 0, 0xff, byte(i >> 8)}

@@ -173,17 +173,7 @@ func TestDoneDeliversTrueOnceThenIsClosed(t *testing.T) {
 }
 
 func TestUnreadErrorsNeverStallTheConnection(t *testing.T) {
-	ts := newTestServer(t, JSON(message{}, quiet()), func(receiver <-chan *message, sender chan<- *message, done <-chan bool, errs <-chan error) {
-		// errs is never read.
-		for {
-			select {
-			case m := <-receiver:
-				sender <- m
-			case <-done:
-				return
-			}
-		}
-	})
+	ts := newTestServer(t, JSON(message{}, quiet()), echo[*message]) // errs is never read
 	ws := ts.dial(t, nil)
 	for i := 0; i < 5*DefaultErrorChannelBuffer; i++ {
 		ws.WriteMessage(websocket.TextMessage, []byte("not json"))

@@ -147,7 +147,10 @@ func quiet() *Options {
 }
 
 // echoStrings is a Messages handler that echoes until done.
-func echoStrings(receiver <-chan string, sender chan<- string, done <-chan bool) {
+var echoStrings = echo[string]
+
+// echo is a handler, for any binding, that echoes until done.
+func echo[T any](receiver <-chan T, sender chan<- T, done <-chan bool) {
 	for {
 		select {
 		case m := <-receiver:

@@ -19,16 +19,7 @@ func logRun(t *testing.T, opts *Options) string {
 	} else {
 		opts.Logger.SetOutput(logs)
 	}
-	ts := newTestServer(t, JSON(message{}, opts), func(receiver <-chan *message, sender chan<- *message, done <-chan bool) {
-		for {
-			select {
-			case m := <-receiver:
-				sender <- m
-			case <-done:
-				return
-			}
-		}
-	})
+	ts := newTestServer(t, JSON(message{}, opts), echo[*message])
 	ws := ts.dial(t, nil)
 	ws.WriteMessage(websocket.TextMessage, []byte(`{"seq":"`+secret+`"}`))
 	ws.WriteJSON(message{Seq: 1})
