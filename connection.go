@@ -31,7 +31,7 @@ type Conn struct {
 	log  logger
 
 	// queue carries frames published through a Hub to the writer.
-	queue chan *websocket.PreparedMessage
+	queue *outbox
 
 	errs       chan error
 	done       chan bool
@@ -105,12 +105,7 @@ func (c *Conn) enqueue(pm *websocket.PreparedMessage) bool {
 		return false
 	default:
 	}
-	select {
-	case c.queue <- pm:
-		return true
-	default:
-		return false
-	}
+	return c.queue.push(pm)
 }
 
 func newConn(ws *websocket.Conn, nc *batchConn, req *http.Request, opts *Options) *Conn {
@@ -121,7 +116,7 @@ func newConn(ws *websocket.Conn, nc *batchConn, req *http.Request, opts *Options
 		req:           req,
 		opts:          opts,
 		log:           logger{opts},
-		queue:         make(chan *websocket.PreparedMessage, opts.HubQueueSize),
+		queue:         newOutbox(opts.HubQueueSize),
 		errs:          make(chan error, opts.ErrorChannelBuffer),
 		done:          make(chan bool, 1),
 		disconnect:    make(chan int, 1),
@@ -196,12 +191,17 @@ func (c *Conn) serve(read, write func(), handler func()) {
 	handler()
 }
 
-// closer owns shutdown. It waits for the first reason to close, sends the
-// close frame, waits (bounded) for the client's answer, closes the network
-// connection, fires done, and then keeps a late disconnect from blocking the
-// handler until it returns.
+// closer owns shutdown. It waits for the first reason to close, then shuts
+// the connection down. The waiting half is kept apart from the shutdown
+// half so that an idle connection's closer keeps a minimal stack.
 func (c *Conn) closer() {
 	defer close(c.closerDone)
+	c.awaitReason()
+	c.shutdown()
+}
+
+// awaitReason waits until the connection must close and records why.
+func (c *Conn) awaitReason() {
 	select {
 	case <-c.stop:
 	case code := <-c.disconnect:
@@ -214,6 +214,14 @@ func (c *Conn) closer() {
 			c.report(closeReason{code: websocket.CloseNormalClosure})
 		}
 	}
+}
+
+// shutdown sends the close frame, waits (bounded) for the client's answer,
+// closes the network connection, fires done, and then keeps a late
+// disconnect from blocking the handler until it returns.
+//
+//go:noinline
+func (c *Conn) shutdown() {
 	c.mu.Lock()
 	r := *c.reason
 	c.mu.Unlock()

@@ -33,15 +33,7 @@ func newHub(t *testing.T, opts *HubOptions) *Hub {
 }
 
 func queued(c *Conn) []*websocket.PreparedMessage {
-	var out []*websocket.PreparedMessage
-	for {
-		select {
-		case pm := <-c.queue:
-			out = append(out, pm)
-		default:
-			return out
-		}
-	}
+	return c.queue.take(nil)
 }
 
 func TestHubFanOutEncodesOnce(t *testing.T) {

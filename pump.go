@@ -23,9 +23,10 @@ type codec[T any] struct {
 type pump[T any] struct {
 	c       *Conn
 	codec   codec[T]
-	recv    chan T // to the handler
-	send    chan T // from the handler
-	scratch []byte // the writer's encoding buffer
+	recv    chan T                       // to the handler
+	send    chan T                       // from the handler
+	scratch []byte                       // the writer's encoding buffer
+	frames  []*websocket.PreparedMessage // the writer's spare hub batch
 }
 
 // maxScratch is the largest encoding buffer the writer keeps between frames.
@@ -102,9 +103,9 @@ func (p *pump[T]) write() {
 			case v := <-p.send:
 				p.beginBurst()
 				err = p.writeValue(v)
-			case pm := <-c.queue:
+			case <-c.queue.wake:
 				p.beginBurst()
-				err = c.ws.WritePreparedMessage(pm)
+				err = p.writeHubFrames()
 			case <-ticker.C:
 				err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteWait))
 			case <-c.closing:
@@ -138,9 +139,9 @@ func (p *pump[T]) beginBurst() {
 }
 
 // drain writes whatever else is queued, without waiting. The handler's
-// sender goes before the hub queue whenever both hold frames, so what a
-// handler sends before it joins a room is written before anything the
-// room publishes afterwards.
+// sender goes before the hub's frames whenever both hold some, so what a
+// handler sends before it joins a room is written before anything the room
+// publishes afterwards.
 func (p *pump[T]) drain() error {
 	c := p.c
 	for {
@@ -153,14 +154,33 @@ func (p *pump[T]) drain() error {
 		default:
 		}
 		select {
-		case pm := <-c.queue:
-			if err := c.ws.WritePreparedMessage(pm); err != nil {
+		case <-c.queue.wake:
+			if err := p.writeHubFrames(); err != nil {
 				return err
 			}
 		default:
 			return nil
 		}
 	}
+}
+
+// writeHubFrames writes every frame the hub has queued, in order.
+func (p *pump[T]) writeHubFrames() error {
+	frames := p.c.queue.take(p.frames)
+	defer func() {
+		clear(frames) // sent: let the prepared messages go
+		if cap(frames) <= maxKeptFrames {
+			p.frames = frames
+		} else {
+			p.frames = nil
+		}
+	}()
+	for _, pm := range frames {
+		if err := p.c.ws.WritePreparedMessage(pm); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeValue encodes v and writes it. A value that cannot be encoded is
