@@ -313,3 +313,37 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Every binding's handler can join a hub; a hub frame goes out as
+// published (text or binary), beside the binding's own frames.
+func TestHubFromEveryBinding(t *testing.T) {
+	h := newHub(t, nil)
+	join := func(c *Conn, done <-chan bool) {
+		h.Join("all", c)
+		<-done
+	}
+	servers := []*testServer{
+		newTestServer(t, Messages(quiet()), join),
+		newTestServer(t, ByteSliceMessages(quiet()), join),
+		newTestServer(t, JSON(message{}, quiet()), join),
+	}
+	var clients []*websocket.Conn
+	for _, ts := range servers {
+		clients = append(clients, ts.dial(t, nil))
+	}
+	waitFor(t, "3 members", func() bool { return h.Count("all") == 3 })
+	h.Publish("all", websocket.BinaryMessage, []byte{0, 1, 2})
+	h.PublishJSON("all", message{Seq: 5})
+	for i, ws := range clients {
+		if mt, got := readText(t, ws); mt != websocket.BinaryMessage || got != "\x00\x01\x02" {
+			t.Errorf("client %d: got type %d %q, want the binary frame", i, mt, got)
+		}
+		if mt, got := readText(t, ws); mt != websocket.TextMessage || got != `{"seq":5,"text":""}` {
+			t.Errorf("client %d: got type %d %q, want the JSON text frame", i, mt, got)
+		}
+		ws.Close()
+	}
+	for _, ts := range servers {
+		ts.waitFinished(t, 1)
+	}
+}
