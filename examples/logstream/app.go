@@ -1,0 +1,406 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/examples/logstream/logline"
+	"github.com/macaron-contrib/sockets/examples/logstream/tail"
+	"github.com/macaron-contrib/sockets/wslog"
+	"gopkg.in/macaron.v1"
+)
+
+// Limits and defaults of the stream API.
+const (
+	defaultRingSize = 10000 // lines each file's follower keeps
+	defaultBackfill = 100   // lines sent first when backfill= is absent
+	maxBackfill     = 10000 // larger backfill= values are clamped
+	// maxRefill bounds the lines sent again after a filter change.
+	maxRefill = 1000
+	// streamQueue is each stream socket's hub queue: room for a refill
+	// and a burst of live lines.
+	streamQueue = 4096
+	// maxClientMessage bounds a client's filter message.
+	maxClientMessage = 4096
+	// selfRoom is the hub room of the app's own log.
+	selfRoom = "self"
+)
+
+// config sets the app up: main fills it from its flags, tests directly.
+type config struct {
+	// Files are the paths that can be streamed, as given on the command
+	// line. At least one.
+	Files []string
+	// RingSize is the number of lines kept per file. Default: 10000.
+	RingSize int
+	// PollInterval and UsePolling are passed to tail.Follow.
+	PollInterval time.Duration
+	UsePolling   bool
+	// LogOutput receives the app's log as text. Default: os.Stderr.
+	LogOutput io.Writer
+	// LogLevel is the least severe level logged (to LogOutput and to
+	// /api/logs/self). Default: info.
+	LogLevel slog.Level
+	// Group is the sockets group of the app's websockets, the one that
+	// shutdown closes. Default: sockets.DefaultGroup.
+	Group *sockets.Group
+}
+
+// app is the log viewer: one stream per file, a hub, the pages.
+type app struct {
+	log     *slog.Logger
+	wslog   *wslog.Handler
+	hub     *sockets.Hub
+	group   *sockets.Group
+	files   []string // as given, in order
+	streams map[string]*stream
+	handler http.Handler
+
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // the followers
+	follows atomic.Int64   // tail.Follow calls made
+
+	closeOnce sync.Once
+}
+
+//go:embed static
+var assets embed.FS
+
+// newApp starts following every file and builds the handler. The caller
+// serves app.Handler() and calls Close when done.
+func newApp(cfg config) (*app, error) {
+	if len(cfg.Files) == 0 {
+		return nil, errors.New("logstream: no file to stream")
+	}
+	if cfg.RingSize <= 0 {
+		cfg.RingSize = defaultRingSize
+	}
+	if cfg.LogOutput == nil {
+		cfg.LogOutput = os.Stderr
+	}
+	if cfg.Group == nil {
+		cfg.Group = sockets.DefaultGroup
+	}
+	seen := make(map[string]string)
+	for _, f := range cfg.Files {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return nil, fmt.Errorf("logstream: %s: %w", f, err)
+		}
+		if prev, dup := seen[abs]; dup {
+			return nil, fmt.Errorf("logstream: %q and %q name the same file", prev, f)
+		}
+		seen[abs] = f
+	}
+
+	hub, err := sockets.NewHub(nil) // DisconnectSlowClient: see the package doc
+	if err != nil {
+		return nil, err
+	}
+	ws := wslog.New(hub, selfRoom, &wslog.Options{Level: cfg.LogLevel, File: "self"})
+	text := slog.NewTextHandler(cfg.LogOutput, &slog.HandlerOptions{Level: cfg.LogLevel})
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &app{
+		log:     slog.New(wslog.Tee(text, ws)),
+		wslog:   ws,
+		hub:     hub,
+		group:   cfg.Group,
+		files:   append([]string(nil), cfg.Files...),
+		streams: make(map[string]*stream),
+		cancel:  cancel,
+	}
+	for i, name := range a.files {
+		s := newStream(i, name, cfg.RingSize, hub, a.log)
+		err := s.start(ctx, tail.Config{
+			Path:         name,
+			Backfill:     cfg.RingSize, // fill the ring from what is there
+			Since:        -1,
+			PollInterval: cfg.PollInterval,
+			UsePolling:   cfg.UsePolling,
+		}, &a.wg)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("logstream: following %s: %w", name, err)
+		}
+		a.follows.Add(1)
+		a.streams[name] = s
+	}
+	a.handler = a.routes()
+	a.log.Info("following", "files", a.files)
+	return a, nil
+}
+
+// Handler serves the whole app.
+func (a *app) Handler() http.Handler { return a.handler }
+
+// Shutdown closes every websocket of the app's group with 1001 and waits
+// for their handlers, or for ctx.
+func (a *app) Shutdown(ctx context.Context) error { return a.group.Shutdown(ctx) }
+
+// Close stops the followers and the log publisher, and waits for them.
+// Open sockets are not closed (see Shutdown).
+func (a *app) Close() error {
+	a.closeOnce.Do(func() {
+		a.cancel()
+		a.wg.Wait()
+		a.wslog.Close()
+		a.hub.Close()
+	})
+	return nil
+}
+
+func (a *app) routes() http.Handler {
+	m := macaron.New()
+	m.Use(macaron.Recovery())
+	m.Use(securityHeaders)
+
+	static, _ := fs.Sub(assets, "static")
+	files := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
+	m.Get("/static/*", func(ctx *macaron.Context) {
+		ctx.Resp.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(ctx.Resp, ctx.Req.Request)
+	})
+	m.Get("/", a.index)
+	m.Get("/api/files", a.listFiles)
+
+	opts := func(queue int) *sockets.Options {
+		return &sockets.Options{
+			Logger:   slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+			LogLevel: sockets.LogLevelWarning,
+			Group:    a.group,
+			// Unbuffered: a send returns once the writer has taken the
+			// frame, which the hand-over from catch-up to live relies on.
+			SendChannelBuffer: -1,
+			MaxMessageSize:    maxClientMessage,
+			HubQueueSize:      queue,
+		}
+	}
+	m.Get("/api/logs/stream", a.checkStream, sockets.Messages(opts(streamQueue)), a.serveStream)
+	m.Get("/api/logs/self", sockets.Messages(opts(0)), a.serveSelf)
+	return m
+}
+
+// securityHeaders forbids inline scripts and foreign resources: even a
+// rendering bug cannot run a log line as code.
+func securityHeaders(ctx *macaron.Context) {
+	h := ctx.Resp.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+}
+
+func (a *app) index(ctx *macaron.Context) {
+	page, err := assets.ReadFile("static/index.html")
+	if err != nil {
+		http.Error(ctx.Resp, "internal error", http.StatusInternalServerError)
+		return
+	}
+	ctx.Resp.Header().Set("Content-Type", "text/html; charset=utf-8")
+	ctx.Resp.Header().Set("Cache-Control", "no-cache")
+	ctx.Resp.Write(page)
+}
+
+// listFiles answers the JSON array of the streamable files, as given.
+func (a *app) listFiles(ctx *macaron.Context) {
+	ctx.Resp.Header().Set("Content-Type", "application/json")
+	ctx.Resp.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(ctx.Resp).Encode(a.files)
+}
+
+func refuse(ctx *macaron.Context, status int, reason string) {
+	h := ctx.Resp.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	ctx.Resp.WriteHeader(status)
+	io.WriteString(ctx.Resp, reason+"\n")
+}
+
+// streamRequest is a stream request, once checked.
+type streamRequest struct {
+	stream   *stream
+	filter   *logline.Filter
+	key      filterKey
+	backfill int
+	since    int64 // -1: not resuming
+}
+
+// checkStream checks a stream request before the upgrade: 403 for a file
+// not named on the command line (compared as strings, so no path trick or
+// link name gets through), 400 for anything invalid.
+func (a *app) checkStream(ctx *macaron.Context) {
+	q := ctx.Req.URL.Query()
+	req := &streamRequest{backfill: defaultBackfill, since: -1}
+
+	switch file := q.Get("file"); {
+	case file == "" && len(a.files) == 1:
+		req.stream = a.streams[a.files[0]]
+	case file == "":
+		refuse(ctx, http.StatusBadRequest, "file= is required: one of "+strings.Join(a.files, ", "))
+		return
+	default:
+		req.stream = a.streams[file]
+		if req.stream == nil {
+			a.log.Warn("refused a file not on the command line", "file", file, "remote", ctx.Req.RemoteAddr)
+			refuse(ctx, http.StatusForbidden, "this file cannot be streamed: see /api/files")
+			return
+		}
+	}
+
+	f, key, err := newFilter(q.Get("level"), q.Get("search"))
+	if err != nil {
+		refuse(ctx, http.StatusBadRequest, err.Error())
+		return
+	}
+	req.filter, req.key = f, key
+
+	if v := q.Get("backfill"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			refuse(ctx, http.StatusBadRequest, fmt.Sprintf("invalid backfill %q: want a number of lines from 0 to %d", v, maxBackfill))
+			return
+		}
+		req.backfill = min(n, maxBackfill)
+	}
+	if v := q.Get("since"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			refuse(ctx, http.StatusBadRequest, fmt.Sprintf("invalid since %q: want the byte offset of a line", v))
+			return
+		}
+		req.since = n
+	}
+	ctx.Map(req)
+}
+
+// newFilter checks a filter and names it.
+func newFilter(level, search string) (*logline.Filter, filterKey, error) {
+	f, err := logline.NewFilter(level, search)
+	if err != nil {
+		return nil, filterKey{}, fmt.Errorf("invalid filter: %s", strings.TrimPrefix(err.Error(), "logline: "))
+	}
+	return f, filterKey{level: logline.NormalizeLevel(level), search: search}, nil
+}
+
+// filterMessage is what a client sends to change its filter. Both fields
+// are replaced; Backfill, when given, is the number of matching lines sent
+// again (at most maxRefill; default: the connection's backfill).
+type filterMessage struct {
+	Level    string `json:"level"`
+	Search   string `json:"search"`
+	Backfill *int   `json:"backfill,omitempty"`
+}
+
+// parseFilterMessage decodes and checks a client's filter message.
+func parseFilterMessage(msg string, defaultRefill int) (*logline.Filter, filterKey, int, error) {
+	var m filterMessage
+	dec := json.NewDecoder(strings.NewReader(msg))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, filterKey{}, 0, fmt.Errorf("invalid filter message: %v", err)
+	}
+	f, key, err := newFilter(m.Level, m.Search)
+	if err != nil {
+		return nil, filterKey{}, 0, err
+	}
+	n := defaultRefill
+	if m.Backfill != nil {
+		if *m.Backfill < 0 {
+			return nil, filterKey{}, 0, fmt.Errorf("invalid backfill %d", *m.Backfill)
+		}
+		n = *m.Backfill
+	}
+	return f, key, min(n, maxRefill), nil
+}
+
+// serveStream runs one stream socket. It first catches up from the ring
+// (backfill or since) through the sender, then goes live in the group of
+// its filter; see the package doc.
+func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan string, sender chan<- string, done <-chan bool) {
+	s := req.stream
+	sub := &subscription{conn: c, private: fmt.Sprintf("conn/%d", c.ID()), filter: req.filter, key: req.key}
+	defer s.unsubscribe(sub)
+	log := a.log.With("file", s.name, "remote", c.Request().RemoteAddr, "conn", c.ID())
+	log.Info("stream opened", "level", req.key.level, "search", req.key.search, "backfill", req.backfill, "since", req.since)
+	defer log.Info("stream closed")
+
+	var pending []string // frames to send, in order
+	var cursor uint64    // the next ring position to catch up from
+	if req.since >= 0 {
+		var gap bool
+		cursor, gap = s.resume(req.since)
+		if gap {
+			pending = append(pending, encodeFrame(controlFrame{Error: errGap}))
+		}
+	} else {
+		pending, cursor = s.backfill(req.filter, req.backfill)
+	}
+
+	live := false
+	for {
+		if len(pending) == 0 && !live {
+			var gap bool
+			pending, cursor, gap, live = s.catchUp(sub, cursor)
+			if gap {
+				pending = append([]string{encodeFrame(controlFrame{Error: errGap})}, pending...)
+			}
+			continue
+		}
+		var out chan<- string
+		var next string
+		if len(pending) > 0 {
+			out, next = sender, pending[0]
+		}
+		select {
+		case out <- next:
+			pending = pending[1:]
+		case msg := <-receiver:
+			f, key, n, err := parseFilterMessage(msg, min(req.backfill, maxRefill))
+			if err != nil {
+				log.Info("refused a filter", "err", err)
+				pending = append(pending, encodeFrame(controlFrame{Error: err.Error()}))
+				continue
+			}
+			log.Info("filter changed", "level", key.level, "search", key.search)
+			if live {
+				s.refilter(sub, f, key, n)
+				continue
+			}
+			// Still catching up: nothing of the group was sent yet, so the
+			// frames not sent yet are simply replaced.
+			sub.filter, sub.key = f, key
+			ack := encodeFrame(controlFrame{Filter: &filterState{Level: key.level, Search: key.search}})
+			var frames []string
+			frames, cursor = s.backfill(f, n)
+			pending = append([]string{ack}, frames...)
+		case <-done:
+			return
+		}
+	}
+}
+
+// serveSelf streams the app's own log: the socket joins the room that
+// the wslog handler publishes to.
+func (a *app) serveSelf(c *sockets.Conn, receiver <-chan string, done <-chan bool) {
+	a.hub.Join(selfRoom, c)
+	for {
+		select {
+		case <-receiver: // nothing to say; keep reading so pongs are read
+		case <-done:
+			return
+		}
+	}
+}

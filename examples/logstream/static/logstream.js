@@ -1,0 +1,376 @@
+"use strict";
+// The log viewer: one websocket to /api/logs/stream, reconnected with
+// exponential backoff and resumed after the last offset received (since=).
+// Filters change by a message on the open socket, without reconnecting.
+// Log lines are put in the page with textContent only: never as HTML.
+(() => {
+  const filePick = document.getElementById("file-pick");
+  const fileSelect = document.getElementById("file");
+  const fileName = document.getElementById("file-name");
+  const statusLine = document.getElementById("status");
+  const retryButton = document.getElementById("retry");
+  const tools = document.getElementById("tools");
+  const levelSelect = document.getElementById("level");
+  const searchInput = document.getElementById("search");
+  const filterError = document.getElementById("filter-error");
+  const counts = document.getElementById("counts");
+  const pauseButton = document.getElementById("pause");
+  const list = document.getElementById("lines");
+  const followButton = document.getElementById("follow");
+
+  const maxLines = 500; // older lines leave the page
+  const backfillLines = 300;
+  const minDelay = 500;
+  const maxDelay = 10000;
+  const searchDelay = 300;
+
+  let files = [];
+  let file = null; // the file shown, as the server names it
+  let ws = null; // the current socket, or null between attempts
+  let attempt = 0; // failed attempts since the last open socket
+  let retryTimer = 0;
+  let countdown = 0;
+  let lastOffset = null; // offset of the last line received, for since=
+  let applied = { level: "", search: "" }; // the filter the server applies
+  let sent = null; // the filter last sent on the current socket
+  let paused = false;
+  let held = []; // lines received while paused (the last maxLines)
+  let heldCount = 0; // how many lines arrived while paused
+  let follow = true; // keep the newest line in view
+  let unseen = 0; // lines added below while not following
+  let incoming = []; // frames not handled yet
+  let flushTimer = 0;
+  let searchTimer = 0;
+
+  function setStatus(state, text) {
+    statusLine.dataset.state = state;
+    statusLine.textContent = text;
+  }
+
+  function wanted() {
+    return { level: levelSelect.value, search: searchInput.value };
+  }
+
+  function sameFilter(a, b) {
+    return a !== null && b !== null && a.level === b.level && a.search === b.search;
+  }
+
+  // --- the list of lines ----------------------------------------------------
+
+  function span(cls, text) {
+    const s = document.createElement("span");
+    s.className = cls;
+    s.textContent = text;
+    return s;
+  }
+
+  function two(n, w) {
+    return String(n).padStart(w || 2, "0");
+  }
+
+  function formatTime(t) {
+    if (!t) return "";
+    const d = new Date(t);
+    if (isNaN(d)) return "";
+    return two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds()) + "." + two(d.getMilliseconds(), 3);
+  }
+
+  function lineItem(m) {
+    const li = document.createElement("li");
+    li.className = "line";
+    li.dataset.level = m.level || "none";
+    li.dataset.offset = String(m.offset);
+    li.title = (m.time ? m.time + " · " : "") + "offset " + m.offset;
+    li.append(span("time", formatTime(m.time)), span("level", m.level || ""), span("text", m.line));
+    return li;
+  }
+
+  function noticeItem(text, problem) {
+    const li = document.createElement("li");
+    li.className = "notice" + (problem ? " problem" : "");
+    li.textContent = text;
+    return li;
+  }
+
+  function atBottom() {
+    return list.scrollHeight - list.scrollTop - list.clientHeight < 24;
+  }
+
+  function setFollow(on) {
+    follow = on;
+    list.dataset.follow = on ? "true" : "false";
+    if (on) {
+      unseen = 0;
+      followButton.hidden = true;
+    }
+  }
+
+  function scrollToBottom() {
+    list.scrollTop = list.scrollHeight;
+    setFollow(true);
+  }
+
+  // show adds items at the bottom, drops the oldest beyond maxLines, and
+  // keeps the reader's place when not following.
+  function show(items) {
+    if (items.length === 0) return;
+    // A scroll the reader just made may not have been reported yet.
+    if (follow && !atBottom()) setFollow(false);
+    list.append(...items);
+    const extra = list.childElementCount - maxLines;
+    if (follow) {
+      for (let i = 0; i < extra; i++) list.firstElementChild.remove();
+      list.scrollTop = list.scrollHeight;
+    } else {
+      const before = list.scrollHeight;
+      for (let i = 0; i < extra; i++) list.firstElementChild.remove();
+      list.scrollTop -= before - list.scrollHeight;
+      unseen += items.length;
+      followButton.textContent = "↓ " + unseen + " new";
+      followButton.hidden = false;
+    }
+    updateCounts();
+  }
+
+  function clearView() {
+    list.replaceChildren();
+    held = [];
+    heldCount = 0;
+    setFollow(true);
+    updateCounts();
+  }
+
+  function updateCounts() {
+    const n = list.querySelectorAll(".line").length;
+    counts.textContent = n + (n === 1 ? " line" : " lines") + (paused ? " · " + heldCount + " buffered" : "");
+    pauseButton.textContent = paused ? "Resume (" + heldCount + ")" : "Pause";
+  }
+
+  // --- frames from the server ---------------------------------------------
+
+  function receive(m) {
+    incoming.push(m);
+    if (!flushTimer) flushTimer = setTimeout(flush, 10);
+  }
+
+  // flush handles the frames received since the last flush, in order, and
+  // touches the page once for the lines among them.
+  function flush() {
+    flushTimer = 0;
+    const frames = incoming;
+    incoming = [];
+    let items = [];
+    for (const m of frames) {
+      if (typeof m.line === "string") {
+        lastOffset = m.offset;
+        const li = lineItem(m);
+        if (paused) {
+          heldCount++;
+          held.push(li);
+          if (held.length > maxLines) held.shift();
+        } else {
+          items.push(li);
+        }
+      } else if (m.filter) {
+        // The lines that follow are the refill under the new filter.
+        applied = { level: m.filter.level || "", search: m.filter.search || "" };
+        items = [];
+        clearView();
+        showFilterError("");
+      } else if (m.error === "gap") {
+        items.push(noticeItem("… lines were missed here: the server no longer had them …", true));
+      } else if (m.error) {
+        showFilterError(m.error);
+        sent = null; // refused: the next change is sent even if it is the same
+      }
+    }
+    show(items);
+    updateCounts();
+  }
+
+  function showFilterError(text) {
+    filterError.textContent = text;
+    filterError.hidden = text === "";
+    searchInput.setAttribute("aria-invalid", text === "" ? "false" : "true");
+  }
+
+  // --- filters --------------------------------------------------------------
+
+  function sendFilter() {
+    clearTimeout(searchTimer);
+    const f = wanted();
+    if (!ws || ws.readyState !== WebSocket.OPEN || sameFilter(f, sent)) return;
+    sent = f;
+    ws.send(JSON.stringify(f));
+  }
+
+  levelSelect.addEventListener("change", sendFilter);
+  searchInput.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(sendFilter, searchDelay);
+  });
+  tools.addEventListener("submit", (e) => {
+    e.preventDefault();
+    sendFilter();
+  });
+
+  // --- pause ----------------------------------------------------------------
+
+  pauseButton.addEventListener("click", () => {
+    paused = !paused;
+    pauseButton.setAttribute("aria-pressed", paused ? "true" : "false");
+    if (!paused) {
+      const items = held;
+      held = [];
+      heldCount = 0;
+      show(items);
+    }
+    updateCounts();
+  });
+
+  list.addEventListener("scroll", () => setFollow(atBottom()));
+  followButton.addEventListener("click", scrollToBottom);
+  window.addEventListener("resize", () => {
+    if (follow) list.scrollTop = list.scrollHeight;
+  });
+
+  // --- the connection -------------------------------------------------------
+
+  function streamURL(proto) {
+    const p = new URLSearchParams();
+    if (file !== null) p.set("file", file);
+    if (applied.level) p.set("level", applied.level);
+    if (applied.search) p.set("search", applied.search);
+    if (lastOffset !== null) p.set("since", String(lastOffset));
+    else p.set("backfill", String(backfillLines));
+    return proto + location.host + "/api/logs/stream?" + p.toString();
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    clearInterval(countdown);
+    retryButton.hidden = true;
+    if (ws) return;
+    setStatus("connecting", attempt === 0 ? "Connecting…" : "Reconnecting…");
+    const sock = new WebSocket(streamURL(location.protocol === "https:" ? "wss://" : "ws://"));
+    let opened = false;
+    ws = sock;
+    sent = applied;
+    sock.onopen = () => {
+      if (ws !== sock) return;
+      opened = true;
+      attempt = 0;
+      setStatus("connected", "Live");
+      sendFilter(); // what changed while offline
+    };
+    sock.onmessage = (e) => {
+      if (ws !== sock) return;
+      let m;
+      try {
+        m = JSON.parse(e.data);
+      } catch (err) {
+        return;
+      }
+      receive(m);
+    };
+    sock.onclose = (e) => {
+      if (ws !== sock) return;
+      ws = null;
+      if (opened) retry(closeReason(e));
+      else diagnose();
+    };
+  }
+
+  function closeReason(e) {
+    if (e.code === 1008) return "too slow to keep up";
+    if (e.code === 1001) return "server going away";
+    if (e.reason) return e.reason;
+    return "connection lost";
+  }
+
+  // diagnose asks over plain HTTP why the upgrade failed: the server
+  // checks the request before upgrading. Its own refusals are final; a
+  // refused handshake (the plain GET itself) means the request was fine.
+  async function diagnose() {
+    let res, body;
+    try {
+      res = await fetch(streamURL(location.protocol + "//"), { cache: "no-store" });
+      body = (await res.text()).trim();
+    } catch (e) {
+      retry("server unreachable");
+      return;
+    }
+    if (res.status === 403 || (res.status === 400 && !body.startsWith("Bad Request"))) {
+      setStatus("failed", "Cannot stream: " + body);
+      retryButton.hidden = false;
+    } else {
+      retry("could not connect");
+    }
+  }
+
+  function retry(why) {
+    const base = Math.min(maxDelay, minDelay * 2 ** attempt);
+    const delay = base / 2 + (Math.random() * base) / 2;
+    attempt++;
+    let left = Math.ceil(delay / 1000);
+    const tell = () => setStatus("offline", "Disconnected (" + why + "), retrying in " + left + " s");
+    tell();
+    retryButton.hidden = false;
+    countdown = setInterval(() => {
+      left = Math.max(0, left - 1);
+      tell();
+    }, 1000);
+    retryTimer = setTimeout(connect, delay);
+  }
+
+  retryButton.addEventListener("click", () => {
+    attempt = 0;
+    connect();
+  });
+  window.addEventListener("online", () => {
+    if (!ws) connect();
+  });
+
+  // switchTo starts over on another file.
+  function switchTo(name) {
+    if (ws) {
+      const old = ws;
+      ws = null;
+      old.close(1000);
+    }
+    file = name;
+    fileName.textContent = files.length > 1 ? "" : name;
+    lastOffset = null;
+    incoming = [];
+    clearView();
+    attempt = 0;
+    connect();
+  }
+
+  fileSelect.addEventListener("change", () => switchTo(fileSelect.value));
+
+  async function start() {
+    try {
+      const res = await fetch("/api/files", { cache: "no-store" });
+      if (!res.ok) throw new Error("status " + res.status);
+      files = await res.json();
+    } catch (e) {
+      setStatus("offline", "Cannot list the files (" + e.message + "), retrying…");
+      setTimeout(start, 2000);
+      return;
+    }
+    fileSelect.replaceChildren(
+      ...files.map((f) => {
+        const o = document.createElement("option");
+        o.value = f;
+        o.textContent = f;
+        return o;
+      }),
+    );
+    filePick.hidden = files.length < 2;
+    switchTo(files[0]);
+  }
+
+  updateCounts();
+  start();
+})();
