@@ -24,6 +24,11 @@ import (
 // TestMain fails the run when the tests leave goroutines behind: followers,
 // socket handlers and the log publisher must all end.
 func TestMain(m *testing.M) {
+	if os.Getenv("LOGSTREAM_RUN_MAIN") == "1" { // the test binary as the command
+		os.Args = []string{"logstream", "-addr", "127.0.0.1:0"}
+		main()
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m)
 }
 
