@@ -13,11 +13,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"github.com/macaron-contrib/sockets"
+	"github.com/nats-io/nats.go"
 	"gopkg.in/macaron.v1"
 )
 
@@ -54,6 +56,30 @@ type config struct {
 	// Logger receives the app's and the sockets' log lines. Default: the
 	// standard logger.
 	Logger *log.Logger
+
+	// NATSURL, when set, makes this instance one of several sharing their
+	// rooms through the NATS server(s) there (a comma-separated list is
+	// allowed): see natsStore. Empty: one process, rooms in memory.
+	NATSURL string
+	// NATSPrefix starts every NATS subject used; instances with the same
+	// prefix share their rooms. Default: natsbroker.DefaultPrefix.
+	NATSPrefix string
+	// InstanceID names this instance to the others. Default: a random one.
+	InstanceID string
+	// PeerTimeout bounds how long a joiner or the lobby waits for the other
+	// instances to answer. Default: 250ms.
+	PeerTimeout time.Duration
+	// DiscoveryWait is how long a new instance waits for the others to
+	// make themselves known before it trusts its list of them: until then
+	// its queries wait PeerTimeout in full. Default: PeerTimeout; negative:
+	// no wait.
+	DiscoveryWait time.Duration
+	// HelloInterval is how often instances tell each other they are alive;
+	// one silent for 3 intervals is forgotten. Default: 2s.
+	HelloInterval time.Duration
+	// NATSOptions are passed to natsbroker.Connect (reconnect policy, TLS,
+	// credentials ...).
+	NATSOptions []nats.Option
 }
 
 // app is the chat: its pages, its sockets, its rooms.
@@ -62,6 +88,7 @@ type app struct {
 	hub     *sockets.Hub
 	sockets *sockets.Group // the app's open sockets, for shutdown
 	store   roomStore
+	nats    *natsStore // the store, when rooms are shared through NATS
 	pages   *template.Template
 	handler http.Handler
 }
@@ -78,10 +105,6 @@ func newApp(cfg config) (*app, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = log.Default()
 	}
-	hub, err := sockets.NewHub(nil) // DisconnectSlowClient
-	if err != nil {
-		return nil, err
-	}
 	pages, err := template.New("").Funcs(template.FuncMap{
 		"roomPath": func(room string) string { return "/rooms/" + url.PathEscape(room) },
 	}).ParseFS(assets, "templates/*.html")
@@ -90,10 +113,24 @@ func newApp(cfg config) (*app, error) {
 	}
 	a := &app{
 		log:     cfg.Logger,
-		hub:     hub,
 		sockets: &sockets.Group{},
-		store:   newMemoryStore(hub, cfg.HistorySize),
 		pages:   pages,
+	}
+	if cfg.NATSURL != "" {
+		// Messages and statuses cross instances through the hub's broker;
+		// history and presence through the store's queries.
+		a.nats, a.hub, err = newNATSStore(cfg)
+		if err != nil {
+			return nil, err
+		}
+		a.store = a.nats
+		a.log.Printf("chat: instance %s shares its rooms through NATS at %s", a.nats.id, cfg.NATSURL)
+	} else {
+		a.hub, err = sockets.NewHub(nil) // DisconnectSlowClient
+		if err != nil {
+			return nil, err
+		}
+		a.store = newMemoryStore(a.hub, cfg.HistorySize)
 	}
 	a.handler = a.routes()
 	return a, nil
@@ -102,9 +139,14 @@ func newApp(cfg config) (*app, error) {
 // Handler serves the whole app.
 func (a *app) Handler() http.Handler { return a.handler }
 
-// Close releases the hub (and its broker, when it has one). Open sockets
-// are not closed.
-func (a *app) Close() error { return a.hub.Close() }
+// Close releases the hub (and its broker and NATS connection, when it has
+// them). Open sockets are not closed.
+func (a *app) Close() error {
+	if a.nats != nil {
+		a.nats.Close() // says goodbye to the other instances first
+	}
+	return a.hub.Close()
+}
 
 func (a *app) routes() http.Handler {
 	m := macaron.New()

@@ -17,11 +17,24 @@
 // A bad name (empty, over 32 characters) or room (empty, over 64
 // characters) is refused with 400 before the upgrade, a name in use in the
 // room with 409. The hub's counters are at /debug/vars, under "chat".
+//
+// Several instances can serve the same rooms through a NATS server:
+//
+//	go run ./examples/chat -addr 127.0.0.1:4000 -nats nats://127.0.0.1:4222
+//	go run ./examples/chat -addr 127.0.0.1:4001 -nats nats://127.0.0.1:4222
+//
+// (or NATS_URL=nats://127.0.0.1:4222; -nats wins over it). Members of a room
+// on any instance then talk to each other with the same protocol, a joiner
+// gets the room's history and members from every instance, and the lobby
+// counts everyone: see the README's "Running several instances" and natsStore. Without a NATS server
+// there, the command fails at once. The broker's counters are at
+// /debug/vars under "chat_nats".
 package main
 
 import (
 	"context"
 	"errors"
+	"expvar"
 	"flag"
 	"log"
 	"net"
@@ -30,6 +43,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/macaron-contrib/sockets/natsbroker"
 )
 
 // shutdownTimeout bounds the wait for requests in flight on SIGINT or
@@ -44,17 +59,16 @@ func main() {
 
 // run is the whole command; it runs once per process.
 func run() error {
-	var cfg config
-	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:4000", "address to listen on")
-	flag.IntVar(&cfg.HistorySize, "history", defaultHistorySize, "messages each room keeps for joiners")
-	flag.Parse()
-
+	cfg := parseFlags(os.Args[1:], os.Getenv)
 	a, err := newApp(cfg)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	a.hub.PublishExpvar("chat") // expvar names are global: once per process
+	if a.nats != nil {
+		expvar.Publish("chat_nats", expvar.Func(func() any { return a.nats.stats() }))
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -64,6 +78,20 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return serve(ctx, ln, a)
+}
+
+// parseFlags reads the command line; NATS_URL (through getenv) is the
+// default of -nats.
+func parseFlags(args []string, getenv func(string) string) config {
+	var cfg config
+	fs := flag.NewFlagSet("chat", flag.ExitOnError)
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:4000", "address to listen on")
+	fs.IntVar(&cfg.HistorySize, "history", defaultHistorySize, "messages each room keeps for joiners")
+	fs.StringVar(&cfg.NATSURL, "nats", getenv("NATS_URL"),
+		"NATS server URL(s) through which instances share their rooms (default $NATS_URL; empty: a single instance)")
+	fs.StringVar(&cfg.NATSPrefix, "nats-prefix", natsbroker.DefaultPrefix, "first tokens of the NATS subjects; instances with the same prefix share their rooms")
+	fs.Parse(args)
+	return cfg
 }
 
 // serve serves the chat on ln until ctx is done, then closes the open

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,10 +16,12 @@ import (
 
 // TestMain fails the run when the tests leave goroutines behind: every
 // connection's handler and goroutines must end once its client is gone.
-// With CHAT_RUN_MAIN=1 the test binary is the chat command itself.
+// With CHAT_RUN_MAIN=1 the test binary is the chat command itself, a
+// single instance whatever NATS_URL says, with CHAT_MAIN_ARGS added to its
+// arguments.
 func TestMain(m *testing.M) {
 	if os.Getenv("CHAT_RUN_MAIN") == "1" {
-		os.Args = []string{"chat", "-addr", "127.0.0.1:0"}
+		os.Args = append([]string{"chat", "-addr", "127.0.0.1:0", "-nats="}, strings.Fields(os.Getenv("CHAT_MAIN_ARGS"))...)
 		main()
 		os.Exit(0)
 	}

@@ -327,8 +327,14 @@ func TestHTMLIsRelayedAsText(t *testing.T) {
 // nothing missed and nothing twice.
 func TestJoinersSeeEveryMessageOnce(t *testing.T) {
 	ts := newTestServer(t)
-	ann := ts.join(t, "busy", "ann")
-	obs := ts.join(t, "busy", "obs")
+	testJoinersSeeEveryMessageOnce(t, ts, ts, ts)
+}
+
+// testJoinersSeeEveryMessageOnce has ann talk on one server, an observer
+// listen on another, and the joiners join on the servers given, in turn.
+func testJoinersSeeEveryMessageOnce(t *testing.T, talk, listen *testServer, joinOn ...*testServer) {
+	ann := talk.join(t, "busy", "ann")
+	obs := listen.join(t, "busy", "obs")
 	ann.expect(t, status("obs", "joined"))
 
 	const total, batch, joiners = 300, 10, 8
@@ -337,7 +343,7 @@ func TestJoinersSeeEveryMessageOnce(t *testing.T) {
 	startJoiner := func(i int) {
 		wg.Go(func() {
 			name := "j" + strconv.Itoa(i)
-			c, err := ts.tryJoin("busy", name)
+			c, err := joinOn[i%len(joinOn)].tryJoin("busy", name)
 			if err != nil {
 				errs <- err
 				return

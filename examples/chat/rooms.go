@@ -18,9 +18,8 @@ import (
 // lock, so that a joiner's view (history, members, then live events) has no
 // gap and no duplicate.
 //
-// memoryStore keeps one process's rooms in memory. A store shared by several
-// instances (history and presence in NATS, messages through a Broker given to
-// sockets.NewHub) implements the same methods.
+// memoryStore keeps one process's rooms in memory. natsStore (rooms_nats.go)
+// is the store of a chat running on several instances linked by NATS.
 type roomStore interface {
 	// Reserve claims name in room until release is called. ok is false
 	// when the name is taken. Enter, Say and Leave may only be called for
@@ -299,10 +298,16 @@ func (r *room) memberNames(joiner string) []string {
 // since returns the events after cursor; ok is false when some of them are
 // no longer in the log.
 func (r *room) since(cursor uint64) (missed []Message, ok bool) {
-	if len(r.log) == 0 || r.log[0].seq > cursor+1 {
+	return eventsSince(r.log, cursor)
+}
+
+// eventsSince returns the events of log after cursor; ok is false when some
+// of them are no longer in it.
+func eventsSince(log []event, cursor uint64) (missed []Message, ok bool) {
+	if len(log) == 0 || log[0].seq > cursor+1 {
 		return nil, false
 	}
-	for _, e := range r.log {
+	for _, e := range log {
 		if e.seq > cursor {
 			missed = append(missed, e.msg)
 		}
