@@ -26,8 +26,8 @@
 // (or NATS_URL=nats://127.0.0.1:4222; -nats wins over it). Members of a room
 // on any instance then talk to each other with the same protocol, a joiner
 // gets the room's history and members from every instance, and the lobby
-// counts everyone: see the README's "Running several instances" and natsStore. Without a NATS server
-// there, the command fails at once. The broker's counters are at
+// counts everyone: see the README's "Running several instances" and
+// natsStore. Without a NATS server there, the command fails at once. The broker's counters are at
 // /debug/vars under "chat_nats".
 package main
 
