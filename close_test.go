@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -275,4 +276,21 @@ func TestHandlerPanicCloses1011AndOthersLiveOn(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "handler bug") || !strings.Contains(l, "goroutine") {
 		t.Errorf("log: got %q, want the panic with its stack", l)
 	}
+}
+
+func TestLongCloseTextIsCut(t *testing.T) {
+	long := strings.Repeat("é", 100) // 200 bytes
+	got := closeFrameText(long)
+	if len(got) > 123 || !strings.HasPrefix(long, got) || !utf8.ValidString(got) {
+		t.Errorf("got %d bytes %q", len(got), got)
+	}
+	ts := newTestServer(t, Messages(quiet()), func(c *Conn, done <-chan bool) {
+		c.Close(4001, long)
+		<-done
+	})
+	ws := ts.dial(t, nil)
+	if code := readClose(t, ws); code != 4001 {
+		t.Errorf("close code with a long text: got %d, want 4001", code)
+	}
+	ts.waitFinished(t, 1)
 }

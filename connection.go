@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -235,14 +236,19 @@ func (c *Conn) shutdown() {
 	defer grace.Stop()
 	deadline := time.Now().Add(c.opts.closeGrace())
 
-	// Let the writer finish its burst, so the close frame comes last.
+	// Let the writer finish its burst, so the close frame comes last. A
+	// writer stuck on a client that does not read is cut short: its write
+	// fails now instead of at WriteWait, and no close frame is sent.
 	select {
 	case <-c.writerStopped:
 	case <-expired:
+		c.net.Conn.SetWriteDeadline(time.Now())
+		<-c.writerStopped
+		r.code = 0
 	}
 	if r.code != 0 {
 		readerGone := isClosed(c.readerDone)
-		err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(r.code, r.text), deadline)
+		err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(r.code, closeFrameText(r.text)), deadline)
 		c.net.flush()
 		// ErrCloseSent: gorilla sent it already (1009 on the read limit).
 		if err == nil || errors.Is(err, websocket.ErrCloseSent) {
@@ -302,6 +308,20 @@ func isClosed(ch <-chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// closeFrameText cuts text to what fits a close frame (123 bytes, RFC
+// 6455 §5.5), at a UTF-8 boundary.
+func closeFrameText(text string) string {
+	const max = 123
+	if len(text) <= max {
+		return text
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut]
 }
 
 func closeText(r closeReason) string {

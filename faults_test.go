@@ -323,3 +323,37 @@ func TestUpgradeBurstDoesNotStarveOthers(t *testing.T) {
 	}
 	ts.waitFinished(t, int(upgraded.Load())+1)
 }
+
+// Closing a connection whose writer is stuck on a client that never reads
+// takes about the close grace, not WriteWait: the closer aborts the write.
+func TestCloseAbortsAStuckWriter(t *testing.T) {
+	opts := quiet() // WriteWait 60s
+	conns := make(chan *Conn, 1)
+	doneAt := make(chan time.Time, 1)
+	ts := newTestServer(t, Messages(opts), func(c *Conn, sender chan<- string, done <-chan bool) {
+		conns <- c
+		chunk := strings.Repeat("s", 64<<10)
+		for {
+			select {
+			case sender <- chunk:
+			case <-done:
+				doneAt <- time.Now()
+				return
+			}
+		}
+	})
+	ws := ts.dial(t, nil)
+	_ = ws // never reads
+	c := recv(t, conns, "conn")
+	waitFor(t, "the writer to be stuck", func() bool {
+		return goroutinesIn("(*batchConn).release(") == 1 || goroutinesIn("(*batchConn).flushLocked(") == 1
+	})
+	start := time.Now()
+	c.Close(websocket.ClosePolicyViolation, "slow client")
+	prepared, _ := prepareOptions([]*Options{opts})
+	grace := prepared.closeGrace()
+	if d := recv(t, doneAt, "done").Sub(start); d > grace+2*time.Second {
+		t.Errorf("closing a stuck connection took %v, want about the close grace (%v), not WriteWait", d, grace)
+	}
+	ts.waitFinished(t, 1)
+}
