@@ -79,7 +79,7 @@ func (b *batchConn) SetWriteDeadline(t time.Time) error {
 	return b.Conn.SetWriteDeadline(t)
 }
 
-// hold starts a burst.
+// hold starts buffering a burst; holding already, it does nothing.
 func (b *batchConn) hold() {
 	b.mu.Lock()
 	b.holding = true

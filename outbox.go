@@ -37,6 +37,13 @@ func (o *outbox) push(pm *websocket.PreparedMessage) bool {
 	return true
 }
 
+// pending reports whether frames are queued.
+func (o *outbox) pending() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.frames) > 0
+}
+
 // take returns every queued frame, in order, leaving spare (emptied by the
 // caller) in their place, so that two slices serve a connection's life.
 func (o *outbox) take(spare []*websocket.PreparedMessage) []*websocket.PreparedMessage {

@@ -132,10 +132,14 @@ func (p *pump[T]) write() {
 	}
 }
 
-// beginBurst buffers the frames to come and sets one deadline for them all.
+// beginBurst sets one write deadline for the frames to come. When more
+// than the first frame is waiting, it buffers them all for one system call;
+// a lone frame is written straight through, with no copy.
 func (p *pump[T]) beginBurst() {
-	p.c.net.hold()
 	p.c.ws.SetWriteDeadline(time.Now().Add(p.c.opts.WriteWait))
+	if len(p.send) > 0 || p.c.queue.pending() {
+		p.c.net.hold()
+	}
 }
 
 // drain writes whatever else is queued, without waiting. The handler's
@@ -147,6 +151,7 @@ func (p *pump[T]) drain() error {
 	for {
 		select {
 		case v := <-p.send:
+			c.net.hold() // more than one frame after all
 			if err := p.writeValue(v); err != nil {
 				return err
 			}
@@ -155,6 +160,7 @@ func (p *pump[T]) drain() error {
 		}
 		select {
 		case <-c.queue.wake:
+			c.net.hold()
 			if err := p.writeHubFrames(); err != nil {
 				return err
 			}
