@@ -253,6 +253,8 @@ func (h *Hub) syncRoom(room string) error {
 // Publish sends one message to every member of room, on this instance and,
 // through the broker, on the others. It never blocks on a client. The error
 // reports only a broker failure; local members have been served anyway.
+// The hub keeps data until every member's frame is written: do not modify
+// it after the call.
 func (h *Hub) Publish(room string, messageType int, data []byte) error {
 	return h.publish(Envelope{Room: room, Type: messageType, Data: data})
 }
