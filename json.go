@@ -77,6 +77,7 @@ type DecodeError struct {
 	Err     error  // from encoding/json
 }
 
+// Error describes the failure, with the payload quoted.
 func (e *DecodeError) Error() string {
 	return fmt.Sprintf("sockets: message is not valid JSON for %s: %v (payload %q)", e.Type, e.Err, e.Payload)
 }
@@ -91,6 +92,7 @@ type EncodeError struct {
 	Err  error  // from encoding/json
 }
 
+// Error describes the failure.
 func (e *EncodeError) Error() string {
 	return fmt.Sprintf("sockets: cannot encode %s as JSON: %v", e.Type, e.Err)
 }

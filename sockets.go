@@ -150,8 +150,10 @@ func newUpgrader(opts *Options) *websocket.Upgrader {
 	}
 }
 
+// refusal is why a request was not upgraded.
 type refusal string
 
+// Error returns the reason.
 func (r refusal) Error() string { return string(r) }
 
 const (
