@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 )
 
 // A client that vanishes in the middle of a message, with a TCP reset.
@@ -36,71 +37,6 @@ func TestClientResetMidMessage(t *testing.T) {
 	ts.waitFinished(t, 1)
 }
 
-// blackHole forwards between a client and a server until cut, then drops
-// everything in both directions without closing: a half-open connection.
-type blackHole struct {
-	ln  net.Listener
-	cut atomic.Bool
-	wg  sync.WaitGroup
-	mu  sync.Mutex
-	all []net.Conn
-}
-
-func newBlackHole(t *testing.T, target string) *blackHole {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &blackHole{ln: ln}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				return
-			}
-			b.mu.Lock()
-			b.all = append(b.all, c, s)
-			b.mu.Unlock()
-			b.wg.Add(2)
-			go b.pipe(c, s)
-			go b.pipe(s, c)
-		}
-	}()
-	t.Cleanup(b.close)
-	return b
-}
-
-func (b *blackHole) pipe(dst, src net.Conn) {
-	defer b.wg.Done()
-	buf := make([]byte, 4096)
-	for {
-		n, err := src.Read(buf)
-		if err != nil {
-			return
-		}
-		if !b.cut.Load() {
-			dst.Write(buf[:n])
-		}
-	}
-}
-
-func (b *blackHole) close() {
-	b.ln.Close()
-	b.mu.Lock()
-	for _, c := range b.all {
-		c.Close()
-	}
-	b.mu.Unlock()
-	b.wg.Wait()
-}
-
 func TestHalfOpenConnectionDetectedWithinPongWait(t *testing.T) {
 	opts := quiet()
 	opts.PongWait = 400 * time.Millisecond
@@ -110,9 +46,9 @@ func TestHalfOpenConnectionDetectedWithinPongWait(t *testing.T) {
 		<-done
 		doneAt <- time.Now()
 	})
-	hole := newBlackHole(t, ts.Listener.Addr().String())
+	hole := testkit.NewProxy(t, ts.Listener.Addr().String())
 	d := websocket.Dialer{HandshakeTimeout: waitTimeout}
-	ws, _, err := d.Dial("ws://"+hole.ln.Addr().String()+"/ws", nil)
+	ws, _, err := d.Dial("ws://"+hole.Addr()+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +66,7 @@ func TestHalfOpenConnectionDetectedWithinPongWait(t *testing.T) {
 		t.Fatal("connection dropped while pings were answered")
 	default:
 	}
-	hole.cut.Store(true)
+	hole.Silence()
 	cut := time.Now()
 	if d := recv(t, doneAt, "done").Sub(cut); d > opts.PongWait+time.Second {
 		t.Errorf("half-open connection detected after %v, want within PongWait (%v)", d, opts.PongWait)

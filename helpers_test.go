@@ -1,18 +1,17 @@
 package sockets
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"gopkg.in/macaron.v1"
 )
 
@@ -123,23 +122,8 @@ func readText(t *testing.T, ws *websocket.Conn) (int, string) {
 	return mt, string(p)
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use (a log sink).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for concurrent use.
+type syncBuffer = testkit.SyncBuffer
 
 // quiet is Options whose logging goes nowhere.
 func quiet() *Options {

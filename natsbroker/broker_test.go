@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/nats-io/nats.go"
-
 	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
+	"github.com/nats-io/nats.go"
 )
 
 var oddRooms = []string{
@@ -101,7 +101,7 @@ func TestConnectFailsFast(t *testing.T) {
 // with awkward names and checks that it arrives as is, in the right room,
 // with its type, and that the body on the wire is the payload itself.
 func TestOddRoomNamesAcross(t *testing.T) {
-	s := startNATS(t, -1)
+	s := natstest.Start(t, -1)
 	a := connectBroker(t, s.ClientURL(), Options{Prefix: "t.odd"})
 	b, _ := newBrokerOn(t, s.ClientURL(), Options{Prefix: "t.odd"})
 	attach(t, a)
@@ -164,7 +164,7 @@ func TestOddRoomNamesAcross(t *testing.T) {
 }
 
 func TestMalformedAndForeignMessages(t *testing.T) {
-	s := startNATS(t, -1)
+	s := natstest.Start(t, -1)
 	b, nc := newBrokerOn(t, s.ClientURL(), Options{})
 	rec := attach(t, b)
 	if err := b.Subscribe("r"); err != nil {
@@ -201,7 +201,7 @@ func TestMalformedAndForeignMessages(t *testing.T) {
 // TestOwnMessagesSkipped: a shared connection echoes the broker's own
 // messages; they are skipped by their instance header.
 func TestOwnMessagesSkipped(t *testing.T) {
-	s := startNATS(t, -1)
+	s := natstest.Start(t, -1)
 	b, _ := newBrokerOn(t, s.ClientURL(), Options{InstanceID: "me"})
 	rec := attach(t, b)
 	other, _ := newBrokerOn(t, s.ClientURL(), Options{InstanceID: "other"})
@@ -231,7 +231,7 @@ func TestOwnMessagesSkipped(t *testing.T) {
 }
 
 func TestSubscribeIdempotentAndConcurrent(t *testing.T) {
-	s := startNATS(t, -1)
+	s := natstest.Start(t, -1)
 	base := s.NumSubscriptions()
 	b, nc := newBrokerOn(t, s.ClientURL(), Options{})
 	if err := b.Subscribe("r"); !errors.Is(err, ErrNotAttached) {
@@ -295,7 +295,7 @@ func TestSubscribeIdempotentAndConcurrent(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	s := startNATS(t, -1)
+	s := natstest.Start(t, -1)
 	base := s.NumSubscriptions()
 
 	shared, nc := newBrokerOn(t, s.ClientURL(), Options{})
@@ -344,7 +344,7 @@ func TestClose(t *testing.T) {
 }
 
 func TestPublishRefusesOtherTypes(t *testing.T) {
-	s := startNATS(t, -1)
+	s := natstest.Start(t, -1)
 	b := connectBroker(t, s.ClientURL(), Options{})
 	for _, typ := range []int{0, websocket.CloseMessage, websocket.PingMessage, 99} {
 		if err := b.Publish(sockets.Envelope{Type: typ, Data: []byte("x")}); err == nil {
@@ -359,7 +359,7 @@ func TestPublishRefusesOtherTypes(t *testing.T) {
 // TestPayloadTooLarge: what the server would refuse fails at Publish, and
 // is counted, not reported as published.
 func TestPayloadTooLarge(t *testing.T) {
-	s := startNATS(t, -1)
+	s := natstest.Start(t, -1)
 	b := connectBroker(t, s.ClientURL(), Options{})
 	big := make([]byte, b.Conn().MaxPayload()+1)
 	if err := b.Publish(sockets.Envelope{Room: "r", Type: websocket.BinaryMessage, Data: big}); !errors.Is(err, nats.ErrMaxPayload) {
@@ -373,7 +373,7 @@ func TestPayloadTooLarge(t *testing.T) {
 // TestSlowHubDrops: messages beyond ReceiveBuffer while the hub is busy are
 // dropped by NATS and counted, never delivered late or twice.
 func TestSlowHubDrops(t *testing.T) {
-	s := startNATS(t, -1)
+	s := natstest.Start(t, -1)
 	a := connectBroker(t, s.ClientURL(), Options{})
 	attach(t, a)
 	nc := dialNATS(t, s.ClientURL(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))

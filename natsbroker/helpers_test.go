@@ -1,11 +1,9 @@
 package natsbroker
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log"
-	"net"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -14,12 +12,11 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 	"gopkg.in/macaron.v1"
-
-	"github.com/macaron-contrib/sockets"
 )
 
 // TestMain fails the run when a test leaves a goroutine behind.
@@ -31,40 +28,6 @@ var quietLog = log.New(io.Discard, "", 0)
 
 // waitTimeout bounds every wait in the tests.
 const waitTimeout = 10 * time.Second
-
-// startNATS runs a NATS server on 127.0.0.1 at port (-1: a random one) and
-// shuts it down at the end of the test.
-func startNATS(t *testing.T, port int) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatalf("nats server: %v", err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(waitTimeout) {
-		s.Shutdown()
-		s.WaitForShutdown()
-		t.Fatalf("nats server on port %d not ready within %v", port, waitTimeout)
-	}
-	t.Cleanup(func() { stopNATS(s) })
-	return s
-}
-
-// stopNATS shuts s down and waits for it; it may be called twice.
-func stopNATS(s *server.Server) {
-	s.Shutdown()
-	s.WaitForShutdown()
-}
-
-// natsPort is the port s listens on.
-func natsPort(t *testing.T, s *server.Server) int {
-	t.Helper()
-	addr, ok := s.Addr().(*net.TCPAddr)
-	if !ok {
-		t.Fatalf("nats server address %v is not TCP", s.Addr())
-	}
-	return addr.Port
-}
 
 // fastReconnect makes a client notice a restarted server quickly.
 var fastReconnect = []nats.Option{
@@ -254,24 +217,6 @@ func (c *client) expect(t *testing.T, want string) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // recorder is a hub stand-in: it records what a broker delivers.
 type recorder struct {
 	mu   sync.Mutex
@@ -303,3 +248,6 @@ func attach(t *testing.T, b *Broker) *recorder {
 	}
 	return r
 }
+
+// syncBuffer is a log sink safe for concurrent use.
+type syncBuffer = testkit.SyncBuffer

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 )
 
 // TestHubsAcrossInstances links two apps, each with its hub and its own
@@ -12,7 +13,7 @@ import (
 // echo), instance B uses New over a connection that echoes, so both ways
 // of not delivering twice are exercised.
 func TestHubsAcrossInstances(t *testing.T) {
-	s := startNATS(t, -1)
+	s := natstest.Start(t, -1)
 	base := s.NumSubscriptions()
 	bA := connectBroker(t, s.ClientURL(), Options{InstanceID: "A"})
 	bB, _ := newBrokerOn(t, s.ClientURL(), Options{InstanceID: "B"})

@@ -6,14 +6,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 )
 
 // TestNATSOutage stops the NATS server mid-stream and starts it again on the
 // same port. Local delivery goes on meanwhile, cross-instance delivery comes
 // back after the reconnect, and the counters tell what was lost.
 func TestNATSOutage(t *testing.T) {
-	s := startNATS(t, -1)
-	port := natsPort(t, s)
+	s := natstest.Start(t, -1)
+	port := natstest.Port(t, s)
 	base := s.NumSubscriptions()
 	logA, logB := &syncBuffer{}, &syncBuffer{}
 	// A keeps a small reconnect buffer, so that an outage overflows it.
@@ -58,7 +60,7 @@ func TestNATSOutage(t *testing.T) {
 	b1.expect(t, "before")
 
 	// Outage.
-	stopNATS(s)
+	natstest.Stop(s)
 	eventually(t, "both brokers saw the disconnect", func() bool {
 		return bA.Stats().Disconnects == 1 && bB.Stats().Disconnects == 1
 	})
@@ -83,7 +85,7 @@ func TestNATSOutage(t *testing.T) {
 	}
 
 	// The server comes back on the same port.
-	s2 := startNATS(t, port)
+	s2 := natstest.Start(t, port)
 	eventually(t, "both brokers reconnected", func() bool {
 		return bA.Stats().Reconnects == 1 && bB.Stats().Reconnects == 1
 	})

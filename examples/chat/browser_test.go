@@ -1,18 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -20,43 +12,24 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/macaron-contrib/sockets/internal/testkit"
+	"github.com/macaron-contrib/sockets/internal/testkit/browser"
 )
 
 // browserTimeout bounds the whole browser test, Chromium's start included.
 const browserTimeout = 60 * time.Second
-
-// findChromium returns the browser to drive. Without one the test is
-// skipped, except under CI=true, where it fails.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	const msg = "no Chromium found in PATH (looked for chromium, chromium-browser, google-chrome)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + "; CI=true needs the browser tests to run")
-	}
-	t.Skip(msg + ": skipping the browser test")
-	return ""
-}
 
 // TestBrowserChat drives two real pages in one room: bob's page goes through
 // a proxy that the test can cut, to see it reconnect.
 //
 // CHAT_SCREENSHOT=/tmp/chat-room.png saves a screenshot of ann's page.
 func TestBrowserChat(t *testing.T) {
-	chromium := findChromium(t)
 	ts := newTestServer(t)
-	proxy := newCutProxy(t, ts.Listener.Addr().String())
-	dataDir := t.TempDir()
-	// Registered after TempDir, so it runs before the directory goes.
-	t.Cleanup(func() { noProcessesUsing(t, dataDir) })
+	proxy := testkit.NewProxy(t, ts.Listener.Addr().String())
 
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
-	allocCtx, allocCancel := newAllocator(ctx, chromium, dataDir)
+	allocCtx, allocCancel := browser.NewAllocator(t, ctx, 1100, 700)
 	defer allocCancel() // kills Chromium and waits for it
 
 	var dialogs atomic.Int32
@@ -68,7 +41,7 @@ func TestBrowserChat(t *testing.T) {
 	annCtx, annCancel := chromedp.NewContext(allocCtx, noDialogs)
 	defer annCancel()
 	if err := chromedp.Do(annCtx); err != nil { // starts the browser
-		t.Fatalf("starting %s: %v", chromium, err)
+		t.Fatalf("starting Chromium: %v", err)
 	}
 	bobCtx, bobCancel := chromedp.NewContext(annCtx, noDialogs) // a second tab
 	defer bobCancel()
@@ -127,7 +100,7 @@ func TestBrowserChat(t *testing.T) {
 
 	// Cut bob's connection: his page reconnects by itself, and the history
 	// it gets again replaces what it showed instead of doubling it.
-	proxy.cut()
+	proxy.Cut()
 	ann.waitFor(notices("bob left") + " === 1")
 	ann.say("did you miss this?")
 	bob.waitForMessage("ann", "did you miss this?")
@@ -162,26 +135,6 @@ func TestBrowserChat(t *testing.T) {
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("Chromium (pid %d) still running after the allocator was cancelled: %v", pid, err)
 	}
-}
-
-// newAllocator starts nothing yet: it describes a headless Chromium with a
-// fresh profile in dataDir, cut off from the network but for 127.0.0.1.
-func newAllocator(ctx context.Context, chromium, dataDir string) (context.Context, context.CancelFunc) {
-	opts := append([]chromedp.ExecAllocatorOption(nil), chromedp.DefaultExecAllocatorOptions[:]...)
-	opts = append(opts,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(dataDir),
-		chromedp.WindowSize(1100, 700),
-	)
-	return chromedp.NewExecAllocator(ctx, opts...)
 }
 
 // atBottom is a JavaScript expression: the message list shows its end.
@@ -227,18 +180,18 @@ func (tb *tab) waitForMessage(from, text string) {
 	tb.t.Helper()
 	tb.waitFor(fmt.Sprintf(`[...document.querySelectorAll("#messages .message")].some(li =>
 		li.querySelector(".from").textContent === %s && li.querySelector(".text").textContent === %s)`,
-		jsString(from), jsString(text)))
+		browser.JSString(from), browser.JSString(text)))
 }
 
 // notices is a JavaScript expression: how many notices in the page read
 // text.
 func notices(text string) string {
-	return fmt.Sprintf(`[...document.querySelectorAll("#messages li.notice")].filter(e => e.textContent === %s).length`, jsString(text))
+	return fmt.Sprintf(`[...document.querySelectorAll("#messages li.notice")].filter(e => e.textContent === %s).length`, browser.JSString(text))
 }
 
 // count returns how many messages in the page read text.
 func (tb *tab) count(text string) int {
-	return eval[int](tb, fmt.Sprintf(`[...document.querySelectorAll("#messages .message .text")].filter(e => e.textContent === %s).length`, jsString(text)))
+	return eval[int](tb, fmt.Sprintf(`[...document.querySelectorAll("#messages .message .text")].filter(e => e.textContent === %s).length`, browser.JSString(text)))
 }
 
 func eval[T any](tb *tab, expr string) T {
@@ -248,140 +201,4 @@ func eval[T any](tb *tab, expr string) T {
 		tb.t.Fatalf("%s: evaluating %s: %v", tb.name, expr, err)
 	}
 	return v
-}
-
-// jsString quotes s as a JavaScript string literal.
-func jsString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
-// cutProxy forwards TCP connections to a server, until cut closes them all.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
-	p.wg.Go(p.accept)
-	t.Cleanup(func() {
-		ln.Close()
-		p.mu.Lock()
-		conns := p.conns
-		p.conns = nil // closed: no more tracking
-		p.mu.Unlock()
-		for c := range conns {
-			c.Close()
-		}
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *cutProxy) URL() string { return "http://" + p.ln.Addr().String() }
-
-func (p *cutProxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.wg.Go(func() { p.forward(c) })
-	}
-}
-
-func (p *cutProxy) forward(client net.Conn) {
-	server, err := net.DialTimeout("tcp", p.target, waitTimeout)
-	if err != nil {
-		client.Close()
-		return
-	}
-	if !p.track(client, server) {
-		return
-	}
-	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src)
-		dst.Close()
-		src.Close()
-		done <- struct{}{}
-	}
-	go pipe(server, client)
-	go pipe(client, server)
-	<-done
-	<-done
-	p.mu.Lock()
-	if p.conns != nil {
-		delete(p.conns, client)
-		delete(p.conns, server)
-	}
-	p.mu.Unlock()
-}
-
-func (p *cutProxy) track(conns ...net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.conns == nil { // closed
-		for _, c := range conns {
-			c.Close()
-		}
-		return false
-	}
-	for _, c := range conns {
-		p.conns[c] = struct{}{}
-	}
-	return true
-}
-
-// cut closes every connection in flight; new ones are still accepted.
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.Close()
-	}
-}
-
-// noProcessesUsing fails the test when processes started with dir as their
-// user data directory outlive it, and kills them. Linux only: it reads /proc.
-func noProcessesUsing(t *testing.T, dir string) {
-	want := []byte("--user-data-dir=" + dir + "\x00")
-	find := func() []int {
-		entries, err := os.ReadDir("/proc")
-		if err != nil {
-			return nil
-		}
-		var pids []int
-		for _, e := range entries {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-			if err == nil && bytes.Contains(cmdline, want) {
-				pids = append(pids, pid)
-			}
-		}
-		return pids
-	}
-	// Children may take a moment to notice that their parent is gone.
-	deadline := time.Now().Add(waitTimeout)
-	for pids := find(); len(pids) > 0; pids = find() {
-		if time.Now().After(deadline) {
-			for _, pid := range pids {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-			t.Errorf("Chromium processes %v outlived the test", pids)
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -21,38 +21,6 @@ import (
 const testPeerTimeout = time.Second
 
 func quietLogger() *log.Logger { return log.New(io.Discard, "", 0) }
-
-// startNATS runs a NATS server on 127.0.0.1 at port (-1: a random one),
-// shut down at the end of the test.
-func startNATS(t *testing.T, port int) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatalf("nats server: %v", err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(waitTimeout) {
-		stopNATS(s)
-		t.Fatalf("nats server on port %d not ready within %v", port, waitTimeout)
-	}
-	t.Cleanup(func() { stopNATS(s) })
-	return s
-}
-
-// stopNATS shuts s down and waits for it; it may be called twice.
-func stopNATS(s *server.Server) {
-	s.Shutdown()
-	s.WaitForShutdown()
-}
-
-func natsPort(t *testing.T, s *server.Server) int {
-	t.Helper()
-	addr, ok := s.Addr().(*net.TCPAddr)
-	if !ok {
-		t.Fatalf("nats server address %v is not TCP", s.Addr())
-	}
-	return addr.Port
-}
 
 // newInstance serves a chat app sharing its rooms through the NATS server
 // at url, as instance id.
@@ -92,7 +60,7 @@ func newInstance(t *testing.T, url, id string, opts ...func(*config)) *testServe
 // each other.
 func newCluster(t *testing.T, opts ...func(*config)) (*server.Server, *testServer, *testServer) {
 	t.Helper()
-	s := startNATS(t, -1)
+	s := natstest.Start(t, -1)
 	A := newInstance(t, s.ClientURL(), "A", opts...)
 	B := newInstance(t, s.ClientURL(), "B", opts...)
 	eventually(t, "A and B know of each other", func() error {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 	"github.com/nats-io/nats.go"
 )
 
@@ -294,7 +295,7 @@ func TestClusterSurvivesNATSOutage(t *testing.T) {
 
 func testOutage(t *testing.T, opts ...func(*config)) {
 	s, A, B := newCluster(t, opts...)
-	port := natsPort(t, s)
+	port := natstest.Port(t, s)
 	ann := A.join(t, "r", "ann")
 	amy := A.join(t, "r", "amy")
 	bob := B.join(t, "r", "bob")
@@ -305,7 +306,7 @@ func testOutage(t *testing.T, opts ...func(*config)) {
 	bob.expect(t, msg("ann", "before"))
 	amy.expect(t, msg("ann", "before"))
 
-	stopNATS(s)
+	natstest.Stop(s)
 	eventually(t, "both instances see the outage", func() error {
 		if A.app.nats.nc.IsConnected() || B.app.nats.nc.IsConnected() {
 			return fmt.Errorf("still connected")
@@ -329,7 +330,7 @@ func testOutage(t *testing.T, opts ...func(*config)) {
 		t.Errorf("A's lobby during the outage lacks 4 people (3 here, bob as last known):\n%s", page)
 	}
 
-	startNATS(t, port)
+	natstest.Start(t, port)
 	annF, bobF := ann.feed(), bob.feed()
 	// What A published during the outage may reach bob late (from the
 	// reconnect buffer, or merged from A's history); and B's to ann.
@@ -402,7 +403,7 @@ func testOutage(t *testing.T, opts ...func(*config)) {
 // An instance that vanishes without a word is forgotten after 3 hello
 // intervals: its members are shown as gone.
 func TestClusterForgetsASilentInstance(t *testing.T) {
-	s := startNATS(t, -1)
+	s := natstest.Start(t, -1)
 	fast := func(c *config) { c.HelloInterval = 100 * time.Millisecond }
 	A := newInstance(t, s.ClientURL(), "A", fast)
 	B := newInstance(t, s.ClientURL(), "B", fast)

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"syscall"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"go.uber.org/goleak"
 )
 
@@ -28,47 +27,29 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// startCommand runs the test binary as the chat command with args added.
+func startCommand(t *testing.T, args string) *testkit.Command {
+	t.Helper()
+	return testkit.StartCommand(t, []string{"CHAT_RUN_MAIN=1", "CHAT_MAIN_ARGS=" + args}, listeningLine)
+}
+
+// listeningLine is the command's log line saying where it listens.
+var listeningLine = regexp.MustCompile(`listening on http://(\S+)`)
+
 // The command shuts down cleanly on SIGINT and SIGTERM: open sockets get
 // 1001 and the process exits 0.
 func TestCommandStopsOnSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "CHAT_RUN_MAIN=1")
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan error, 1)
-			addr := make(chan string, 1)
-			go func() {
-				re := regexp.MustCompile(`listening on http://(\S+)`)
-				sc := bufio.NewScanner(stderr)
-				for sc.Scan() {
-					if m := re.FindStringSubmatch(sc.Text()); m != nil {
-						addr <- m[1]
-					}
-				}
-				exited <- cmd.Wait()
-			}()
-			defer cmd.Process.Kill()
-			var host string
-			select {
-			case host = <-addr:
-			case <-time.After(waitTimeout):
-				t.Fatal("the command did not say where it listens")
-			}
-			ws, _, err := websocket.DefaultDialer.Dial("ws://"+host+"/sockets/rooms/r/ann", nil)
+			c := startCommand(t, "")
+			ws, _, err := websocket.DefaultDialer.Dial("ws://"+c.Listening(t)+"/sockets/rooms/r/ann", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer ws.Close()
 			ws.SetReadDeadline(time.Now().Add(waitTimeout))
 			ws.ReadMessage() // members: the member is in
-			cmd.Process.Signal(sig)
+			c.Cmd.Process.Signal(sig)
 			for {
 				_, _, err := ws.ReadMessage()
 				if err == nil {
@@ -79,14 +60,7 @@ func TestCommandStopsOnSignals(t *testing.T) {
 				}
 				break
 			}
-			select {
-			case err := <-exited:
-				if err != nil {
-					t.Errorf("exit after %v: %v, want status 0", sig, err)
-				}
-			case <-time.After(waitTimeout):
-				t.Errorf("the command did not exit after %v", sig)
-			}
+			c.WaitExit(t, sig.String())
 		})
 	}
 }

@@ -9,19 +9,17 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/macaron-contrib/sockets/internal/testkit/browser"
 )
 
 // The server restarts under an open page: the page sees the 1001, shows
 // that it is disconnected, and reconnects by itself to the new process.
 func TestBrowserReconnectsAfterServerRestart(t *testing.T) {
-	chromium := findChromium(t)
-	dataDir := t.TempDir()
-	t.Cleanup(func() { noProcessesUsing(t, dataDir) })
 
 	first, addr := startServing(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
-	allocCtx, allocCancel := newAllocator(ctx, chromium, dataDir)
+	allocCtx, allocCancel := browser.NewAllocator(t, ctx, 1100, 700)
 	defer allocCancel()
 	pageCtx, pageCancel := chromedp.NewContext(allocCtx)
 	defer pageCancel()

@@ -13,6 +13,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/macaron-contrib/sockets/internal/testkit"
+	"github.com/macaron-contrib/sockets/internal/testkit/browser"
 )
 
 // browserTimeout bounds the whole browser test, Chromium's start included.
@@ -25,7 +27,6 @@ const browserTimeout = 60 * time.Second
 //
 // LOGSTREAM_SCREENSHOT=/tmp/logstream.png saves a screenshot of the page.
 func TestBrowserLogView(t *testing.T) {
-	chromium := findChromium(t)
 	a, b := logFile(t, "app.log"), logFile(t, "db.log")
 	var history []string
 	levels := []string{"debug", "info", "warn", "error"}
@@ -39,28 +40,11 @@ func TestBrowserLogView(t *testing.T) {
 	appendLines(t, b, "2025-06-07 08:09:10 INFO db ready", "2025-06-07 08:09:11 WARN db slow checkpoint")
 	ts := newTestServer(t, a, b)
 	ts.waitRing(t, a, 40)
-	proxy := newCutProxy(t, ts.Listener.Addr().String())
+	proxy := testkit.NewProxy(t, ts.Listener.Addr().String())
 
-	dataDir := t.TempDir()
-	// Registered after TempDir, so it runs before the directory goes.
-	t.Cleanup(func() { noProcessesUsing(t, dataDir) })
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
-	opts := append([]chromedp.ExecAllocatorOption(nil), chromedp.DefaultExecAllocatorOptions[:]...)
-	opts = append(opts,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(dataDir),
-		chromedp.WindowSize(1200, 760),
-	)
-	allocCtx, allocCancel := chromedp.NewExecAllocator(ctx, opts...)
+	allocCtx, allocCancel := browser.NewAllocator(t, ctx, 1200, 760)
 	defer allocCancel() // kills Chromium and waits for it
 
 	var dialogs atomic.Int32
@@ -71,7 +55,7 @@ func TestBrowserLogView(t *testing.T) {
 	}))
 	defer tabCancel()
 	if err := chromedp.Do(tabCtx); err != nil { // starts the browser
-		t.Fatalf("starting %s: %v", chromium, err)
+		t.Fatalf("starting Chromium: %v", err)
 	}
 	tb := &tab{t: t, ctx: tabCtx}
 
@@ -145,7 +129,7 @@ func TestBrowserLogView(t *testing.T) {
 
 	// Cut the connection: the page reconnects by itself and resumes after
 	// the last offset, with no line missing or repeated.
-	proxy.cut()
+	proxy.Cut()
 	appendLines(t, a, "INFO while cut 1", "INFO while cut 2")
 	tb.waitForLine("INFO while cut 2")
 	tb.waitFor(connected)
@@ -182,7 +166,7 @@ func TestBrowserLogView(t *testing.T) {
 	tb.waitFor(atBottom)
 
 	// The file picker switches to the other file.
-	tb.eval(fmt.Sprintf(`(s => { s.value = %s; s.dispatchEvent(new Event("change")); })(document.getElementById("file"))`, jsString(b)))
+	tb.eval(fmt.Sprintf(`(s => { s.value = %s; s.dispatchEvent(new Event("change")); })(document.getElementById("file"))`, browser.JSString(b)))
 	tb.waitFor(lineCount + " === 2")
 	tb.waitForLine("2025-06-07 08:09:11 WARN db slow checkpoint")
 
@@ -213,7 +197,7 @@ func onlyLevels(levels ...string) string {
 func jsStrings(ss []string) string {
 	q := make([]string, len(ss))
 	for i, s := range ss {
-		q[i] = jsString(s)
+		q[i] = browser.JSString(s)
 	}
 	return "[" + strings.Join(q, ",") + "]"
 }
@@ -245,19 +229,19 @@ func (tb *tab) waitFor(expr string) {
 // waitForLine waits until a line of the page reads text.
 func (tb *tab) waitForLine(text string) {
 	tb.t.Helper()
-	tb.waitFor(fmt.Sprintf(`[...document.querySelectorAll("#lines .line .text")].some(e => e.textContent === %s)`, jsString(text)))
+	tb.waitFor(fmt.Sprintf(`[...document.querySelectorAll("#lines .line .text")].some(e => e.textContent === %s)`, browser.JSString(text)))
 }
 
 // count returns how many lines of the page read text.
 func (tb *tab) count(text string) int {
 	tb.t.Helper()
-	return eval[int](tb, fmt.Sprintf(`[...document.querySelectorAll("#lines .line .text")].filter(e => e.textContent === %s).length`, jsString(text)))
+	return eval[int](tb, fmt.Sprintf(`[...document.querySelectorAll("#lines .line .text")].filter(e => e.textContent === %s).length`, browser.JSString(text)))
 }
 
 // setSearch puts text in the search box as typing would.
 func (tb *tab) setSearch(text string) {
 	tb.t.Helper()
-	tb.eval(fmt.Sprintf(`(s => { s.value = %s; s.dispatchEvent(new Event("input")); })(document.getElementById("search"))`, jsString(text)))
+	tb.eval(fmt.Sprintf(`(s => { s.value = %s; s.dispatchEvent(new Event("input")); })(document.getElementById("search"))`, browser.JSString(text)))
 }
 
 func (tb *tab) eval(expr string) {
