@@ -143,23 +143,42 @@ func (s *memoryStore) release(roomName string, r *room, name string) {
 	}
 }
 
-// evictIdleLocked drops the oldest empty rooms beyond maxIdle.
-func (s *memoryStore) evictIdleLocked() {
-	var idle []string
-	for name, r := range s.rooms {
-		r.mu.Lock()
-		if len(r.reserved) == 0 {
-			idle = append(idle, name)
-		}
-		r.mu.Unlock()
+// evictIdleLocked drops the oldest empty rooms beyond maxIdle. The caller
+// holds s.mu.
+func (s *memoryStore) evictIdleLocked() { evictIdle(s.rooms, s.maxIdle) }
+
+// idleSince reports whether the room has no reservation, and since when.
+func (r *room) idleSince() (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.idle, len(r.reserved) == 0
+}
+
+// idler is a room as evictIdle sees it.
+type idler interface {
+	idleSince() (time.Time, bool)
+}
+
+// evictIdle forgets the rooms that stayed empty the longest, keeping at
+// most maxIdle empty ones. Reservations are only released under the
+// store's lock, which the caller holds, so idle times are stable.
+func evictIdle[R idler](rooms map[string]R, maxIdle int) {
+	type idleRoom struct {
+		name  string
+		since time.Time
 	}
-	if len(idle) <= s.maxIdle {
+	var idle []idleRoom
+	for name, r := range rooms {
+		if since, empty := r.idleSince(); empty {
+			idle = append(idle, idleRoom{name, since})
+		}
+	}
+	if len(idle) <= maxIdle {
 		return
 	}
-	// Reservations are only released under s.mu, so idle times are stable.
-	sort.Slice(idle, func(i, j int) bool { return s.rooms[idle[i]].idle.Before(s.rooms[idle[j]].idle) })
-	for _, name := range idle[:len(idle)-s.maxIdle] {
-		delete(s.rooms, name)
+	sort.Slice(idle, func(i, j int) bool { return idle[i].since.Before(idle[j].since) })
+	for _, r := range idle[:len(idle)-maxIdle] {
+		delete(rooms, r.name)
 	}
 }
 

@@ -235,23 +235,15 @@ func (s *natsStore) release(roomName string, r *natsRoom, name string) {
 	}
 }
 
-// evictIdleLocked drops the oldest empty rooms beyond maxIdle.
-func (s *natsStore) evictIdleLocked() {
-	var idle []string
-	for name, r := range s.rooms {
-		r.mu.Lock()
-		if len(r.reserved) == 0 {
-			idle = append(idle, name)
-		}
-		r.mu.Unlock()
-	}
-	if len(idle) <= s.maxIdle {
-		return
-	}
-	sort.Slice(idle, func(i, j int) bool { return s.rooms[idle[i]].idle.Before(s.rooms[idle[j]].idle) })
-	for _, name := range idle[:len(idle)-s.maxIdle] {
-		delete(s.rooms, name)
-	}
+// evictIdleLocked drops the oldest empty rooms beyond maxIdle. The caller
+// holds s.mu.
+func (s *natsStore) evictIdleLocked() { evictIdle(s.rooms, s.maxIdle) }
+
+// idleSince reports whether the room has no reservation here, and since when.
+func (r *natsRoom) idleSince() (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.idle, len(r.reserved) == 0
 }
 
 func (s *natsStore) Enter(roomName, name string, c *sockets.Conn, send func(*Message)) error {
