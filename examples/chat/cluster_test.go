@@ -7,11 +7,9 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 	"github.com/nats-io/nats.go"
 )
@@ -214,47 +212,14 @@ func TestClusterNameInUseIsRefused(t *testing.T) {
 	}
 
 	// Joins as zed on both instances at once: at most one wins.
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	statuses := make([]int, 8)
-	conns := make([]*websocket.Conn, len(statuses))
-	for i := range statuses {
-		ts := []*testServer{A, B}[i%2]
-		wg.Go(func() {
-			<-start
-			conns[i], statuses[i], _, _ = ts.dial("r", "zed")
-		})
-	}
-	close(start)
-	wg.Wait()
-	won := 0
-	for i, s := range statuses {
-		switch s {
-		case http.StatusSwitchingProtocols:
-			won++
-			conns[i].Close()
-		case http.StatusConflict:
-		default:
-			t.Errorf("status %d", s)
-		}
-	}
+	won, statuses := dialAtOnce(t, []*testServer{A, B}, "r", "zed", 8)
 	if won > 1 {
 		t.Errorf("%d of %d simultaneous joins as zed on two instances succeeded: %v", won, len(statuses), statuses)
 	}
 
 	// The name is free on B once ann has left A.
 	ann.leave()
-	eventually(t, "joining as ann on B", func() error {
-		ws, status, body, err := B.dial("r", "ann")
-		if err != nil {
-			if status != http.StatusConflict {
-				t.Fatalf("got %d %q, want 409 or success", status, body)
-			}
-			return err
-		}
-		ws.Close()
-		return nil
-	})
+	awaitNameFree(t, B, "r", "ann", "joining as ann on B")
 }
 
 func TestClusterLobbyCountsEveryInstance(t *testing.T) {

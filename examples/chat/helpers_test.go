@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -255,6 +256,56 @@ func get(t *testing.T, u string) (*http.Response, string) {
 		t.Fatal(err)
 	}
 	return resp, string(b)
+}
+
+// dialAtOnce dials n connections as name into room at the same moment,
+// round-robin over servers. It returns how many were upgraded, and each
+// one's status; any status but 101 or 409 fails the test. The upgraded
+// connections are closed at the end of the test.
+func dialAtOnce(t *testing.T, servers []*testServer, room, name string, n int) (int, []int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	statuses := make([]int, n)
+	conns := make([]*websocket.Conn, n)
+	for i := range statuses {
+		ts := servers[i%len(servers)]
+		wg.Go(func() {
+			<-start
+			conns[i], statuses[i], _, _ = ts.dial(room, name)
+		})
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for i, s := range statuses {
+		switch s {
+		case http.StatusSwitchingProtocols:
+			won++
+			t.Cleanup(func() { conns[i].Close() })
+		case http.StatusConflict:
+		default:
+			t.Errorf("status %d", s)
+		}
+	}
+	return won, statuses
+}
+
+// awaitNameFree waits until name can join room on ts again, a 409 meaning
+// "not yet".
+func awaitNameFree(t *testing.T, ts *testServer, room, name, what string) {
+	t.Helper()
+	eventually(t, what, func() error {
+		ws, status, body, err := ts.dial(room, name)
+		if err != nil {
+			if status != http.StatusConflict {
+				t.Fatalf("got %d %q, want 409 or success", status, body)
+			}
+			return err
+		}
+		ws.Close()
+		return nil
+	})
 }
 
 // syncBuffer is a log sink safe for concurrent use.

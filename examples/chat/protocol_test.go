@@ -207,50 +207,14 @@ func TestNameInUseIsRefused(t *testing.T) {
 	}
 
 	// Two at once: one wins.
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	statuses := make([]int, 8)
-	conns := make([]*websocket.Conn, len(statuses))
-	for i := range statuses {
-		wg.Go(func() {
-			<-start
-			conns[i], statuses[i], _, _ = ts.dial("r", "zed")
-		})
-	}
-	close(start)
-	wg.Wait()
-	for _, ws := range conns {
-		if ws != nil {
-			defer ws.Close()
-		}
-	}
-	won := 0
-	for _, s := range statuses {
-		switch s {
-		case http.StatusSwitchingProtocols:
-			won++
-		case http.StatusConflict:
-		default:
-			t.Errorf("status %d", s)
-		}
-	}
+	won, statuses := dialAtOnce(t, []*testServer{ts}, "r", "zed", 8)
 	if won != 1 {
 		t.Errorf("%d of %d simultaneous joins as zed succeeded: %v", won, len(statuses), statuses)
 	}
 
 	// The name is free again once its connection is over.
 	ann.leave()
-	eventually(t, "joining as ann again", func() error {
-		ws, status, body, err := ts.dial("r", "ann")
-		if err != nil {
-			if status != http.StatusConflict {
-				t.Fatalf("got %d %q, want 409 or success", status, body)
-			}
-			return err
-		}
-		ws.Close()
-		return nil
-	})
+	awaitNameFree(t, ts, "r", "ann", "joining as ann again")
 }
 
 func TestRefusedFramesGetAnErrorToTheSenderOnly(t *testing.T) {
