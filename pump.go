@@ -148,10 +148,17 @@ func (p *pump[T]) beginBurst() {
 // publishes afterwards.
 func (p *pump[T]) drain() error {
 	c := p.c
+	held := false
+	hold := func() { // more than one frame after all: buffer the rest
+		if !held {
+			c.net.hold()
+			held = true
+		}
+	}
 	for {
 		select {
 		case v := <-p.send:
-			c.net.hold() // more than one frame after all
+			hold()
 			if err := p.writeValue(v); err != nil {
 				return err
 			}
@@ -160,7 +167,7 @@ func (p *pump[T]) drain() error {
 		}
 		select {
 		case <-c.queue.wake:
-			c.net.hold()
+			hold()
 			if err := p.writeHubFrames(); err != nil {
 				return err
 			}
