@@ -23,7 +23,12 @@ type batchConn struct {
 	buf         *[]byte
 	deadline    time.Time
 	deadlineSet bool
-	err         error
+	applied     time.Time // the write deadline the network connection has
+	// slack is how much earlier than asked a write deadline may fall: a
+	// deadline that moves later by less than this is not re-applied, which
+	// spares the runtime's timer heap a change per frame.
+	slack time.Duration
+	err   error
 
 	// deadlineCalls counts write deadlines applied to the network connection.
 	deadlineCalls atomic.Int64
@@ -41,8 +46,8 @@ var batchPool = sync.Pool{New: func() interface{} {
 	return &b
 }}
 
-func newBatchConn(c net.Conn) *batchConn {
-	return &batchConn{Conn: c}
+func newBatchConn(c net.Conn, slack time.Duration) *batchConn {
+	return &batchConn{Conn: c, slack: slack}
 }
 
 // Write sends p now, or appends it to the burst's buffer while holding.
@@ -75,6 +80,14 @@ func (b *batchConn) SetWriteDeadline(t time.Time) error {
 		b.deadline, b.deadlineSet = t, true
 		return nil
 	}
+	return b.applyDeadline(t)
+}
+
+func (b *batchConn) applyDeadline(t time.Time) error {
+	if !t.IsZero() && !b.applied.IsZero() && !t.Before(b.applied) && t.Sub(b.applied) < b.slack {
+		return nil
+	}
+	b.applied = t
 	b.deadlineCalls.Add(1)
 	return b.Conn.SetWriteDeadline(t)
 }
@@ -106,8 +119,7 @@ func (b *batchConn) flushLocked() error {
 		return b.err
 	}
 	if b.deadlineSet {
-		b.deadlineCalls.Add(1)
-		b.Conn.SetWriteDeadline(b.deadline)
+		b.applyDeadline(b.deadline)
 		b.deadlineSet = false
 	}
 	var err error

@@ -47,6 +47,9 @@ type Conn struct {
 	writerDone    chan struct{}
 	closerDone    chan struct{}
 
+	// pingDue is set by the ping timer; the writer sends the ping.
+	pingDue atomic.Bool
+
 	mu      sync.Mutex
 	reason  *closeReason
 	onClose []func()
@@ -143,6 +146,9 @@ func (c *Conn) report(r closeReason) {
 	close(c.stop)
 }
 
+// isClosing reports whether shutdown has begun.
+func (c *Conn) isClosing() bool { return isClosed(c.closing) }
+
 // closingGracefully reports whether the connection is closing by the
 // server's choice with a close frame to send (the handler returned, sent a
 // code, or a hub or shutdown asked), rather than because it failed.
@@ -227,6 +233,7 @@ func (c *Conn) shutdown() {
 	r := *c.reason
 	c.mu.Unlock()
 	close(c.closing)
+	c.queue.signal() // the writer waits on its wake, not on closing
 	if r.err != nil {
 		c.reportError(r.err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"time"
 
 	"gopkg.in/macaron.v1"
 )
@@ -16,6 +17,8 @@ import (
 type hijackGuard struct {
 	macaron.ResponseWriter
 	conn *batchConn
+	// deadlineSlack is passed to the batchConn.
+	deadlineSlack time.Duration
 }
 
 var errHijacked = errors.New("sockets: response written after the connection was upgraded")
@@ -30,7 +33,7 @@ func (g *hijackGuard) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	g.conn = newBatchConn(nc)
+	g.conn = newBatchConn(nc, g.deadlineSlack)
 	return g.conn, brw, nil
 }
 

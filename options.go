@@ -54,7 +54,9 @@ type Options struct {
 	// SkipLogging turns logging off entirely.
 	SkipLogging bool
 
-	// WriteWait bounds each burst of writes (and each control frame).
+	// WriteWait bounds each burst of writes (and each control frame). On a
+	// connection that writes steadily the deadline is moved in steps of
+	// 1/32 of WriteWait, so a write may time out that much earlier.
 	// Default: 60s.
 	WriteWait time.Duration
 	// PongWait is how long the connection may stay silent (no pong, no
@@ -181,3 +183,9 @@ func (o *Options) closeGrace() time.Duration {
 	}
 	return max
 }
+
+// writeDeadlineSlack is how much earlier than WriteWait a write may time
+// out: a write deadline is not moved for less than this, so that a
+// connection sending steadily does not change the runtime's timer heap for
+// every frame. It is 1/32 of WriteWait (under 2 s by default).
+func (o *Options) writeDeadlineSlack() time.Duration { return o.WriteWait / 32 }

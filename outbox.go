@@ -13,7 +13,8 @@ type outbox struct {
 	mu     sync.Mutex
 	frames []*websocket.PreparedMessage
 	max    int
-	// wake has room for one signal: "frames is not empty".
+	// wake has room for one signal: the writer has something to look at
+	// (frames queued, a ping due, or shutdown begun).
 	wake chan struct{}
 }
 
@@ -30,11 +31,16 @@ func (o *outbox) push(pm *websocket.PreparedMessage) bool {
 	}
 	o.frames = append(o.frames, pm)
 	o.mu.Unlock()
+	o.signal()
+	return true
+}
+
+// signal wakes the writer without blocking.
+func (o *outbox) signal() {
 	select {
 	case o.wake <- struct{}{}:
 	default: // a signal is pending already
 	}
-	return true
 }
 
 // pending reports whether frames are queued.

@@ -77,8 +77,12 @@ func (p *pump[T]) read() {
 			continue
 		}
 		select {
-		case p.recv <- v:
-		case <-c.closing:
+		case p.recv <- v: // the common case, without a two-way select
+		default:
+			select {
+			case p.recv <- v:
+			case <-c.closing:
+			}
 		}
 	}
 }
@@ -87,36 +91,50 @@ func (p *pump[T]) read() {
 // the pings. A burst of queued frames leaves in one system call: frames
 // are buffered while anything is queued and flushed when nothing is, so a
 // lone message is not delayed.
+//
+// It blocks on two channels only, the handler's sender and the wake
+// signal: hub frames, a due ping and the start of shutdown all arrive as a
+// wake, and are told apart by state (the outbox, pingDue, closing). A
+// select over fewer channels costs less per message, and the ping timer
+// sits in the runtime's timer heap instead of being re-armed every time
+// the writer parks.
 func (p *pump[T]) write() {
 	c := p.c
-	ticker := time.NewTicker(c.opts.PingPeriod)
-	defer ticker.Stop()
+	ping := time.AfterFunc(c.opts.PingPeriod, func() {
+		c.pingDue.Store(true)
+		c.queue.signal()
+	})
+	defer ping.Stop()
 	defer p.stopped()
 	for {
+		if c.isClosing() {
+			if c.closingGracefully() {
+				// What the handler sent before closing goes out before
+				// the close frame.
+				p.beginBurst()
+				p.drain()
+				c.net.release()
+			}
+			return
+		}
 		var err error
-		select {
-		case v := <-p.send: // the handler's frames first: see drain
-			p.beginBurst()
-			err = p.writeValue(v)
-		default:
+		if c.pingDue.Swap(false) {
+			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteWait))
+			ping.Reset(c.opts.PingPeriod)
+		} else {
 			select {
-			case v := <-p.send:
+			case v := <-p.send: // the handler's frames first: see drain
 				p.beginBurst()
 				err = p.writeValue(v)
-			case <-c.queue.wake:
-				p.beginBurst()
-				err = p.writeHubFrames()
-			case <-ticker.C:
-				err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteWait))
-			case <-c.closing:
-				if c.closingGracefully() {
-					// What the handler sent before closing goes out before
-					// the close frame.
+			default:
+				select {
+				case v := <-p.send:
 					p.beginBurst()
-					p.drain()
-					c.net.release()
+					err = p.writeValue(v)
+				case <-c.queue.wake:
+					p.beginBurst()
+					err = p.writeHubFrames()
 				}
-				return
 			}
 		}
 		if err == nil {
@@ -145,7 +163,8 @@ func (p *pump[T]) beginBurst() {
 // drain writes whatever else is queued, without waiting. The handler's
 // sender goes before the hub's frames whenever both hold some, so what a
 // handler sends before it joins a room is written before anything the room
-// publishes afterwards.
+// publishes afterwards. A wake it takes may have been meant for a ping or
+// for shutdown; write checks both before it waits again.
 func (p *pump[T]) drain() error {
 	c := p.c
 	held := false

@@ -105,7 +105,7 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 			refuseDuringShutdown(ctx.Resp, r)
 			return
 		}
-		guard := &hijackGuard{ResponseWriter: ctx.Resp}
+		guard := &hijackGuard{ResponseWriter: ctx.Resp, deadlineSlack: opts.writeDeadlineSlack()}
 		ws, err := upgrader.Upgrade(guard, r, nil)
 		if err != nil {
 			log.infof("%s: upgrade failed: %v", r.RemoteAddr, err)
