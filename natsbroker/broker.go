@@ -465,6 +465,9 @@ func (b *Broker) handle(m *nats.Msg) {
 }
 
 func (b *Broker) onDisconnect(err error) {
+	if b.isClosed() {
+		return // Close ended the connection: nothing was lost
+	}
 	b.disconnects.Add(1)
 	b.failedAtDisconnect.Store(b.publishFailed.Load())
 	if err != nil {
@@ -472,6 +475,13 @@ func (b *Broker) onDisconnect(err error) {
 	} else {
 		b.log.Printf("instance %s: disconnected from NATS; reconnecting, local delivery goes on", b.id)
 	}
+}
+
+// isClosed reports whether Close has been called.
+func (b *Broker) isClosed() bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.closed
 }
 
 func (b *Broker) onReconnect(nc *nats.Conn) {
@@ -502,10 +512,7 @@ func (b *Broker) wrapHandlers(no *nats.Options) {
 	}
 	prevClosed := no.ClosedCB
 	no.ClosedCB = func(nc *nats.Conn) {
-		b.mu.RLock()
-		closing := b.closed
-		b.mu.RUnlock()
-		if !closing {
+		if !b.isClosed() {
 			b.log.Printf("instance %s: NATS connection closed: %v", b.id, nc.LastError())
 		}
 		if prevClosed != nil {

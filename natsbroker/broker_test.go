@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"reflect"
 	"regexp"
@@ -428,4 +429,29 @@ func TestSlowHubDrops(t *testing.T) {
 		defer mu.Unlock()
 		return uint64(delivered) == st.Received
 	})
+}
+
+// Closing the broker is not a loss of the connection: nothing is logged or
+// counted as a disconnect.
+func TestCloseIsNotADisconnect(t *testing.T) {
+	s := natstest.Start(t, -1)
+	logs := &syncBuffer{}
+	closed := make(chan struct{})
+	b := connectBroker(t, s.ClientURL(), Options{
+		Logger:      log.New(logs, "", 0),
+		NATSOptions: []nats.Option{nats.ClosedHandler(func(*nats.Conn) { close(closed) })},
+	})
+	b.Close()
+	// nats.go runs its callbacks in order, the disconnect one before this.
+	select {
+	case <-closed:
+	case <-time.After(waitTimeout):
+		t.Fatal("the connection's closed handler did not run")
+	}
+	if got := logs.String(); strings.Contains(got, "disconnected") {
+		t.Errorf("Close logged a disconnect: %q", got)
+	}
+	if n := b.Stats().Disconnects; n != 0 {
+		t.Errorf("Close counted %d disconnects, want 0", n)
+	}
 }
