@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -163,7 +164,7 @@ func (a *app) routes() http.Handler {
 	m.Get("/", a.lobby)
 	m.Get("/join", a.join)
 	m.Get("/rooms/:name", a.roomPage)
-	m.Get("/debug/vars", func(ctx *macaron.Context) { expvar.Handler().ServeHTTP(ctx.Resp, ctx.Req.Request) })
+	m.Get("/debug/vars", localOnly, func(ctx *macaron.Context) { expvar.Handler().ServeHTTP(ctx.Resp, ctx.Req.Request) })
 
 	ws := sockets.JSON(Message{}, &sockets.Options{
 		Logger: a.log,
@@ -382,4 +383,17 @@ func (a *app) render(ctx *macaron.Context, status int, page string, data any) {
 	ctx.Resp.Header().Set("Content-Type", "text/html; charset=utf-8")
 	ctx.Resp.WriteHeader(status)
 	ctx.Resp.Write(b.Bytes())
+}
+
+// localOnly answers 404 to a request that does not come straight from this
+// machine: from a non-loopback address, or through a proxy (one that says
+// so in Forwarded or X-Forwarded-For). /debug/vars shows the command line
+// and the server's internals, which are not for the public.
+func localOnly(ctx *macaron.Context) {
+	r := ctx.Req.Request
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	ip := net.ParseIP(host)
+	if err != nil || ip == nil || !ip.IsLoopback() || r.Header.Get("Forwarded") != "" || r.Header.Get("X-Forwarded-For") != "" {
+		http.NotFound(ctx.Resp, r)
+	}
 }

@@ -16,7 +16,8 @@
 //
 // A bad name (empty, over 32 characters) or room (empty, over 64
 // characters) is refused with 400 before the upgrade, a name in use in the
-// room with 409. The hub's counters are at /debug/vars, under "chat".
+// room with 409. The hub's counters are at /debug/vars, under "chat"; it
+// answers only requests from this machine that came through no proxy.
 //
 // Several instances can serve the same rooms through a NATS server:
 //

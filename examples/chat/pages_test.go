@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +156,42 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", ln.Addr().String(), waitTimeout); err == nil {
 		t.Error("still listening")
+	}
+}
+
+// /debug/vars is for this machine only: not for other addresses, and not
+// through a proxy.
+func TestDebugVarsLocalOnly(t *testing.T) {
+	a, err := newApp(config{Logger: log.New(&syncBuffer{}, "", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	h := a.Handler()
+	for _, c := range []struct {
+		name   string
+		remote string
+		header string
+		want   int
+	}{
+		{"loopback", "127.0.0.1:5000", "", http.StatusOK},
+		{"loopback v6", "[::1]:5000", "", http.StatusOK},
+		{"remote", "203.0.113.7:5000", "", http.StatusNotFound},
+		{"forwarded", "127.0.0.1:5000", "X-Forwarded-For", http.StatusNotFound},
+		{"forwarded rfc 7239", "127.0.0.1:5000", "Forwarded", http.StatusNotFound},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/debug/vars", nil)
+		r.RemoteAddr = c.remote
+		if c.header != "" {
+			r.Header.Set(c.header, "for=203.0.113.7")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != c.want {
+			t.Errorf("%s: got %d, want %d", c.name, w.Code, c.want)
+		}
+		if c.want != http.StatusOK && strings.Contains(w.Body.String(), "memstats") {
+			t.Errorf("%s: the variables were shown", c.name)
+		}
 	}
 }
