@@ -232,9 +232,13 @@ func (p *pump[T]) writeValue(v T) error {
 
 // stopped tells the closer that no more frames will be written, then
 // releases a handler blocked on the sender by discarding what it sends until
-// it returns.
+// it returns. It discards only once shutdown has begun (the writer stops
+// after a report, so it begins soon): a handler that sends in a loop
+// would otherwise keep this goroutine and its own busy with sends that go
+// nowhere, and could starve the closer, which tells it of the failure.
 func (p *pump[T]) stopped() {
 	close(p.c.writerStopped)
+	<-p.c.closing
 	for {
 		select {
 		case <-p.send:
