@@ -350,6 +350,39 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 	}
 
 	live := false
+	// handle carries out a filter message: an error frame for a bad one; for
+	// a good one the acknowledgement and the refill (through the hub once
+	// live; still catching up, in place of the frames not sent yet, as
+	// nothing of the group was sent).
+	var lastRefill time.Time
+	handle := func(msg string) {
+		f, key, n, err := parseFilterMessage(msg, min(req.backfill, maxRefill))
+		if err != nil {
+			log.Info("refused a filter", "err", err)
+			pending = append(pending, encodeFrame(controlFrame{Error: err.Error()}))
+			return
+		}
+		log.Info("filter changed", "level", key.level, "search", key.search)
+		lastRefill = time.Now()
+		s.refills.Add(1)
+		if live {
+			s.refilter(sub, f, key, n)
+			return
+		}
+		sub.filter, sub.key = f, key
+		ack := encodeFrame(controlFrame{Filter: &filterState{Level: key.level, Search: key.search}})
+		var frames []string
+		frames, cursor = s.backfill(f, n)
+		pending = append([]string{ack}, frames...)
+	}
+	var waiting *string            // a filter message not carried out yet
+	var refillTimer *time.Timer    // armed while one is waiting
+	var refillDue <-chan time.Time // its channel while one is waiting
+	defer func() {
+		if refillTimer != nil {
+			refillTimer.Stop()
+		}
+	}()
 	for {
 		if len(pending) == 0 && !live {
 			var gap bool
@@ -368,29 +401,32 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 		case out <- next:
 			pending = pending[1:]
 		case msg := <-receiver:
-			f, key, n, err := parseFilterMessage(msg, min(req.backfill, maxRefill))
-			if err != nil {
-				log.Info("refused a filter", "err", err)
-				pending = append(pending, encodeFrame(controlFrame{Error: err.Error()}))
+			if waiting == nil && time.Since(lastRefill) >= refillEvery {
+				handle(msg)
 				continue
 			}
-			log.Info("filter changed", "level", key.level, "search", key.search)
-			if live {
-				s.refilter(sub, f, key, n)
-				continue
+			// Too soon after the last refill: this message replaces any
+			// other still waiting, and is handled when it is due.
+			if waiting == nil {
+				refillTimer = time.NewTimer(refillEvery - time.Since(lastRefill))
+				refillDue = refillTimer.C
 			}
-			// Still catching up: nothing of the group was sent yet, so the
-			// frames not sent yet are simply replaced.
-			sub.filter, sub.key = f, key
-			ack := encodeFrame(controlFrame{Filter: &filterState{Level: key.level, Search: key.search}})
-			var frames []string
-			frames, cursor = s.backfill(f, n)
-			pending = append([]string{ack}, frames...)
+			waiting = &msg
+		case <-refillDue:
+			msg := *waiting
+			waiting, refillDue = nil, nil
+			handle(msg)
 		case <-done:
 			return
 		}
 	}
 }
+
+// refillEvery is the least time between two filter changes of one client
+// that are carried out: each rescans the file's ring under its follower's
+// lock, so a client that sends them in a burst gets the last one of the
+// burst, not all of them.
+const refillEvery = 100 * time.Millisecond
 
 // serveSelf streams the app's own log: the socket joins the room that
 // the wslog handler publishes to.

@@ -49,7 +49,9 @@
 // {"filter":{"level":"error","search":"timeout"}}, then the last matching
 // lines, then live lines under the new filter: a client clears its view on
 // that frame. An invalid filter is answered {"error":"…"} and the old one
-// stays.
+// stays. A client's filter changes are carried out at most once per 100 ms:
+// of the messages that arrive sooner, only the last is carried out, when
+// its time comes (each change rescans the file's recent lines).
 //
 // GET /api/logs/self is a websocket of the app's own log records, in the
 // same format (file "self", offset a sequence number, line the JSON log

@@ -200,6 +200,49 @@ func TestFilterChangeWhileLive(t *testing.T) {
 	}
 }
 
+// TestFilterChangesInABurst sends many filter changes at once: the server
+// carries out at most one per refillEvery (each rescans the ring under the
+// follower's lock), always the last one received, and acknowledges each it
+// carries out.
+func TestFilterChangesInABurst(t *testing.T) {
+	path := logFile(t, "app.log")
+	ts := newTestServer(t, path)
+	c := ts.stream(t, query("backfill", "0"))
+	ts.waitLive(t, path, 1)
+	s := ts.app.streams[path]
+
+	const burst = 200
+	start := time.Now()
+	for i := range burst {
+		c.send(fmt.Sprintf(`{"level":%q}`, []string{"error", "warn"}[i%2]))
+	}
+	c.send(`{"search":"final-marker"}`)
+	acks := 0
+	for {
+		f := c.next()
+		if f.Filter == nil {
+			t.Fatalf("got %s, want only acknowledgements (no refill: backfill=0)", f.raw)
+		}
+		acks++
+		if f.Filter.Search == "final-marker" {
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	refills := s.refills.Load()
+	if max := uint64(elapsed/refillEvery) + 2; refills > max {
+		t.Errorf("%d filter changes carried out in %v, want at most %d (one per %v)", refills, elapsed, max, refillEvery)
+	}
+	if uint64(acks) != refills {
+		t.Errorf("%d acknowledgements for %d changes carried out", acks, refills)
+	}
+	t.Logf("%d of %d filter changes carried out in %v", refills, burst+1, elapsed)
+
+	// The last one is in force.
+	appendLines(t, path, "ERROR not this", "INFO final-marker here")
+	c.expect("INFO final-marker here")
+}
+
 // TestFilterChangeDuringCatchUp sends a filter while a large backfill is
 // still being sent. Whatever the server had sent by then, the client sees
 // a prefix of the backfill, the acknowledgement, the refill under the new

@@ -119,6 +119,7 @@ type stream struct {
 	groups    map[filterKey]*group
 	nextGroup int
 	published atomic.Uint64 // hub publishes of lines, for the tests
+	refills   atomic.Uint64 // filter changes carried out, for the tests
 }
 
 func newStream(id int, name string, ringSize int, hub *sockets.Hub, log *slog.Logger) *stream {
