@@ -177,6 +177,9 @@ func TestFilterChangeWhileLive(t *testing.T) {
 	}
 	appendLines(t, path, filterLines...)
 	c.expect(pick(3, 5)...)
+	// The refill below is the last matching line: let the follower read
+	// past line 5 first.
+	ts.waitRing(t, path, uint64(3*len(filterLines)))
 
 	// Level and search together, with a refill of 1.
 	c.send(`{"level":"info","search":"TIMEOUT","backfill":1}`)
