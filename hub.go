@@ -2,11 +2,13 @@ package sockets
 
 import (
 	"encoding/json"
+	"errors"
 	"expvar"
 	"fmt"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -47,13 +49,17 @@ type Hub struct {
 	mu      sync.RWMutex
 	rooms   map[string]map[*Conn]struct{}
 	members map[*Conn]map[string]struct{} // the rooms of each connection
+	// hooked holds the connections whose close already makes them leave
+	// this hub: one OnClose hook per connection, however often it rejoins.
+	hooked map[*Conn]struct{}
 
-	// subMu orders the broker's Subscribe and Unsubscribe calls; subscribed
-	// is what the broker was last told, per room.
+	// subMu orders the broker's Subscribe and Unsubscribe calls. subscribed
+	// is what the broker was last told, per room: written holding subMu
+	// and mu, so either lock is enough to read it.
 	subMu      sync.Mutex
 	subscribed map[string]bool
 
-	in, out, dropped, slow, brokerErrors atomic.Uint64
+	in, out, dropped, slow, brokerErrors, refused atomic.Uint64
 }
 
 // SlowClientPolicy says what a Hub does with a member whose queue is full.
@@ -122,6 +128,7 @@ func NewHub(opts *HubOptions) (*Hub, error) {
 	h := &Hub{
 		rooms:      make(map[string]map[*Conn]struct{}),
 		members:    make(map[*Conn]map[string]struct{}),
+		hooked:     make(map[*Conn]struct{}),
 		subscribed: make(map[string]bool),
 	}
 	if opts != nil {
@@ -141,36 +148,44 @@ func NewHub(opts *HubOptions) (*Hub, error) {
 }
 
 // Join adds c to room. A connection may be in any number of rooms; it
-// leaves them all by itself when it closes.
+// leaves them all by itself when it closes. Room names may be any non-empty
+// string. An error from the broker (the room's messages from other
+// instances will not arrive) leaves c in the room on this instance; the
+// next Join to the room asks the broker again.
 func (h *Hub) Join(room string, c *Conn) error {
+	if room == "" {
+		return errEmptyRoom
+	}
 	h.mu.Lock()
-	rooms, known := h.members[c]
-	if !known {
+	_, hooked := h.hooked[c]
+	if !hooked {
+		h.hooked[c] = struct{}{}
+	}
+	rooms := h.members[c]
+	if rooms == nil {
 		rooms = make(map[string]struct{})
 		h.members[c] = rooms
 	}
-	if _, in := rooms[room]; in {
-		h.mu.Unlock()
-		return nil
-	}
-	rooms[room] = struct{}{}
 	set := h.rooms[room]
-	first := set == nil
-	if first {
+	if set == nil {
 		set = make(map[*Conn]struct{})
 		h.rooms[room] = set
 	}
+	rooms[room] = struct{}{}
 	set[c] = struct{}{}
+	ask := h.broker != nil && !h.subscribed[room]
 	h.mu.Unlock()
 
-	if !known {
-		c.OnClose(func() { h.LeaveAll(c) })
+	if !hooked {
+		c.OnClose(func() { h.forget(c) })
 	}
-	if first {
+	if ask {
 		return h.syncRoom(room)
 	}
 	return nil
 }
+
+var errEmptyRoom = errors.New("sockets: a hub room needs a name (use PublishAll to reach every room)")
 
 // Leave removes c from room.
 func (h *Hub) Leave(room string, c *Conn) {
@@ -182,10 +197,23 @@ func (h *Hub) Leave(room string, c *Conn) {
 
 // LeaveAll removes c from every room.
 func (h *Hub) LeaveAll(c *Conn) {
+	h.leaveAll(c, false)
+}
+
+// forget is LeaveAll for a closed connection: it also drops the record
+// that c's close is hooked.
+func (h *Hub) forget(c *Conn) {
+	h.leaveAll(c, true)
+}
+
+func (h *Hub) leaveAll(c *Conn, closed bool) {
 	var emptied []string
 	h.mu.Lock()
 	for room := range h.members[c] {
 		emptied = append(emptied, h.leaveLocked(room, c)...)
+	}
+	if closed {
+		delete(h.hooked, c)
 	}
 	h.mu.Unlock()
 	h.unsubscribe(emptied)
@@ -242,21 +270,26 @@ func (h *Hub) syncRoom(room string) error {
 		h.brokerErrors.Add(1)
 		return fmt.Errorf("sockets: telling the broker about room %q: %w", room, err)
 	}
+	h.mu.Lock()
 	if want {
 		h.subscribed[room] = true
 	} else {
 		delete(h.subscribed, room)
 	}
+	h.mu.Unlock()
 	return nil
 }
 
 // Publish sends one message to every member of room, on this instance and,
-// through the broker, on the others. It never blocks on a client. The error
-// reports only a broker failure; local members have been served anyway.
+// through the broker, on the others. It never blocks on a client.
+// messageType is websocket.TextMessage (data must then be valid UTF-8) or
+// websocket.BinaryMessage; anything else, or an empty room name, is refused
+// with an error and reaches nobody. Otherwise an error reports a broker
+// failure only; local members have been served anyway.
 // The hub keeps data until every member's frame is written: do not modify
 // it after the call.
 func (h *Hub) Publish(room string, messageType int, data []byte) error {
-	return h.publish(Envelope{Room: room, Type: messageType, Data: data})
+	return h.publish(Envelope{Room: room, Type: messageType, Data: data}, false)
 }
 
 // PublishExcept is Publish leaving out one connection, usually the sender.
@@ -265,7 +298,7 @@ func (h *Hub) PublishExcept(room string, except *Conn, messageType int, data []b
 	if except != nil {
 		env.Except = except.ID()
 	}
-	return h.publish(env)
+	return h.publish(env, false)
 }
 
 // PublishJSON publishes v, encoded once, as a JSON text message to room.
@@ -279,10 +312,14 @@ func (h *Hub) PublishJSON(room string, v interface{}) error {
 
 // PublishAll sends one message to every connection in any room, once each.
 func (h *Hub) PublishAll(messageType int, data []byte) error {
-	return h.publish(Envelope{Type: messageType, Data: data})
+	return h.publish(Envelope{Type: messageType, Data: data}, true)
 }
 
-func (h *Hub) publish(env Envelope) error {
+func (h *Hub) publish(env Envelope, everyRoom bool) error {
+	if env.Room == "" && !everyRoom {
+		h.refused.Add(1)
+		return errEmptyRoom
+	}
 	if err := h.deliver(env); err != nil {
 		return err
 	}
@@ -296,7 +333,8 @@ func (h *Hub) publish(env Envelope) error {
 	return nil
 }
 
-// deliverRemote serves a message published on another instance.
+// deliverRemote serves a message published on another instance; one the
+// hub would refuse from a local publisher is dropped (Stats.Refused).
 func (h *Hub) deliverRemote(env Envelope) {
 	env.Except = 0 // the excepted connection lives on the publishing instance
 	h.deliver(env)
@@ -304,6 +342,10 @@ func (h *Hub) deliverRemote(env Envelope) {
 
 // deliver offers the message to each local member's queue.
 func (h *Hub) deliver(env Envelope) error {
+	if err := checkFrame(env.Type, env.Data); err != nil {
+		h.refused.Add(1)
+		return err
+	}
 	pm, err := websocket.NewPreparedMessage(env.Type, env.Data)
 	if err != nil {
 		return fmt.Errorf("sockets: preparing a hub message: %w", err)
@@ -323,6 +365,22 @@ func (h *Hub) deliver(env Envelope) error {
 	h.mu.RUnlock()
 	for _, c := range slow {
 		c.Close(websocket.ClosePolicyViolation, "slow client")
+	}
+	return nil
+}
+
+// checkFrame refuses what must not go out as a data frame: control and
+// unknown message types, and text that is not valid UTF-8 (a browser fails
+// the connection on it).
+func checkFrame(messageType int, data []byte) error {
+	switch messageType {
+	case websocket.TextMessage:
+		if !utf8.Valid(data) {
+			return errors.New("sockets: a hub text message must be valid UTF-8")
+		}
+	case websocket.BinaryMessage:
+	default:
+		return fmt.Errorf("sockets: a hub message must be text or binary, not type %d", messageType)
 	}
 	return nil
 }
@@ -388,6 +446,7 @@ type Stats struct {
 	Dropped         uint64 `json:"dropped"`          // frames skipped under DropMessage
 	SlowDisconnects uint64 `json:"slow_disconnects"` // members closed under DisconnectSlowClient
 	BrokerErrors    uint64 `json:"broker_errors"`    // broker calls that failed
+	Refused         uint64 `json:"refused"`          // messages refused: no room name, not text or binary, text not UTF-8
 }
 
 // Stats returns the hub's counters now.
@@ -400,6 +459,7 @@ func (h *Hub) Stats() Stats {
 	s.Dropped = h.dropped.Load()
 	s.SlowDisconnects = h.slow.Load()
 	s.BrokerErrors = h.brokerErrors.Load()
+	s.Refused = h.refused.Load()
 	return s
 }
 

@@ -1,6 +1,7 @@
 package sockets
 
 import (
+	"errors"
 	"sync"
 	"testing"
 )
@@ -11,6 +12,8 @@ type recordingBroker struct {
 	subscribed map[string]bool
 	published  []Envelope
 	deliver    func(Envelope)
+	// failSubscribes is how many of the next Subscribe calls fail.
+	failSubscribes int
 }
 
 func newRecordingBroker() *recordingBroker {
@@ -30,6 +33,10 @@ func (b *recordingBroker) Publish(env Envelope) error {
 func (b *recordingBroker) Subscribe(room string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.failSubscribes > 0 {
+		b.failSubscribes--
+		return errors.New("broker unavailable")
+	}
 	b.subscribed[room] = true
 	return nil
 }
@@ -107,5 +114,39 @@ func TestHubBrokerPublishAndDeliver(t *testing.T) {
 	b.deliver(Envelope{Room: "r", Type: 1, Data: []byte("remote"), Except: sender.ID()})
 	if n, m := len(queued(sender)), len(queued(local)); n != 1 || m != 1 {
 		t.Errorf("remote delivery: got %d and %d, want one each", n, m)
+	}
+}
+
+// A room whose subscription failed on its first Join is subscribed by the
+// next Join, not left without messages from other instances until it
+// empties.
+func TestHubRetriesAFailedSubscribe(t *testing.T) {
+	b := newRecordingBroker()
+	h := newHub(t, &HubOptions{Broker: b})
+	b.failSubscribes = 1
+	first, second := fakeConn(t, 4), fakeConn(t, 4)
+	if err := h.Join("r", first); err == nil {
+		t.Fatal("first Join: the broker failed, but Join reported no error")
+	}
+	if h.Count("r") != 1 {
+		t.Fatal("first Join: the member must be in the room locally despite the broker")
+	}
+	if got := h.Stats().BrokerErrors; got != 1 {
+		t.Errorf("BrokerErrors: got %d, want 1", got)
+	}
+	if err := h.Join("r", second); err != nil {
+		t.Fatalf("second Join: %v", err)
+	}
+	if !b.isSubscribed("r") {
+		t.Error("second Join did not ask the broker again: the room gets nothing from other instances")
+	}
+	// The same member joining again asks too, while the room is not subscribed.
+	h.Leave("r", first)
+	h.Leave("r", second)
+	b.failSubscribes = 1
+	h.Join("s", first)
+	h.Join("s", first)
+	if !b.isSubscribed("s") {
+		t.Error("a repeated Join of the same member did not ask the broker again")
 	}
 }

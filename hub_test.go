@@ -347,3 +347,121 @@ func TestHubFromEveryBinding(t *testing.T) {
 		ts.waitFinished(t, 1)
 	}
 }
+
+// closeFake runs what the closer does for a closed connection's hooks.
+func closeFake(c *Conn) {
+	c.mu.Lock()
+	hooks := c.onClose
+	c.onClose = nil
+	close(c.gone)
+	c.mu.Unlock()
+	for _, f := range hooks {
+		f()
+	}
+}
+
+func closeHooks(c *Conn) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.onClose)
+}
+
+// A connection that moves between rooms for its whole life registers one
+// close hook with the hub, not one per move; once closed, the hub keeps
+// nothing of it.
+func TestHubRejoinKeepsOneCloseHook(t *testing.T) {
+	h := newHub(t, nil)
+	c := fakeConn(t, 4)
+	for i := 0; i < 1000; i++ {
+		h.Join("a", c)
+		h.Leave("a", c)
+		h.Join("b", c)
+		h.LeaveAll(c)
+	}
+	if n := closeHooks(c); n != 1 {
+		t.Errorf("close hooks after 1000 room changes: got %d, want 1", n)
+	}
+	h.Join("a", c)
+	closeFake(c)
+	if h.Count("a") != 0 || h.Stats().Connections != 0 {
+		t.Errorf("after close: %d in room a, %d connections; want 0", h.Count("a"), h.Stats().Connections)
+	}
+	h.mu.RLock()
+	n := len(h.hooked)
+	h.mu.RUnlock()
+	if n != 0 {
+		t.Errorf("hub still holds %d closed connections", n)
+	}
+	// Joining after the close leaves nothing behind either.
+	h.Join("a", c)
+	if h.Count("a") != 0 {
+		t.Error("a closed connection stayed in a room")
+	}
+}
+
+// The empty room name is not a room: Publish("") is not a way to reach
+// every room (that is PublishAll), and Join("") is refused.
+func TestHubRefusesTheEmptyRoom(t *testing.T) {
+	h := newHub(t, nil)
+	a := fakeConn(t, 4)
+	if err := h.Join("", a); err == nil {
+		t.Error("Join(\"\"): no error")
+	}
+	h.Join("other", a)
+	for name, publish := range map[string]func() error{
+		"Publish":       func() error { return h.Publish("", websocket.TextMessage, []byte("x")) },
+		"PublishExcept": func() error { return h.PublishExcept("", nil, websocket.TextMessage, []byte("x")) },
+		"PublishJSON":   func() error { return h.PublishJSON("", "x") },
+	} {
+		if err := publish(); err == nil {
+			t.Errorf("%s to room \"\": no error", name)
+		}
+	}
+	if n := len(queued(a)); n != 0 {
+		t.Errorf("a member of another room got %d frames from publishes to \"\"", n)
+	}
+	if got := h.Stats().Refused; got != 3 {
+		t.Errorf("Refused: got %d, want 3", got)
+	}
+}
+
+// Only data frames go out through a hub, and text must be UTF-8, whether
+// published here or arriving from another instance.
+func TestHubRefusesWhatIsNotADataFrame(t *testing.T) {
+	b := newRecordingBroker()
+	h := newHub(t, &HubOptions{Broker: b})
+	a := fakeConn(t, 8)
+	h.Join("r", a)
+	bad := []struct {
+		name string
+		typ  int
+		data []byte
+	}{
+		{"close frame", websocket.CloseMessage, websocket.FormatCloseMessage(1000, "")},
+		{"ping frame", websocket.PingMessage, nil},
+		{"unknown type", 42, []byte("x")},
+		{"text that is not UTF-8", websocket.TextMessage, []byte{0xff, 0xfe, 'x'}},
+	}
+	for _, m := range bad {
+		if err := h.Publish("r", m.typ, m.data); err == nil {
+			t.Errorf("Publish of a %s: no error", m.name)
+		}
+		b.deliver(Envelope{Room: "r", Type: m.typ, Data: m.data})
+	}
+	if n := len(queued(a)); n != 0 {
+		t.Errorf("member got %d frames, want 0", n)
+	}
+	if n := len(b.published); n != 0 {
+		t.Errorf("broker was handed %d refused messages", n)
+	}
+	if got := h.Stats().Refused; got != uint64(2*len(bad)) {
+		t.Errorf("Refused: got %d, want %d", got, 2*len(bad))
+	}
+	// Binary may be anything.
+	if err := h.Publish("r", websocket.BinaryMessage, []byte{0xff, 0xfe}); err != nil {
+		t.Errorf("binary publish: %v", err)
+	}
+	if n := len(queued(a)); n != 1 {
+		t.Errorf("binary publish: member got %d frames, want 1", n)
+	}
+}
