@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
@@ -42,6 +43,13 @@ const (
 	// DefaultReconnectWait is the pause between reconnect attempts to a
 	// server, for a connection made by Connect (plus up to 100ms jitter).
 	DefaultReconnectWait = 500 * time.Millisecond
+	// DefaultWriteTimeout is how long a write to the NATS server may block,
+	// for a connection made by Connect (nats.FlusherTimeout), before the
+	// connection is taken for broken and reconnected. nats.go writes
+	// holding its connection's lock, so a server that stops reading holds
+	// up every Publish, Subscribe and Unsubscribe for that long (nats.go's
+	// own default is a minute).
+	DefaultWriteTimeout = 2 * time.Second
 )
 
 // MaxPlainRoomLen is the longest room name, in bytes, whose subject carries
@@ -99,7 +107,8 @@ type Stats struct {
 	// SkippedOwn counts this instance's own messages echoed back by NATS
 	// and not delivered again.
 	SkippedOwn uint64 `json:"skipped_own"`
-	// Malformed counts received messages without a valid HeaderType.
+	// Malformed counts received messages without a valid HeaderType, and
+	// text messages that are not valid UTF-8.
 	Malformed uint64 `json:"malformed"`
 	// Dropped counts messages NATS dropped because the hub fell behind by
 	// more than Options.ReceiveBuffer (slow consumer).
@@ -128,6 +137,11 @@ type Broker struct {
 	done   chan struct{}    // closed when the dispatcher has returned
 	deliv  func(sockets.Envelope)
 
+	// subMu orders Subscribe, Unsubscribe and Close, which call the NATS
+	// client outside mu: a NATS connection that blocks writes must not hold
+	// up the dispatcher or Stats.
+	subMu sync.Mutex
+
 	mu        sync.RWMutex
 	closed    bool
 	attached  bool
@@ -149,7 +163,8 @@ var _ sockets.Broker = (*Broker)(nil)
 // Connect dials the NATS server(s) at url (a comma-separated list is
 // allowed) and returns a Broker that owns the connection and closes it in
 // Close. The connection reconnects forever (MaxReconnects(-1)), waits
-// DefaultReconnectWait between attempts to a server, keeps
+// DefaultReconnectWait between attempts to a server, gives up a write
+// after DefaultWriteTimeout (and reconnects), keeps
 // Options.ReconnectBufSize bytes of publishes while reconnecting, pings
 // every 10s, asks the server not to echo its own messages, and logs
 // disconnects and reconnects. Options.NATSOptions may override any of it.
@@ -172,6 +187,7 @@ func Connect(url string, opts Options) (*Broker, error) {
 		nats.ReconnectWait(DefaultReconnectWait),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		nats.ReconnectBufSize(bufSize),
+		nats.FlusherTimeout(DefaultWriteTimeout),
 		nats.PingInterval(10 * time.Second),
 		nats.MaxPingsOutstanding(2),
 		nats.NoEcho(),
@@ -304,51 +320,68 @@ func (b *Broker) Attach(deliver func(sockets.Envelope)) error {
 // subscribed does nothing.
 func (b *Broker) Subscribe(room string) error {
 	subject := RoomSubject(b.prefix, room)
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.subMu.Lock()
+	defer b.subMu.Unlock()
+	b.mu.RLock()
+	closed, attached, have := b.closed, b.attached, b.rooms[room] != nil
+	b.mu.RUnlock()
 	switch {
-	case b.closed:
+	case closed:
 		return ErrClosed
-	case !b.attached:
+	case !attached:
 		return ErrNotAttached
-	case b.rooms[room] != nil:
+	case have:
 		return nil
 	}
+	// The channel is shared by all subscriptions, so nats.go's own limits
+	// do not apply: the channel's capacity is the limit.
 	sub, err := b.nc.ChanSubscribe(subject, b.msgs)
 	if err != nil {
 		return fmt.Errorf("natsbroker: subscribing to %s: %w", subject, err)
 	}
-	// The channel is shared by all subscriptions, so nats.go's own limits
-	// do not apply: the channel's capacity is the limit.
+	b.mu.Lock()
 	b.rooms[room] = sub
 	b.bySubject[subject] = room
+	b.mu.Unlock()
 	return nil
 }
 
 // Unsubscribe stops the delivery of room's messages. Unsubscribing from a
 // room not subscribed does nothing. Messages for room already received may
 // still be delivered.
+// If the NATS client refuses, the room stays subscribed (and Unsubscribe
+// may be called again).
 func (b *Broker) Unsubscribe(room string) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.subMu.Lock()
+	defer b.subMu.Unlock()
+	b.mu.RLock()
 	sub := b.rooms[room]
+	b.mu.RUnlock()
 	if sub == nil {
 		return nil
 	}
+	dropped, err := unsubscribe(sub)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.dropped += dropped
 	delete(b.rooms, room)
 	delete(b.bySubject, sub.Subject)
-	return b.unsubscribeLocked(sub)
+	b.mu.Unlock()
+	return nil
 }
 
-func (b *Broker) unsubscribeLocked(sub *nats.Subscription) error {
+// unsubscribe ends sub, returning what NATS dropped of its messages.
+func unsubscribe(sub *nats.Subscription) (dropped uint64, err error) {
 	if n, err := sub.Dropped(); err == nil {
-		b.dropped += uint64(n)
+		dropped = uint64(n)
 	}
-	err := sub.Unsubscribe()
+	err = sub.Unsubscribe()
 	if err == nil || errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrBadSubscription) {
-		return nil // gone either way
+		return dropped, nil // gone either way
 	}
-	return fmt.Errorf("natsbroker: unsubscribing from %s: %w", sub.Subject, err)
+	return 0, fmt.Errorf("natsbroker: unsubscribing from %s: %w", sub.Subject, err)
 }
 
 // Publish hands env to the NATS client for the other instances, with its
@@ -360,6 +393,10 @@ func (b *Broker) Publish(env sockets.Envelope) error {
 	if env.Type != websocket.TextMessage && env.Type != websocket.BinaryMessage {
 		b.failed(fmt.Errorf("message type %d is neither text nor binary", env.Type))
 		return fmt.Errorf("natsbroker: cannot publish message type %d", env.Type)
+	}
+	if env.Type == websocket.TextMessage && !utf8.Valid(env.Data) {
+		b.failed(errors.New("a text message that is not valid UTF-8"))
+		return errors.New("natsbroker: cannot publish a text message that is not valid UTF-8")
 	}
 	b.mu.RLock()
 	closed := b.closed
@@ -448,9 +485,12 @@ func (b *Broker) handle(m *nats.Msg) {
 	}
 	typ, err := strconv.Atoi(m.Header.Get(HeaderType))
 	if err != nil || (typ != websocket.TextMessage && typ != websocket.BinaryMessage) {
-		if b.malformed.Add(1) == 1 {
-			b.log.Printf("instance %s: dropping a message on %s without a valid %s header (logged once)", b.id, m.Subject, HeaderType)
-		}
+		b.dropMalformed(m, "without a valid "+HeaderType+" header")
+		return
+	}
+	if typ == websocket.TextMessage && !utf8.Valid(m.Data) {
+		// As a text frame it would make browsers fail their connection.
+		b.dropMalformed(m, "of type text that is not valid UTF-8")
 		return
 	}
 	b.mu.RLock()
@@ -462,6 +502,14 @@ func (b *Broker) handle(m *nats.Msg) {
 	}
 	b.received.Add(1)
 	deliver(sockets.Envelope{Room: room, Type: typ, Data: m.Data})
+}
+
+// dropMalformed counts a message from another instance that cannot go to
+// the hub, logging the first one.
+func (b *Broker) dropMalformed(m *nats.Msg, why string) {
+	if b.malformed.Add(1) == 1 {
+		b.log.Printf("instance %s: dropping a message on %s %s (logged once)", b.id, m.Subject, why)
+	}
 }
 
 func (b *Broker) onDisconnect(err error) {
@@ -574,19 +622,31 @@ func (b *Broker) Stats() Stats {
 func (b *Broker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
+		b.subMu.Lock()
+		defer b.subMu.Unlock()
 		b.mu.Lock()
 		b.closed = true
-		for room, sub := range b.rooms {
+		subs := make([]*nats.Subscription, 0, len(b.rooms))
+		for _, sub := range b.rooms {
+			subs = append(subs, sub)
+		}
+		b.mu.Unlock()
+		var dropped uint64
+		for _, sub := range subs {
 			if b.owned { // closing the connection drops them all at once
 				if n, e := sub.Dropped(); e == nil {
-					b.dropped += uint64(n)
+					dropped += uint64(n)
 				}
-			} else if e := b.unsubscribeLocked(sub); e != nil && err == nil {
+			} else if n, e := unsubscribe(sub); e != nil && err == nil {
 				err = e
+			} else {
+				dropped += n
 			}
-			delete(b.rooms, room)
-			delete(b.bySubject, sub.Subject)
 		}
+		b.mu.Lock()
+		b.dropped += dropped
+		clear(b.rooms)
+		clear(b.bySubject)
 		b.mu.Unlock()
 		if b.owned {
 			b.nc.Close() // flushes what is buffered

@@ -130,12 +130,14 @@ func TestOddRoomNamesAcross(t *testing.T) {
 	for i := range payload {
 		payload[i] = byte(i)
 	}
+	// Text must be UTF-8: every ASCII byte, NUL included, and some wide runes.
+	text := []byte(string(payload[:128]) + "é€😀\u202e")
 	for i, room := range oddRooms {
-		typ := websocket.BinaryMessage
+		typ, data := websocket.BinaryMessage, payload
 		if i%2 == 1 {
-			typ = websocket.TextMessage
+			typ, data = websocket.TextMessage, text
 		}
-		if err := a.Publish(sockets.Envelope{Room: room, Type: typ, Data: payload, Except: 42}); err != nil {
+		if err := a.Publish(sockets.Envelope{Room: room, Type: typ, Data: data, Except: 42}); err != nil {
 			t.Fatalf("Publish(%q): %v", room, err)
 		}
 	}
@@ -143,7 +145,7 @@ func TestOddRoomNamesAcross(t *testing.T) {
 	for i, env := range rec.got() {
 		want := sockets.Envelope{Room: oddRooms[i], Type: websocket.BinaryMessage, Data: payload}
 		if i%2 == 1 {
-			want.Type = websocket.TextMessage
+			want.Type, want.Data = websocket.TextMessage, text
 		}
 		if !reflect.DeepEqual(env, want) {
 			t.Errorf("message %d: got room %q type %d %d bytes except %d, want room %q type %d",
@@ -179,6 +181,8 @@ func TestMalformedAndForeignMessages(t *testing.T) {
 		{Subject: subj, Data: []byte("no headers")},
 		{Subject: subj, Header: nats.Header{HeaderInstance: {"x"}, HeaderType: {"9"}}, Data: []byte("bad type")},
 		{Subject: subj, Header: nats.Header{HeaderInstance: {"x"}, HeaderType: {"text"}}, Data: []byte("bad type")},
+		// As a text frame it would make every browser in the room fail.
+		{Subject: subj, Header: nats.Header{HeaderInstance: {"x"}, HeaderType: {"1"}}, Data: []byte{0xff, 0xfe, 'x'}},
 	}
 	for _, m := range bad {
 		if err := nc.PublishMsg(m); err != nil {
@@ -194,8 +198,8 @@ func TestMalformedAndForeignMessages(t *testing.T) {
 	if got := rec.got()[0]; got.Room != "r" || string(got.Data) != "ok" || got.Type != websocket.TextMessage {
 		t.Errorf("delivered %+v", got)
 	}
-	if st := b.Stats(); st.Malformed != 3 || st.Received != 1 {
-		t.Errorf("stats %+v, want 3 malformed, 1 received", st)
+	if st := b.Stats(); st.Malformed != 4 || st.Received != 1 {
+		t.Errorf("stats %+v, want 4 malformed, 1 received", st)
 	}
 }
 
@@ -352,7 +356,10 @@ func TestPublishRefusesOtherTypes(t *testing.T) {
 			t.Errorf("Publish of type %d succeeded", typ)
 		}
 	}
-	if st := b.Stats(); st.PublishFailed != 4 || st.Published != 0 {
+	if err := b.Publish(sockets.Envelope{Type: websocket.TextMessage, Data: []byte{0xff, 0xfe}}); err == nil {
+		t.Error("Publish of text that is not UTF-8 succeeded")
+	}
+	if st := b.Stats(); st.PublishFailed != 5 || st.Published != 0 {
 		t.Errorf("stats %+v", st)
 	}
 }

@@ -64,6 +64,21 @@
 //     reconnect. Once the buffer is full, or the connection closed, Publish
 //     returns an error and the message is counted in Stats.PublishFailed and
 //     logged: it will never reach the other instances.
+//   - A NATS server that stops reading while the connection stays up (a
+//     paused or overloaded server, a half-open path) blocks the client's
+//     writes, and nats.go writes holding its connection's lock. A broker
+//     from Connect gives such a write up after DefaultWriteTimeout (2s),
+//     counts the connection as lost and reconnects, so Publish, Subscribe
+//     and Unsubscribe (and so Hub.Publish, a Join to a new room and the
+//     last leave) wait that long at most, once per stall. The broker's own
+//     lock is never held while calling the client, so Stats and the
+//     delivery of received messages never wait for the server. A
+//     connection given to New keeps its own nats.FlusherTimeout (nats.go's
+//     default is a minute).
+//   - Text messages must be valid UTF-8: Publish refuses others, and ones
+//     received from other instances are dropped and counted in
+//     Stats.Malformed (as text frames they would make browsers fail the
+//     connection).
 //   - Stats.Published counts messages handed to the NATS client, not
 //     messages delivered. What can still be lost: messages written to a
 //     connection that had died before the client noticed (Connect pings

@@ -10,14 +10,19 @@ import (
 // Proxy forwards TCP connections from 127.0.0.1 to a target. Cut closes
 // the connections in flight (later ones are forwarded again); Silence stops
 // forwarding in both directions without closing anything, as a half-open
-// connection does. It stops with the test.
+// connection does; Stall stops reading from either side, so that their
+// writes block once the socket buffers are full, as with a peer that stopped
+// reading. It stops with the test.
 type Proxy struct {
-	ln     net.Listener
-	target string
-	silent atomic.Bool
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{} // nil once closed
+	ln      net.Listener
+	target  string
+	silent  atomic.Bool
+	stalled chan struct{} // closed by Stall
+	stall   sync.Once
+	stopped chan struct{} // closed when the proxy stops
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{} // nil once closed
 }
 
 // NewProxy starts a proxy to target.
@@ -27,7 +32,8 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	p := &Proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{}),
+		stalled: make(chan struct{}), stopped: make(chan struct{})}
 	p.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
@@ -58,6 +64,10 @@ func (p *Proxy) Cut() {
 
 // Silence drops whatever either side sends from now on, closing nothing.
 func (p *Proxy) Silence() { p.silent.Store(true) }
+
+// Stall stops reading from the connections in flight and later ones, until
+// the test ends; Cut still closes them.
+func (p *Proxy) Stall() { p.stall.Do(func() { close(p.stalled) }) }
 
 func (p *Proxy) forward(client net.Conn) {
 	server, err := net.DialTimeout("tcp", p.target, Wait)
@@ -95,6 +105,12 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 	}()
 	buf := make([]byte, 32<<10)
 	for {
+		select {
+		case <-p.stalled:
+			<-p.stopped
+			return
+		default:
+		}
 		n, err := src.Read(buf)
 		if n > 0 && !p.silent.Load() {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
@@ -108,6 +124,7 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 }
 
 func (p *Proxy) close() {
+	close(p.stopped)
 	p.ln.Close()
 	p.mu.Lock()
 	conns := p.conns
