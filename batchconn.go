@@ -72,12 +72,19 @@ func (b *batchConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// SetWriteDeadline applies t now, or to the burst's single flush while holding.
+// SetWriteDeadline applies t now, or to the burst's single flush while
+// holding. The flush carries every frame of the burst, so it gets the
+// latest deadline asked for during the burst (none, if one asked for
+// none): a control frame's short deadline (gorilla gives a pong one
+// second) must not cut short the writer's frames buffered with it.
 func (b *batchConn) SetWriteDeadline(t time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.holding {
-		b.deadline, b.deadlineSet = t, true
+		if !b.deadlineSet || (!b.deadline.IsZero() && (t.IsZero() || t.After(b.deadline))) {
+			b.deadline = t
+		}
+		b.deadlineSet = true
 		return nil
 	}
 	return b.applyDeadline(t)

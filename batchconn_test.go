@@ -83,6 +83,39 @@ func TestBurstDeadlineAppliedAtFlush(t *testing.T) {
 	}
 }
 
+// A pong (deadline one second away, from gorilla's ping handler in the
+// reader) written during the writer's burst must not give the whole burst
+// its short deadline, whichever comes last.
+func TestControlFrameDeadlineDoesNotShortenTheBurst(t *testing.T) {
+	t0 := time.Now()
+	writer, pong := t0.Add(time.Minute), t0.Add(time.Second)
+	for _, order := range [][]time.Time{{writer, pong}, {pong, writer}} {
+		d := &deadlineConn{Conn: nopConn{}}
+		b := newBatchConn(d, time.Second)
+		b.hold()
+		for _, dl := range order {
+			b.SetWriteDeadline(dl)
+			b.Write([]byte("frame"))
+		}
+		b.release()
+		if len(d.applied) != 1 || !d.applied[0].Equal(writer) {
+			t.Errorf("asked %v then %v: applied %v, want the writer's", order[0].Sub(t0), order[1].Sub(t0), d.applied)
+		}
+	}
+	// No deadline asked during the burst means none for the flush.
+	d := &deadlineConn{Conn: nopConn{}}
+	b := newBatchConn(d, time.Second)
+	b.hold()
+	b.SetWriteDeadline(pong)
+	b.SetWriteDeadline(time.Time{})
+	b.SetWriteDeadline(writer)
+	b.Write([]byte("frame"))
+	b.release()
+	if len(d.applied) != 1 || !d.applied[0].IsZero() {
+		t.Errorf("applied %v, want no deadline", d.applied)
+	}
+}
+
 // nopConn accepts every write.
 type nopConn struct{ net.Conn }
 

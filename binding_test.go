@@ -3,8 +3,10 @@ package sockets
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/gorilla/websocket"
@@ -210,4 +212,71 @@ func TestEncodeErrorSkipsTheValue(t *testing.T) {
 func isEncodeError(err error) bool {
 	_, ok := err.(*EncodeError)
 	return ok
+}
+
+// MaxMessageSize math.MaxInt64 is the way to say "no limit" (zero is the
+// default): messages must arrive whole, not empty.
+func TestMaxMessageSizeWithoutALimit(t *testing.T) {
+	opts := quiet()
+	opts.MaxMessageSize = math.MaxInt64
+	ts := newTestServer(t, Messages(opts), echoStrings)
+	ws := ts.dial(t, nil)
+	ws.WriteMessage(websocket.TextMessage, []byte("hello"))
+	if _, got := readText(t, ws); got != "hello" {
+		t.Errorf("got %q, want \"hello\"", got)
+	}
+	ws.Close()
+	ts.waitFinished(t, 1)
+}
+
+// fragile's JSON methods panic on some input, as buggy user types do.
+type fragile struct{ Items []string }
+
+func (f *fragile) UnmarshalJSON(b []byte) error {
+	var items []string
+	if err := json.Unmarshal(b, &items); err != nil {
+		return err
+	}
+	f.Items = items[:1] // panics on []
+	return nil
+}
+
+func (f fragile) MarshalJSON() ([]byte, error) {
+	return json.Marshal(f.Items[0]) // panics with no items
+}
+
+// A panic in the bound type's own JSON methods, whether a client's message
+// causes it or a value the handler sends, costs that message only: an
+// error on errs, the connection and the process live on.
+func TestPanicInJSONMethodsCostsOneMessage(t *testing.T) {
+	errs := make(chan error, 10)
+	ts := newTestServer(t, JSON(fragile{}, quiet()), func(receiver <-chan *fragile, sender chan<- *fragile, done <-chan bool, e <-chan error) {
+		for {
+			select {
+			case m := <-receiver:
+				sender <- &fragile{} // cannot be encoded
+				sender <- m
+			case err := <-e:
+				errs <- err
+			case <-done:
+				return
+			}
+		}
+	})
+	ws := ts.dial(t, nil)
+	ws.WriteMessage(websocket.TextMessage, []byte(`[]`)) // cannot be decoded
+	var de *DecodeError
+	if err := recv(t, errs, "the decode error"); !errors.As(err, &de) || !strings.Contains(err.Error(), "panic") {
+		t.Errorf("errs: got %v, want a *DecodeError telling of the panic", err)
+	}
+	ws.WriteMessage(websocket.TextMessage, []byte(`["a","b"]`))
+	var ee *EncodeError
+	if err := recv(t, errs, "the encode error"); !errors.As(err, &ee) || !strings.Contains(err.Error(), "panic") {
+		t.Errorf("errs: got %v, want an *EncodeError telling of the panic", err)
+	}
+	if _, got := readText(t, ws); got != `"a"` {
+		t.Errorf("got %q, want \"a\"", got)
+	}
+	ws.Close()
+	ts.waitFinished(t, 1)
 }

@@ -3,6 +3,7 @@ package sockets
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -292,5 +293,130 @@ func TestLongCloseTextIsCut(t *testing.T) {
 	if code := readClose(t, ws); code != 4001 {
 		t.Errorf("close code with a long text: got %d, want 4001", code)
 	}
+	ts.waitFinished(t, 1)
+}
+
+// A client that sends steadily but never reads never answers a ping; its
+// messages show it is alive, so it stays (martini-sockets and
+// go-macaron/sockets kept it too).
+func TestClientThatSendsButNeverReadsStays(t *testing.T) {
+	opts := quiet()
+	opts.PongWait = 300 * time.Millisecond
+	opts.PingPeriod = 100 * time.Millisecond
+	got := make(chan string, 100)
+	errs := make(chan error, 10)
+	ts := newTestServer(t, Messages(opts), func(receiver <-chan string, done <-chan bool, e <-chan error) {
+		for {
+			select {
+			case m := <-receiver:
+				got <- m
+			case err := <-e:
+				errs <- err
+			case <-done:
+				return
+			}
+		}
+	})
+	ws := ts.dial(t, nil)
+	const n = 30 // 50 ms apart: 1.5 s, five PongWaits
+	for i := 0; i < n; i++ {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(fmt.Sprint(i))); err != nil {
+			t.Fatalf("message %d: %v (dropped for not answering pings?)", i, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := 0; i < n; i++ {
+		if m := recv(t, got, "a message"); m != fmt.Sprint(i) {
+			t.Fatalf("message %d: got %q", i, m)
+		}
+	}
+	select {
+	case err := <-errs:
+		t.Errorf("errs: %v", err)
+	default:
+	}
+	ws.Close()
+	ts.waitFinished(t, 1)
+}
+
+// While the handler is busy, the reader waits with a message and reads
+// nothing, pongs included. That is backpressure, not a silent client: the
+// connection must survive a handler busy for longer than PongWait.
+func TestBusyHandlerDoesNotDropAClientThatAnswersPings(t *testing.T) {
+	opts := quiet()
+	opts.PongWait = 300 * time.Millisecond
+	opts.PingPeriod = 100 * time.Millisecond
+	opts.RecvChannelBuffer = -1
+	errs := make(chan error, 10)
+	ts := newTestServer(t, Messages(opts), func(receiver <-chan string, sender chan<- string, done <-chan bool, e <-chan error) {
+		for {
+			select {
+			case m := <-receiver:
+				if m == "slow" {
+					time.Sleep(3 * opts.PongWait)
+				}
+				sender <- m
+			case err := <-e:
+				errs <- err
+			case <-done:
+				return
+			}
+		}
+	})
+	ws := ts.dial(t, nil)
+	echoes := make(chan string, 10)
+	go func() { // reading answers pings
+		for {
+			_, m, err := ws.ReadMessage()
+			if err != nil {
+				close(echoes)
+				return
+			}
+			echoes <- string(m)
+		}
+	}()
+	send := func(m string) {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("slow")
+	send("waits in the reader")
+	for _, want := range []string{"slow", "waits in the reader", "after"} {
+		if want == "after" {
+			// Sent once the reader is back to reading the socket, past
+			// the deadline it had when it began to wait.
+			send("after")
+		}
+		select {
+		case m, ok := <-echoes:
+			if !ok {
+				t.Fatalf("connection ended before %q came back", want)
+			}
+			if m != want {
+				t.Fatalf("got %q, want %q", m, want)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatalf("no echo of %q", want)
+		}
+	}
+	// And the deadline runs again once the handler is free: still alive
+	// after a few more PongWaits of pings.
+	time.Sleep(3 * opts.PongWait)
+	ws.WriteMessage(websocket.TextMessage, []byte("still here"))
+	select {
+	case m, ok := <-echoes:
+		if !ok || m != "still here" {
+			t.Fatalf("got %q (open %v)", m, ok)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("no echo of \"still here\"")
+	}
+	select {
+	case err := <-errs:
+		t.Errorf("errs: %v", err)
+	default:
+	}
+	ws.Close()
 	ts.waitFinished(t, 1)
 }

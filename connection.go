@@ -49,6 +49,8 @@ type Conn struct {
 
 	// pingDue is set by the ping timer; the writer sends the ping.
 	pingDue atomic.Bool
+	// readDeadline is the read deadline last set; the reader's alone.
+	readDeadline time.Time
 
 	mu      sync.Mutex
 	reason  *closeReason
@@ -168,16 +170,39 @@ func (c *Conn) reportError(err error) {
 	}
 }
 
+// heardFromClient moves the read deadline to PongWait from now: a pong or a
+// message shows the client is alive. Reader goroutine only (gorilla runs
+// the pong handler there too). Unless exact, a deadline that would move by
+// less than 1/32 of PongWait stays, sparing a timer change per message;
+// pongs, once per PingPeriod, always move it.
+func (c *Conn) heardFromClient(exact bool) error {
+	d := time.Now().Add(c.opts.PongWait)
+	if !exact && d.Sub(c.readDeadline) < c.opts.PongWait/32 {
+		return nil
+	}
+	c.readDeadline = d
+	return c.net.SetReadDeadline(d)
+}
+
+// logPanic logs, with its stack, a panic that a codec recovered from the
+// bound type's own methods.
+func (c *Conn) logPanic(err error) {
+	var pe *panicError
+	if errors.As(err, &pe) {
+		c.log.errorf("%s: panic in the bound type's JSON methods: %v\n%s", c.req.RemoteAddr, pe.value, pe.stack)
+	}
+}
+
 // serve starts the reader, writer and closer, runs the next handler in the
 // calling goroutine, and returns once the handler returned and the
 // connection is closed.
 func (c *Conn) serve(read, write func(), handler func()) {
 	c.ws.SetReadLimit(c.opts.MaxMessageSize)
-	c.net.SetReadDeadline(time.Now().Add(c.opts.PongWait))
+	c.heardFromClient(true)
 	// The pong handler runs in the reader goroutine: it moves the read
 	// deadline only. Write deadlines belong to the writer.
 	c.ws.SetPongHandler(func(string) error {
-		return c.net.SetReadDeadline(time.Now().Add(c.opts.PongWait))
+		return c.heardFromClient(true)
 	})
 
 	go func() { defer close(c.readerDone); read() }()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"runtime/debug"
 	"unsafe"
 
 	"github.com/gorilla/websocket"
@@ -54,13 +55,13 @@ func jsonCodec(t reflect.Type) codec[unsafe.Pointer] {
 	return codec[unsafe.Pointer]{
 		decode: func(_ int, data []byte) (unsafe.Pointer, error) {
 			v := reflect.New(t)
-			if err := json.Unmarshal(data, v.Interface()); err != nil {
+			if err := unmarshal(data, v.Interface()); err != nil {
 				return nil, &DecodeError{Type: t.String(), Payload: truncate(data), Err: err}
 			}
 			return v.UnsafePointer(), nil
 		},
 		encode: func(dst []byte, p unsafe.Pointer) (int, []byte, error) {
-			b, err := json.Marshal(reflect.NewAt(t, p).Interface())
+			b, err := marshal(reflect.NewAt(t, p).Interface())
 			if err != nil {
 				return 0, dst, &EncodeError{Type: t.String(), Err: err}
 			}
@@ -68,6 +69,37 @@ func jsonCodec(t reflect.Type) codec[unsafe.Pointer] {
 		},
 	}
 }
+
+// unmarshal is json.Unmarshal, with a panic in the type's own methods (an
+// UnmarshalJSON that a client's message can make panic) turned into an
+// error: it costs the message, not the process.
+func unmarshal(data []byte, v interface{}) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{value: r, stack: debug.Stack()}
+		}
+	}()
+	return json.Unmarshal(data, v)
+}
+
+// marshal is json.Marshal, with a panic in a MarshalJSON method turned
+// into an error.
+func marshal(v interface{}) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{value: r, stack: debug.Stack()}
+		}
+	}()
+	return json.Marshal(v)
+}
+
+// panicError is a panic recovered in code of the bound type.
+type panicError struct {
+	value interface{}
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
 
 // DecodeError reports a message from the client that is not valid JSON for
 // the bound type. The message was dropped; the connection stays open.

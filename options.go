@@ -60,7 +60,10 @@ type Options struct {
 	// Default: 60s.
 	WriteWait time.Duration
 	// PongWait is how long the connection may stay silent (no pong, no
-	// frame) before it is considered dead. Default: 60s.
+	// message) before it is considered dead. A stream of messages moves
+	// the deadline in steps of 1/32 of PongWait; while the handler is busy
+	// and a message waits for it, nothing is read, and the wait starts over
+	// once the handler takes the message. Default: 60s.
 	PongWait time.Duration
 	// PingPeriod is how often the writer sends a ping. It must be shorter
 	// than PongWait; a handler made with PingPeriod >= PongWait panics.

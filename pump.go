@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"time"
 	"unicode/utf8"
 
@@ -48,8 +49,12 @@ func (p *pump[T]) read() {
 			buf = bytes.Buffer{} // do not keep a rare large buffer
 		}
 		buf.Reset()
-		// The limit applies after decompression, too.
-		lr.R, lr.N = r, limit+1
+		// The limit applies after decompression, too. One byte more than
+		// the limit tells a message over it (no limit is over MaxInt64).
+		lr.R, lr.N = r, limit
+		if limit < math.MaxInt64 {
+			lr.N++
+		}
 		n, err := buf.ReadFrom(&lr)
 		lr.R = nil
 		if err != nil {
@@ -64,6 +69,7 @@ func (p *pump[T]) read() {
 			c.report(closeReason{code: websocket.CloseInvalidFramePayloadData, err: ErrInvalidUTF8})
 			return
 		}
+		c.heardFromClient(false)
 		select {
 		case <-c.closing:
 			continue // shutting down: read on until the close reply
@@ -71,6 +77,7 @@ func (p *pump[T]) read() {
 		}
 		v, err := p.codec.decode(mt, buf.Bytes())
 		if err != nil {
+			c.logPanic(err)
 			c.log.infof("%s: dropped a message: %v", c.req.RemoteAddr, errorWithoutPayload(err))
 			c.log.debugf("%s: dropped payload %q", c.req.RemoteAddr, truncate(buf.Bytes()))
 			c.reportError(err)
@@ -79,10 +86,15 @@ func (p *pump[T]) read() {
 		select {
 		case p.recv <- v: // the common case, without a two-way select
 		default:
+			// The handler is busy. Frames wait unread meanwhile, pongs
+			// too, so the client's silence is measured again from when
+			// the handler takes the message (a deadline that passes while
+			// nothing is being read has no effect once moved).
 			select {
 			case p.recv <- v:
 			case <-c.closing:
 			}
+			c.heardFromClient(true)
 		}
 	}
 }
@@ -220,6 +232,7 @@ func (p *pump[T]) writeHubFrames() error {
 func (p *pump[T]) writeValue(v T) error {
 	mt, frame, err := p.codec.encode(p.scratch[:0], v)
 	if err != nil {
+		p.c.logPanic(err)
 		p.c.log.infof("%s: dropped an outgoing message: %v", p.c.req.RemoteAddr, err)
 		p.c.reportError(err)
 		return nil
