@@ -11,9 +11,9 @@ import (
 )
 
 // hijackGuard stands in for Macaron's response writer during an upgrade.
-// Hijack hands gorilla a batchConn; once hijacked, the guard reports the
-// response as written and discards every write, so that nothing (a next
-// handler's return value, a recovery middleware) reaches the raw connection.
+// Hijack hands gorilla a batchConn; once hijacked, the guard discards every
+// write, so that nothing (a next handler's return value, a recovery
+// middleware) reaches the raw connection.
 type hijackGuard struct {
 	macaron.ResponseWriter
 	conn *batchConn
@@ -54,9 +54,11 @@ func (g *hijackGuard) WriteHeader(status int) {
 	}
 }
 
-// Written reports true after the hijack, which stops Macaron's handler chain.
+// Written reports what the wrapped writer says, which the hijack does not
+// change: Macaron goes on through the handlers after the binding, in order,
+// as it does with go-macaron/sockets.
 func (g *hijackGuard) Written() bool {
-	return g.hijacked() || g.ResponseWriter.Written()
+	return g.ResponseWriter.Written()
 }
 
 // Status reports 101 after the hijack.

@@ -3,9 +3,13 @@ package sockets
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/gorilla/websocket"
+	"gopkg.in/macaron.v1"
 )
 
 // calledHandler counts calls of the next handler.
@@ -177,4 +181,36 @@ func TestBadAllowedOriginPanicsAtRegistration(t *testing.T) {
 		}
 	}()
 	Messages(&Options{AllowedOrigin: "("})
+}
+
+// Handlers after the binding run in order, as with go-macaron/sockets: a
+// non-blocking one (setting up, say, the user) before the one that serves
+// the socket. The upgrade must not end the chain.
+func TestEveryHandlerAfterTheBindingRuns(t *testing.T) {
+	m := macaron.New()
+	m.Get("/ws", Messages(quiet()),
+		func(ctx *macaron.Context) { ctx.Data["user"] = "ann" },
+		func(ctx *macaron.Context, receiver <-chan string, sender chan<- string, done <-chan bool) {
+			for {
+				select {
+				case msg := <-receiver:
+					sender <- ctx.Data["user"].(string) + ": " + msg
+				case <-done:
+					return
+				}
+			}
+		})
+	srv := httptest.NewServer(m)
+	defer srv.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.WriteMessage(websocket.TextMessage, []byte("hi"))
+	ws.SetReadDeadline(timeIn())
+	_, got, err := ws.ReadMessage()
+	if err != nil || string(got) != "ann: hi" {
+		t.Errorf("got %q, %v; want \"ann: hi\" from the last handler", got, err)
+	}
 }
