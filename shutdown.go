@@ -14,7 +14,7 @@ import (
 type Group struct {
 	mu       sync.Mutex
 	conns    map[*Conn]struct{}
-	active   int           // middleware invocations between upgrade and return
+	active   int           // middleware invocations from before the upgrade to their return
 	shutdown bool          // new upgrades are refused
 	drained  chan struct{} // closed when active drops to 0 during shutdown
 }
@@ -56,21 +56,29 @@ func (g *Group) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Len returns the number of connections open in the group.
+// Len returns the number of connections open in the group, counting those
+// being upgraded.
 func (g *Group) Len() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.active
 }
 
-// accepting reports whether new upgrades are allowed.
-func (g *Group) accepting() bool {
+// enter counts an upgrade about to begin, so that a Shutdown from now on
+// waits for it; it reports false, counting nothing, once shutdown has
+// begun. Every true is followed by one leave.
+func (g *Group) enter() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return !g.shutdown
+	if g.shutdown {
+		return false
+	}
+	g.active++
+	return true
 }
 
-// add registers c; during shutdown, c is asked to close at once.
+// add registers c, upgraded after enter; during shutdown, c is asked to
+// close at once.
 func (g *Group) add(c *Conn) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -78,7 +86,6 @@ func (g *Group) add(c *Conn) {
 		g.conns = make(map[*Conn]struct{})
 	}
 	g.conns[c] = struct{}{}
-	g.active++
 	if g.shutdown {
 		c.Close(websocket.CloseGoingAway, "server shutdown")
 	}
@@ -89,6 +96,13 @@ func (g *Group) remove(c *Conn) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.conns, c)
+}
+
+// leave ends what enter began: the upgrade failed, or the connection is
+// over.
+func (g *Group) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.active--
 	if g.active == 0 && g.drained != nil {
 		select {

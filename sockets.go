@@ -101,10 +101,11 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 			refuse(ctx.Resp, r, http.StatusForbidden, errOrigin)
 			return
 		}
-		if !group.accepting() {
+		if !group.enter() {
 			refuseDuringShutdown(ctx.Resp, r)
 			return
 		}
+		defer group.leave()
 		guard := &hijackGuard{ResponseWriter: ctx.Resp, deadlineSlack: opts.writeDeadlineSlack()}
 		ws, err := upgrader.Upgrade(guard, r, nil)
 		if err != nil {
