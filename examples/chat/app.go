@@ -15,8 +15,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"github.com/macaron-contrib/sockets"
@@ -195,20 +193,21 @@ type member struct {
 	room, name string
 }
 
-// validate checks a socket request before the upgrade and reserves the
-// name for as long as the rest of the chain runs, that is for the whole
-// connection. It answers 400 or 409 itself, which stops the chain.
+// validate checks a socket request before the upgrade (its room and name
+// trimmed, see cleanRoom) and reserves the name for as long as the rest of
+// the chain runs, that is for the whole connection. It answers 400 or 409
+// itself, which stops the chain.
 func (a *app) validate(ctx *macaron.Context) {
-	room, name := ctx.Params(":name"), ctx.Params(":clientname")
-	if reason := checkRoom(room); reason != "" {
+	room, reason := cleanRoom(ctx.Params(":name"))
+	if reason != "" {
 		refuse(ctx, http.StatusBadRequest, reason)
 		return
 	}
-	if reason := checkName(name); reason != "" {
+	name, reason := cleanName(ctx.Params(":clientname"))
+	if reason != "" {
 		refuse(ctx, http.StatusBadRequest, reason)
 		return
 	}
-	name = strings.TrimSpace(name)
 	release, ok := a.store.Reserve(room, name)
 	if !ok {
 		refuse(ctx, http.StatusConflict, fmt.Sprintf("the name %q is already in use in this room", name))
@@ -226,44 +225,6 @@ func refuse(ctx *macaron.Context, status int, reason string) {
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	ctx.Resp.WriteHeader(status)
 	io.WriteString(ctx.Resp, reason+"\n")
-}
-
-// checkName returns why name cannot be a client's name, or "".
-func checkName(name string) string {
-	switch {
-	case strings.TrimSpace(name) == "":
-		return "invalid name: it is empty"
-	case utf8.RuneCountInString(name) > maxNameRunes:
-		return fmt.Sprintf("invalid name: longer than %d characters", maxNameRunes)
-	case !printable(name):
-		return "invalid name: it has control characters"
-	}
-	return ""
-}
-
-// checkRoom returns why name cannot be a room's name, or "".
-func checkRoom(name string) string {
-	switch {
-	case strings.TrimSpace(name) == "":
-		return "invalid room: its name is empty"
-	case utf8.RuneCountInString(name) > maxRoomRunes:
-		return fmt.Sprintf("invalid room: its name is longer than %d characters", maxRoomRunes)
-	case !printable(name):
-		return "invalid room: its name has control characters"
-	}
-	return ""
-}
-
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // serveSocket runs one member's connection: it enters the room, then relays
@@ -334,10 +295,10 @@ func (a *app) lobby(ctx *macaron.Context) {
 
 // join is where the lobby's form goes: it redirects to the room's page.
 func (a *app) join(ctx *macaron.Context) {
-	room, name := strings.TrimSpace(ctx.Query("room")), strings.TrimSpace(ctx.Query("name"))
-	reason := checkRoom(room)
+	room, reason := cleanRoom(ctx.Query("room"))
+	name, nameReason := cleanName(ctx.Query("name"))
 	if reason == "" {
-		reason = checkName(name)
+		reason = nameReason
 	}
 	if reason != "" {
 		a.render(ctx, http.StatusBadRequest, "lobby.html", lobbyData{Rooms: a.store.Rooms(), Room: room, Name: name, Error: reason})
@@ -353,16 +314,17 @@ type roomData struct {
 	Error string
 }
 
+// roomPage serves a room's page, for the room's name trimmed (see
+// cleanRoom): the page's socket goes to that room.
 func (a *app) roomPage(ctx *macaron.Context) {
-	room := ctx.Params(":name")
-	if reason := checkRoom(room); reason != "" {
+	room, reason := cleanRoom(ctx.Params(":name"))
+	if reason != "" {
 		refuse(ctx, http.StatusBadRequest, reason)
 		return
 	}
 	d := roomData{Room: room}
 	if name, asked := ctx.Req.URL.Query()["name"]; asked {
-		d.Name = strings.TrimSpace(name[0])
-		if d.Error = checkName(name[0]); d.Error != "" {
+		if d.Name, d.Error = cleanName(name[0]); d.Error != "" {
 			d.Name = ""
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -22,13 +23,20 @@ func FuzzChatMessage(f *testing.F) {
 	} {
 		f.Add([]byte(seed), "ann", "lobby")
 	}
+	f.Add([]byte(`{"typ":"message","text":"hi"}`), "ann\u200b", " general ")
 	f.Fuzz(func(t *testing.T, frame []byte, name, room string) {
 		okName, okRoom := checkName(name) == "", checkRoom(room) == ""
-		if okName && (strings.TrimSpace(name) == "" || utf8.RuneCountInString(name) > maxNameRunes || !utf8.ValidString(name)) {
-			t.Fatalf("name %q accepted", name)
+		if okName && (strings.TrimSpace(name) != name || name == "" || utf8.RuneCountInString(name) > maxNameRunes ||
+			!utf8.ValidString(name) || strings.ContainsFunc(name, controlOrFormat)) {
+			t.Fatalf("name %+q accepted", name)
 		}
-		if okRoom && (strings.TrimSpace(room) == "" || utf8.RuneCountInString(room) > maxRoomRunes) {
-			t.Fatalf("room %q accepted", room)
+		if okRoom && (strings.TrimSpace(room) != room || room == "" || utf8.RuneCountInString(room) > maxRoomRunes ||
+			!utf8.ValidString(room) || strings.ContainsFunc(room, controlOrFormat) || room == "." || room == "..") {
+			t.Fatalf("room %+q accepted", room)
+		}
+		// What the ways in accept, they accept trimmed.
+		if cleaned, reason := cleanRoom(room); reason == "" && (cleaned != strings.TrimSpace(room) || checkRoom(cleaned) != "") {
+			t.Fatalf("room %+q cleaned to %+q", room, cleaned)
 		}
 		var m Message
 		if json.Unmarshal(frame, &m) != nil {
@@ -42,3 +50,7 @@ func FuzzChatMessage(f *testing.F) {
 		}
 	})
 }
+
+// controlOrFormat reports whether r is a control or format character
+// (categories Cc and Cf), which names must not have.
+func controlOrFormat(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) }

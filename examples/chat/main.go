@@ -14,10 +14,21 @@
 //     as "history" frames, then {"typ":"members","text":"[\"ann\",\"bob\"]"};
 //   - a frame the server refuses gets {"typ":"error","text":REASON} back.
 //
-// A bad name (empty, over 32 characters) or room (empty, over 64
-// characters) is refused with 400 before the upgrade, a name in use in the
-// room with 409. The hub's counters are at /debug/vars, under "chat"; it
-// answers only requests from this machine that came through no proxy.
+// Names and rooms are trimmed of spaces wherever they come in (the socket's
+// URL, the room's page, the lobby's form): "general " is "general". A bad
+// name (empty, over 32 characters) or room (empty, over 64 characters),
+// one with an invisible or control character in it (zero-width spaces,
+// bidi controls and every other format character, variation selectors,
+// Hangul fillers), or "." or ".." (which browsers resolve in a URL) is
+// refused with 400 before the upgrade, a name in use in the room with 409.
+// Lookalikes made of visible characters are not caught (see names.go).
+//
+// Each room keeps its last 50 messages (-history) for joiners, and a log
+// of its last 256 events for joiners catching up; a room everyone left
+// keeps only its history, for up to 256 such rooms.
+//
+// The hub's counters are at /debug/vars, under "chat"; it answers only
+// requests from this machine that came through no proxy.
 //
 // Several instances can serve the same rooms through a NATS server:
 //

@@ -93,12 +93,16 @@ func newMemoryStore(hub fanout, historySize int) *memoryStore {
 // room is one room's state. Every event (a message, a join, a leave) gets
 // the next sequence number and is published while mu is held, so the
 // sequence numbers order the room's publications.
+//
+// A room no one holds a reservation in (idle) keeps only its history, for
+// whoever comes back: the log is for joiners on their way in, and there
+// are none.
 type room struct {
 	mu       sync.Mutex
 	reserved map[string]bool // names taken, present or on their way in
 	present  map[string]bool // names that entered and have not left
-	history  []Message       // the last messages (typ "message"), oldest first
-	log      []event         // the last events, for joiners catching up
+	history  ring[Message]   // the last messages (typ "message"), oldest first
+	log      ring[event]     // the last events, for joiners catching up; empty when idle
 	seq      uint64          // sequence number of the last event
 	idle     time.Time       // when the last reservation was released
 }
@@ -113,7 +117,8 @@ func (s *memoryStore) Reserve(roomName, name string) (func(), bool) {
 	defer s.mu.Unlock()
 	r := s.rooms[roomName]
 	if r == nil {
-		r = &room{reserved: make(map[string]bool), present: make(map[string]bool)}
+		r = &room{reserved: make(map[string]bool), present: make(map[string]bool),
+			history: newRing[Message](s.historySize), log: newRing[event](s.logSize)}
 		s.rooms[roomName] = r
 	}
 	r.mu.Lock()
@@ -136,11 +141,22 @@ func (s *memoryStore) release(roomName string, r *room, name string) {
 	empty := len(r.reserved) == 0
 	if empty {
 		r.idle = time.Now()
+		r.idleLocked()
 	}
 	r.mu.Unlock()
 	if empty {
 		s.evictIdleLocked()
 	}
+}
+
+// idleLocked releases what a room no one holds a reservation in does not
+// need: the log (no joiner is on its way in: every Enter holds a
+// reservation) and the storage of its maps of names. It keeps the history
+// and the sequence number. r.mu is held.
+func (r *room) idleLocked() {
+	r.log.reset()
+	r.reserved = make(map[string]bool)
+	r.present = make(map[string]bool)
 }
 
 // evictIdleLocked drops the oldest empty rooms beyond maxIdle. The caller
@@ -203,7 +219,7 @@ func (s *memoryStore) Enter(roomName, name string, c *sockets.Conn, send func(*M
 	// The snapshot is taken under the lock and sent without it: send
 	// blocks on the client.
 	r.mu.Lock()
-	history := append([]Message(nil), r.history...)
+	history := r.history.appendTo(nil)
 	members := r.memberNames(name)
 	cursor := r.seq
 	r.mu.Unlock()
@@ -250,7 +266,7 @@ func (s *memoryStore) Say(roomName, name string, c *sockets.Conn, text string) e
 	m := Message{Typ: typMessage, From: name, Text: text}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.history = appendBounded(r.history, m, s.historySize)
+	r.history.push(m)
 	return s.publishLocked(roomName, r, c, m)
 }
 
@@ -277,7 +293,7 @@ func (s *memoryStore) publishLocked(roomName string, r *room, except *sockets.Co
 		return err
 	}
 	r.seq++
-	r.log = appendBounded(r.log, event{seq: r.seq, msg: m}, s.logSize)
+	r.log.push(event{seq: r.seq, msg: m})
 	return s.hub.PublishExcept(roomName, except, websocket.TextMessage, data)
 }
 
@@ -317,32 +333,20 @@ func (r *room) memberNames(joiner string) []string {
 // since returns the events after cursor; ok is false when some of them are
 // no longer in the log.
 func (r *room) since(cursor uint64) (missed []Message, ok bool) {
-	return eventsSince(r.log, cursor)
+	return eventsSince(&r.log, cursor)
 }
 
 // eventsSince returns the events of log after cursor; ok is false when some
 // of them are no longer in it.
-func eventsSince(log []event, cursor uint64) (missed []Message, ok bool) {
-	if len(log) == 0 || log[0].seq > cursor+1 {
+func eventsSince(log *ring[event], cursor uint64) (missed []Message, ok bool) {
+	n := log.len()
+	if n == 0 || log.at(0).seq > cursor+1 {
 		return nil, false
 	}
-	for _, e := range log {
-		if e.seq > cursor {
+	for i := range n {
+		if e := log.at(i); e.seq > cursor {
 			missed = append(missed, e.msg)
 		}
 	}
 	return missed, true
-}
-
-// appendBounded appends v and keeps the last n elements. It copies only
-// once every n appends.
-func appendBounded[T any](s []T, v T, n int) []T {
-	s = append(s, v)
-	if len(s) > n && cap(s) == len(s) {
-		s = append(make([]T, 0, 2*n), s[len(s)-n:]...)
-	}
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }

@@ -132,15 +132,17 @@ type natsStore struct {
 
 // natsRoom is one room's state on one instance. Every event applied here,
 // published here or received, is numbered (applied) and delivered to the
-// local members while mu is held, as in memoryStore.
+// local members while mu is held, as in memoryStore. A room with no
+// reservation here (idle) keeps its history, and only the ids of the
+// messages in it: see idleLocked.
 type natsRoom struct {
 	mu       sync.Mutex
 	reserved map[string]bool            // names taken here, present or on their way in
 	present  map[string]bool            // names that entered here and have not left
 	remote   map[string]map[string]bool // instance -> names present there
-	history  []histEntry                // the last messages, by (clock, instance, seq)
+	history  []histEntry                // the last messages, by (clock, instance, seq); cap <= HistorySize
 	known    map[eventID]uint64         // messages applied -> applied counter then
-	log      []event                    // the last events applied, for joiners catching up
+	log      ring[event]                // the last events applied, for joiners catching up; empty when idle
 	applied  uint64                     // number of the last event applied
 	clock    uint64                     // Lamport clock
 	synced   uint64                     // subscription epoch whose history has been merged
@@ -177,7 +179,8 @@ func (s *natsStore) Reserve(roomName, name string) (func(), bool) {
 	r := s.rooms[roomName]
 	if r == nil {
 		r = &natsRoom{reserved: make(map[string]bool), present: make(map[string]bool),
-			remote: make(map[string]map[string]bool), known: make(map[eventID]uint64)}
+			remote: make(map[string]map[string]bool), known: make(map[eventID]uint64),
+			log: newRing[event](s.logSize)}
 		s.rooms[roomName] = r
 	}
 	r.mu.Lock()
@@ -218,6 +221,7 @@ func (s *natsStore) release(roomName string, r *natsRoom, name string) {
 	empty := len(r.reserved) == 0
 	if empty {
 		r.idle = time.Now()
+		r.idleLocked()
 	}
 	r.mu.Unlock()
 	if empty {
@@ -233,6 +237,25 @@ func (s *natsStore) release(roomName string, r *natsRoom, name string) {
 		}
 		r.mu.Unlock()
 	}
+}
+
+// idleLocked releases what a room with no reservation here does not need:
+// the log (no joiner is on its way in), the storage of the maps of local
+// names, and the ids of the messages no longer in the history. The ids of
+// those still in it stay known, so that an answer that repeats them does
+// not list them twice. Events for the room are ignored until the next
+// reservation (see onEvent and onState). r.mu is held.
+func (r *natsRoom) idleLocked() {
+	r.log.reset()
+	r.reserved = make(map[string]bool)
+	r.present = make(map[string]bool)
+	known := make(map[eventID]uint64, len(r.history))
+	for _, h := range r.history {
+		if at, ok := r.known[h.id()]; ok {
+			known[h.id()] = at
+		}
+	}
+	r.known = known
 }
 
 // evictIdleLocked drops the oldest empty rooms beyond maxIdle. The caller
@@ -278,7 +301,7 @@ func (s *natsStore) Enter(roomName, name string, c *sockets.Conn, send func(*Mes
 			r.present[name] = true
 			return s.publishLocked(roomName, r, c, Message{Typ: typStatus, From: name, Text: "joined"})
 		}
-		missed, ok := eventsSince(r.log, cursor)
+		missed, ok := eventsSince(&r.log, cursor)
 		cursor = r.applied
 		r.mu.Unlock()
 		if !ok || round == catchUpRounds {

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"slices"
 	"sort"
 
 	"github.com/gorilla/websocket"
@@ -172,10 +171,7 @@ func (s *natsStore) applyMessageLocked(roomName string, r *natsRoom, e histEntry
 	if merged && i == 0 && len(r.history) >= s.historySize {
 		return
 	}
-	r.history = slices.Insert(r.history, i, e)
-	if n := len(r.history); n > s.historySize {
-		r.history = slices.Clone(r.history[n-s.historySize:])
-	}
+	r.history = insertBounded(r.history, i, e, s.historySize)
 	r.known[id] = r.applied + 1
 	if len(r.known) > 4*s.logSize { // forget ids no copy of which can still be on its way
 		for k, at := range r.known {
@@ -194,7 +190,7 @@ func (s *natsStore) applyLocked(roomName string, r *natsRoom, m Message, frame [
 		frame, _ = json.Marshal(m)
 	}
 	r.applied++
-	r.log = appendBounded(r.log, event{seq: r.applied, msg: m}, s.logSize)
+	r.log.push(event{seq: r.applied, msg: m})
 	s.relay.deliverLocal(roomName, frame)
 }
 
@@ -208,11 +204,11 @@ func (s *natsStore) publishLocked(roomName string, r *natsRoom, except *sockets.
 	r.clock++
 	st := stamp{Inst: s.id, Seq: s.seq.Add(1), Clock: r.clock}
 	if m.Typ == typMessage {
-		r.history = appendBounded(r.history, histEntry{stamp: st, From: m.From, Text: m.Text}, s.historySize)
+		r.history = insertBounded(r.history, len(r.history), histEntry{stamp: st, From: m.From, Text: m.Text}, s.historySize)
 		r.known[st.id()] = r.applied + 1
 	}
 	r.applied++
-	r.log = appendBounded(r.log, event{seq: r.applied, msg: m}, s.logSize)
+	r.log.push(event{seq: r.applied, msg: m})
 	s.relay.stage(roomName, st)
 	defer s.relay.unstage(roomName)
 	err = s.hub.PublishExcept(roomName, except, websocket.TextMessage, data)

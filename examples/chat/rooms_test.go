@@ -203,16 +203,3 @@ func TestEmptyRoomsAreForgottenOldestFirst(t *testing.T) {
 		t.Errorf("history of c: %+v", got)
 	}
 }
-
-func TestAppendBounded(t *testing.T) {
-	var s []int
-	for i := range 1000 {
-		s = appendBounded(s, i, 50)
-		if want := min(i+1, 50); len(s) != want || s[len(s)-1] != i || s[0] != i+1-want {
-			t.Fatalf("after %d: len %d, first %d, last %d", i, len(s), s[0], s[len(s)-1])
-		}
-	}
-	if cap(s) > 2*50+1 {
-		t.Errorf("cap %d", cap(s))
-	}
-}
