@@ -235,7 +235,7 @@ type streamRequest struct {
 	filter   *logline.Filter
 	key      filterKey
 	backfill int
-	since    int64 // -1: not resuming
+	since    *position // nil: not resuming
 }
 
 // checkStream checks a stream request before the upgrade: 403 for a file
@@ -243,7 +243,7 @@ type streamRequest struct {
 // link name gets through), 400 for anything invalid.
 func (a *app) checkStream(ctx *macaron.Context) {
 	q := ctx.Req.URL.Query()
-	req := &streamRequest{backfill: defaultBackfill, since: -1}
+	req := &streamRequest{backfill: defaultBackfill}
 
 	switch file := q.Get("file"); {
 	case file == "" && len(a.files) == 1:
@@ -276,12 +276,12 @@ func (a *app) checkStream(ctx *macaron.Context) {
 		req.backfill = min(n, maxBackfill)
 	}
 	if v := q.Get("since"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			refuse(ctx, http.StatusBadRequest, fmt.Sprintf("invalid since %q: want the byte offset of a line", v))
+		pos, err := parsePosition(v)
+		if err != nil {
+			refuse(ctx, http.StatusBadRequest, err.Error())
 			return
 		}
-		req.since = n
+		req.since = &pos
 	}
 	ctx.Map(req)
 }
@@ -334,14 +334,14 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 	sub := &subscription{conn: c, private: fmt.Sprintf("conn/%d", c.ID()), filter: req.filter, key: req.key}
 	defer s.unsubscribe(sub)
 	log := a.log.With("file", s.name, "remote", c.Request().RemoteAddr, "conn", c.ID())
-	log.Info("stream opened", "level", req.key.level, "search", req.key.search, "backfill", req.backfill, "since", req.since)
+	log.Info("stream opened", "level", req.key.level, "search", req.key.search, "backfill", req.backfill, "since", req.since.String())
 	defer log.Info("stream closed")
 
 	var pending []string // frames to send, in order
 	var cursor uint64    // the next ring position to catch up from
-	if req.since >= 0 {
+	if req.since != nil {
 		var gap bool
-		cursor, gap = s.resume(req.since)
+		cursor, gap = s.resume(*req.since)
 		if gap {
 			pending = append(pending, encodeFrame(controlFrame{Error: errGap}))
 		}
@@ -354,8 +354,12 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 	// a good one the acknowledgement and the refill (through the hub once
 	// live; still catching up, in place of the frames not sent yet, as
 	// nothing of the group was sent).
-	var lastRefill time.Time
+	// lastChange is when the last filter message was handled, valid or
+	// not: a refused one cost a regexp compilation too.
+	var lastChange time.Time
 	handle := func(msg string) {
+		lastChange = time.Now()
+		s.filterMessages.Add(1)
 		f, key, n, err := parseFilterMessage(msg, min(req.backfill, maxRefill))
 		if err != nil {
 			log.Info("refused a filter", "err", err)
@@ -363,7 +367,6 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 			return
 		}
 		log.Info("filter changed", "level", key.level, "search", key.search)
-		lastRefill = time.Now()
 		s.refills.Add(1)
 		if live {
 			s.refilter(sub, f, key, n)
@@ -401,14 +404,14 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 		case out <- next:
 			pending = pending[1:]
 		case msg := <-receiver:
-			if waiting == nil && time.Since(lastRefill) >= refillEvery {
+			if waiting == nil && time.Since(lastChange) >= refillEvery {
 				handle(msg)
 				continue
 			}
-			// Too soon after the last refill: this message replaces any
-			// other still waiting, and is handled when it is due.
+			// Too soon after the last one: this message replaces any other
+			// still waiting, and is handled when it is due.
 			if waiting == nil {
-				refillTimer = time.NewTimer(refillEvery - time.Since(lastRefill))
+				refillTimer = time.NewTimer(refillEvery - time.Since(lastChange))
 				refillDue = refillTimer.C
 			}
 			waiting = &msg
@@ -422,10 +425,11 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 	}
 }
 
-// refillEvery is the least time between two filter changes of one client
-// that are carried out: each rescans the file's ring under its follower's
-// lock, so a client that sends them in a burst gets the last one of the
-// burst, not all of them.
+// refillEvery is the least time between two filter messages of one client
+// that are handled, whether they are carried out or refused: a change
+// rescans the file's ring under its follower's lock, and checking one
+// compiles its regexp, so a client that sends them in a burst gets the
+// last one of the burst handled, not all of them.
 const refillEvery = 100 * time.Millisecond
 
 // serveSelf streams the app's own log: the socket joins the room that

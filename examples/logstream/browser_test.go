@@ -142,6 +142,29 @@ func TestBrowserLogView(t *testing.T) {
 		t.Error("a line offset is shown twice")
 	}
 
+	// Cut again, and rotate the file meanwhile, the new one growing past
+	// the last offset shown: the page resumes in the old generation and
+	// shows every new line, with no gap notice.
+	proxy.Cut()
+	if err := os.Rename(a, a+".1"); err != nil {
+		t.Fatal(err)
+	}
+	var rotated []string
+	for i := range 40 {
+		rotated = append(rotated, fmt.Sprintf("INFO after rotation %02d", i))
+	}
+	appendLines(t, a, rotated...)
+	tb.waitForLine(rotated[len(rotated)-1])
+	tb.waitFor(connected)
+	for _, text := range rotated {
+		if n := tb.count(text); n != 1 {
+			t.Errorf("after a rotation while cut, %q is shown %d times", text, n)
+		}
+	}
+	if n := eval[int](tb, `document.querySelectorAll("#lines .notice.problem").length`); n != 0 {
+		t.Errorf("%d gap notices after resuming", n)
+	}
+
 	// At most 500 lines; the view follows while at the bottom, and stays
 	// where the reader is when scrolled up.
 	var many []string

@@ -178,6 +178,7 @@ func (ts *testServer) refused(t *testing.T, q url.Values, status int, want strin
 // frame is any frame from the server.
 type frame struct {
 	File    string       `json:"file"`
+	Gen     string       `json:"gen"`
 	Offset  int64        `json:"offset"`
 	Line    string       `json:"line"`
 	Level   string       `json:"level"`
@@ -189,6 +190,9 @@ type frame struct {
 }
 
 func (f frame) isLine() bool { return f.File != "" }
+
+// pos is the line's position as since= names it.
+func (f frame) pos() string { return fmt.Sprintf("%s:%d", f.Gen, f.Offset) }
 
 // client is a test's end of one socket.
 type client struct {

@@ -14,16 +14,20 @@
 // GET /api/files lists the streamable files: a JSON array of the paths as
 // given on the command line.
 //
-// GET /api/logs/stream?file=&level=&search=&backfill=N&since=OFFSET is a
-// websocket of text frames, one JSON object per line:
+// GET /api/logs/stream?file=&level=&search=&backfill=N&since=GEN:OFFSET is
+// a websocket of text frames, one JSON object per line:
 //
-//	{"file":"/var/log/app.log","offset":1234,"line":"…","level":"error","time":"2025-01-02T15:04:05Z"}
+//	{"file":"/var/log/app.log","gen":"1x2y3z4a5b6c-0","offset":1234,"line":"…","level":"error","time":"2025-01-02T15:04:05Z"}
 //
-// offset is the byte offset of the line's start in the file, line the raw
-// line without its newline, level the detected level (debug, info, warn,
-// error, or ""), time the detected timestamp in RFC 3339 (omitted when
-// none). The first line after the file was rotated or truncated (offsets
-// start again at 0) also has "rotated":true.
+// gen names the generation of the file the line is from: it changes when
+// the file is rotated, truncated or re-created, and when the server
+// restarts (a restarted server cannot tell whether the file it finds is
+// the one it read before). offset is the byte offset of the line's start
+// in that generation, line the raw line without its newline, level the
+// detected level (debug, info, warn, error, or ""), time the detected
+// timestamp in RFC 3339 (omitted when none). The first line after the file
+// was rotated or truncated (offsets start again at 0, in a new generation)
+// also has "rotated":true.
 //
 //   - file must be spelled exactly as on the command line (as /api/files
 //     lists it); anything else, whatever file it would name, is refused with
@@ -32,15 +36,26 @@
 //   - level is the minimum severity (warn shows warn and error; lines
 //     without a detected level only show under no level or debug); search
 //     is a case-insensitive substring, or a regular expression written
-//     /like this/. An invalid one is a 400 with a plain-text reason.
+//     /like this/. An invalid one is a 400 with a plain-text reason; so is
+//     a search over 512 bytes, or a regular expression whose compiled
+//     program exceeds 1000 instructions (large counted repetitions such as
+//     (x?){999}): every line is matched against it while the file's
+//     follower waits (logline.MaxSearchLen, logline.MaxSearchProgram).
 //   - backfill=N sends the last N lines that pass the filter first
 //     (default 100; more than 10000 counts as 10000; not a number: 400).
-//   - since=OFFSET resumes after the line at OFFSET instead (backfill is
-//     then ignored): the lines of the current file after it that the server
-//     still keeps, then live ones, without duplicates. When lines in
-//     between are no longer kept (more than 10000 lines ago), or when the
-//     offset is beyond the end of the current file (it was rotated since),
-//     the client first gets {"error":"gap"}, then the oldest lines kept.
+//   - since=GEN:OFFSET resumes after the line with that gen and offset (the
+//     last one the client got) instead; backfill is then ignored. The
+//     client gets the lines after it that the server still keeps, in that
+//     generation and the ones after it (across rotations), then live ones,
+//     without duplicates. It first gets {"error":"gap"} whenever the
+//     server cannot prove that the next line it sends directly follows
+//     the client's: when lines in between are no longer kept (more than
+//     10000 lines ago: the oldest lines kept follow), or when the
+//     generation is not one the server knows (an earlier run of the
+//     server, another file): the lines after OFFSET in the current
+//     generation follow, or all of it that is kept when OFFSET is beyond
+//     its end. The older since=OFFSET, without a generation, is still
+//     accepted, as an unknown generation: always with the gap frame.
 //
 // A client changes its filter without reconnecting by sending
 // {"level":"error","search":"timeout"} (both fields replaced; an optional
@@ -49,9 +64,11 @@
 // {"filter":{"level":"error","search":"timeout"}}, then the last matching
 // lines, then live lines under the new filter: a client clears its view on
 // that frame. An invalid filter is answered {"error":"…"} and the old one
-// stays. A client's filter changes are carried out at most once per 100 ms:
-// of the messages that arrive sooner, only the last is carried out, when
-// its time comes (each change rescans the file's recent lines).
+// stays. A client's filter messages are handled at most once per 100 ms,
+// whether they are carried out or refused: of the messages that arrive
+// sooner, only the last is handled, when its time comes (each change
+// rescans the file's recent lines, and checking one compiles its regular
+// expression).
 //
 // GET /api/logs/self is a websocket of the app's own log records, in the
 // same format (file "self", offset a sequence number, line the JSON log
@@ -93,6 +110,27 @@
 // A client that cannot keep up with its hub queue (4096 frames) is
 // disconnected with 1008 by the hub rather than silently missing lines; the
 // page reconnects with since= and loses nothing that the ring still has.
+//
+// # Resuming across rotations
+//
+// The follower numbers the generations of its file (0 for the file found
+// at start, one more at each rotation, truncation or re-creation) and
+// names them after a random per-run prefix. Lines of a generation are
+// contiguous in the ring, in offset order, so a since= position is found
+// by two binary searches; each line also remembers the offset of the line
+// before it, so a client whose last line is just older than the oldest
+// line kept resumes without a gap.
+//
+// # Which files are read
+//
+// Only regular files. A path given on the command line that is a symbolic
+// link is resolved once, at start, and the file it names is followed
+// (rotations of that file included); a symbolic link that replaces the
+// followed file later (say, to /etc/shadow, in a log directory the logging
+// app can write) is not followed, nor is a FIFO (opening one could block
+// the follower, and shutdown with it): both count as a missing file until
+// a regular file is back. A FIFO, a directory or a link to a missing file
+// at start is an error. See package tail.
 package main
 
 import (

@@ -441,27 +441,36 @@ func TestResumeSince(t *testing.T) {
 	offsets := appendLines(t, path, lines...)
 	ts := newTestServer(t, path)
 	ts.waitRing(t, path, 20)
+	gen := ts.app.streams[path].genName(0)
+	at := func(off int64) string { return fmt.Sprintf("%s:%d", gen, off) }
+	gap := []string{gapText}
 
 	tests := []struct {
 		name string
 		q    []string
-		want []string
+		want []string // gapText for the gap frame
 	}{
-		{"after line 9", []string{"since", fmt.Sprint(offsets[9])}, lines[10:]},
-		{"after the last line", []string{"since", fmt.Sprint(offsets[19])}, nil},
-		{"inside line 5", []string{"since", fmt.Sprint(offsets[5] + 3)}, lines[6:]},
-		{"after the first line", []string{"since", "0"}, lines[1:]},
-		{"backfill ignored", []string{"since", fmt.Sprint(offsets[17]), "backfill", "0"}, lines[18:]},
-		{"filtered", []string{"since", fmt.Sprint(offsets[4]), "level", "error"}, []string{lines[5], lines[10], lines[15]}},
-		// Beyond the end: the file was rotated since; it is sent from its
-		// start, which the server has (no gap).
-		{"beyond the end", []string{"since", "100000"}, lines},
+		{"after line 9", []string{"since", at(offsets[9])}, lines[10:]},
+		{"after the last line", []string{"since", at(offsets[19])}, nil},
+		{"inside line 5", []string{"since", at(offsets[5] + 3)}, lines[6:]},
+		{"after the first line", []string{"since", at(0)}, lines[1:]},
+		{"backfill ignored", []string{"since", at(offsets[17]), "backfill", "0"}, lines[18:]},
+		{"filtered", []string{"since", at(offsets[4]), "level", "error"}, []string{lines[5], lines[10], lines[15]}},
+		// Without a generation (the older since=OFFSET), or with one the
+		// server does not know (another run of it, another file), nothing
+		// proves the offset is in this file: a gap, then the lines after
+		// the offset in the current file, or all of them when it is beyond
+		// its end (it was rotated since).
+		{"offset only", []string{"since", fmt.Sprint(offsets[9])}, append(gap, lines[10:]...)},
+		{"offset only, beyond the end", []string{"since", "100000"}, append(gap, lines...)},
+		{"unknown generation", []string{"since", "0123abc-0:" + fmt.Sprint(offsets[9])}, append(gap, lines[10:]...)},
+		{"a generation to come", []string{"since", ts.app.streams[path].genName(1) + ":0"}, append(gap, lines[1:]...)},
 	}
 	var clients []*client
 	for _, tc := range tests {
 		c := ts.stream(t, query(tc.q...))
 		for _, want := range tc.want {
-			if f := c.next(); f.Line != want {
+			if f := c.next(); f.text() != want {
 				t.Fatalf("%s: got %s, want %q", tc.name, f.raw, want)
 			}
 		}
@@ -474,20 +483,36 @@ func TestResumeSince(t *testing.T) {
 		}
 	}
 
-	// A client that drops and comes back with the offset of the last line
-	// it got, after lines were written meanwhile, gets each of them once.
+	// A client that drops and comes back with the position of the last
+	// line it got, after lines were written meanwhile, gets each of them
+	// once.
 	c := ts.stream(t, query("backfill", "1"))
 	last := c.expect("ERROR live")[0]
 	c.ws.Close()
 	appendLines(t, path, "while away 1", "while away 2")
-	c = ts.stream(t, query("since", fmt.Sprint(last.Offset)))
+	c = ts.stream(t, query("since", last.pos()))
 	c.expect("while away 1", "while away 2")
 	appendLines(t, path, "back")
 	c.expect("back")
 
-	for _, bad := range []string{"-1", "x", "1.0", "99999999999999999999"} {
+	for _, bad := range []string{"-1", "x", "1.0", "99999999999999999999", ":5", gen + ":", gen + ":-1", "A-0:5", "a/b:5", strings.Repeat("a", 65) + ":5"} {
 		ts.refused(t, query("since", bad), http.StatusBadRequest, "invalid since")
 	}
+}
+
+// gapText is how frame.text shows the gap frame.
+const gapText = "<gap>"
+
+// text is the line of a line frame, gapText for the gap frame, the raw
+// frame otherwise.
+func (f frame) text() string {
+	switch {
+	case f.isLine():
+		return f.Line
+	case f.Error == errGap:
+		return gapText
+	}
+	return f.raw
 }
 
 // TestResumeGap: when the ring no longer reaches back to since, the client
@@ -501,15 +526,22 @@ func TestResumeGap(t *testing.T) {
 	ts := newTestServerWith(t, config{Files: []string{path}, RingSize: 10})
 	offsets := appendLines(t, path, lines...)
 	ts.waitRing(t, path, 30)
+	gen := ts.app.streams[path].genName(0)
 
-	c := ts.stream(t, query("since", fmt.Sprint(offsets[2])))
+	c := ts.stream(t, query("since", fmt.Sprintf("%s:%d", gen, offsets[2])))
 	if f := c.next(); f.Error != "gap" {
 		t.Fatalf("got %s, want the gap frame", f.raw)
 	}
 	c.expect(lines[20:]...)
-	// since at the line just before the oldest kept: no gap.
-	c = ts.stream(t, query("since", fmt.Sprint(offsets[20])))
+	// since at the oldest line kept, or at the one just before: no gap.
+	c = ts.stream(t, query("since", fmt.Sprintf("%s:%d", gen, offsets[20])))
 	c.expect(lines[21:]...)
+	c = ts.stream(t, query("since", fmt.Sprintf("%s:%d", gen, offsets[19])))
+	c.expect(lines[20:]...)
+	c = ts.stream(t, query("since", fmt.Sprintf("%s:%d", gen, offsets[18])))
+	if f := c.next(); f.Error != "gap" {
+		t.Fatalf("got %s, want the gap frame", f.raw)
+	}
 	// The default backfill is bounded by the ring too.
 	ts.stream(t, nil).expect(lines[20:]...)
 }
@@ -523,25 +555,28 @@ func TestRotation(t *testing.T) {
 	ts.waitLive(t, path, 1)
 	const old1 = "old 1, longer than the whole new file will be"
 	old := appendLines(t, path, old1, "old 2")
-	got := c.expect(old1, "old 2")
-	if got[1].Offset != old[1] {
-		t.Errorf("old 2 at %d, want %d", got[1].Offset, old[1])
+	got0 := c.expect(old1, "old 2")
+	if got0[1].Offset != old[1] {
+		t.Errorf("old 2 at %d, want %d", got0[1].Offset, old[1])
 	}
 
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
 	appendLines(t, path, "new 1", "new 2")
-	got = c.expect("new 1", "new 2")
+	got := c.expect("new 1", "new 2")
 	if got[0].Offset != 0 || !got[0].Rotated || got[1].Offset != 6 || got[1].Rotated {
 		t.Errorf("after rotation: %s, %s", got[0].raw, got[1].raw)
+	}
+	if got[0].Gen == got0[1].Gen || got[1].Gen != got[0].Gen {
+		t.Errorf("generations %q, then %q and %q: want a new one from the rotation on", got0[1].Gen, got[0].Gen, got[1].Gen)
 	}
 	appendLines(t, path, "new 3")
 	c.expect("new 3")
 
-	// Resuming with an offset of the old file, beyond the new one's end:
-	// the new file from its start.
-	r := ts.stream(t, query("since", fmt.Sprint(old[1])))
+	// Resuming after the old file's last line: the new file from its
+	// start, no gap.
+	r := ts.stream(t, query("since", got0[1].pos()))
 	r.expect("new 1", "new 2", "new 3")
 
 	// Truncation in place (copytruncate) too.

@@ -6,6 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +23,11 @@ import (
 // Frame is a line as sent to clients. The other frames are controlFrames:
 // an error, or the acknowledgement of a filter change.
 type Frame struct {
-	File   string `json:"file,omitempty"`
+	File string `json:"file,omitempty"`
+	// Gen names the generation of the file the line is from: it changes
+	// when the file is rotated, truncated or re-created, and when the
+	// server restarts. A client resumes with since=Gen:Offset.
+	Gen    string `json:"gen,omitempty"`
 	Offset int64  `json:"offset"`
 	Line   string `json:"line"`
 	Level  string `json:"level"`
@@ -61,8 +69,9 @@ func encodeFrame(v any) string {
 // entry is one line as a stream keeps it: parsed and encoded once.
 type entry struct {
 	seq    uint64 // position in the stream, increasing across rotations
-	gen    uint64 // generation of the file: increases at each rotation
+	gen    uint64 // generation of the file: increases at each rotation, from 0
 	offset int64
+	prev   int64 // offset of the line before in the generation; -1: not read
 	text   string
 	info   logline.Info
 	frame  string
@@ -85,6 +94,12 @@ func (r *ring) start() uint64 {
 }
 
 func (r *ring) at(seq uint64) *entry { return r.buf[seq%uint64(len(r.buf))] }
+
+// search returns the first seq in [lo, hi) whose entry satisfies pred, or
+// hi if none does; pred must be false then true along the range.
+func (r *ring) search(lo, hi uint64, pred func(*entry) bool) uint64 {
+	return lo + uint64(sort.Search(int(hi-lo), func(i int) bool { return pred(r.at(lo + uint64(i))) }))
+}
 
 func (r *ring) push(e *entry) {
 	e.seq = r.next
@@ -112,14 +127,24 @@ type stream struct {
 	id   int
 	hub  *sockets.Hub
 	log  *slog.Logger
+	// run names this stream in the generations it hands out, so that a
+	// generation of another stream, or of an earlier run of the server,
+	// is never taken for one of this stream's.
+	run string
+	// gen is the generation being read and last the offset of the last
+	// line read in it (-1: none yet); both are the follower's own.
+	gen  uint64
+	last int64
 
 	mu        sync.Mutex
 	ring      ring
-	gen       uint64
 	groups    map[filterKey]*group
 	nextGroup int
 	published atomic.Uint64 // hub publishes of lines, for the tests
 	refills   atomic.Uint64 // filter changes carried out, for the tests
+	// filterMessages counts the filter messages handled, carried out or
+	// refused, for the tests.
+	filterMessages atomic.Uint64
 }
 
 func newStream(id int, name string, ringSize int, hub *sockets.Hub, log *slog.Logger) *stream {
@@ -128,9 +153,27 @@ func newStream(id int, name string, ringSize int, hub *sockets.Hub, log *slog.Lo
 		id:     id,
 		hub:    hub,
 		log:    log.With("file", name),
+		run:    strconv.FormatUint(rand.Uint64(), 36),
+		last:   -1,
 		ring:   newRing(ringSize),
 		groups: make(map[filterKey]*group),
 	}
+}
+
+// genName is the name of generation n of the stream, as frames carry it.
+func (s *stream) genName(n uint64) string {
+	return s.run + "-" + strconv.FormatUint(n, 10)
+}
+
+// genNumber is the generation that name names, if it is one of this
+// stream's.
+func (s *stream) genNumber(name string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(name, s.run+"-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(rest, 10, 64)
+	return n, err == nil
 }
 
 // follow reads lines until the channel closes.
@@ -144,22 +187,20 @@ func (s *stream) follow(lines <-chan tail.Line) {
 // under the lock, so that a client is either served from the ring or from
 // its group, never both and never neither.
 func (s *stream) add(l tail.Line) {
+	if l.Rotated {
+		s.gen, s.last = s.gen+1, -1
+		s.log.Info("file rotated", "first_offset", l.Offset, "gen", s.genName(s.gen))
+	}
 	info := logline.Parse(l.Text)
-	f := Frame{File: s.name, Offset: l.Offset, Line: l.Text, Level: info.Level, Rotated: l.Rotated}
+	f := Frame{File: s.name, Gen: s.genName(s.gen), Offset: l.Offset, Line: l.Text, Level: info.Level, Rotated: l.Rotated}
 	if !info.Time.IsZero() {
 		f.Time = info.Time.Format(time.RFC3339Nano)
 	}
-	e := &entry{offset: l.Offset, text: l.Text, info: info, frame: encodeFrame(f)}
-	if l.Rotated {
-		s.log.Info("file rotated", "first_offset", l.Offset)
-	}
+	e := &entry{gen: s.gen, offset: l.Offset, prev: s.last, text: l.Text, info: info, frame: encodeFrame(f)}
+	s.last = l.Offset
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if l.Rotated {
-		s.gen++
-	}
-	e.gen = s.gen
 	s.ring.push(e)
 	var data []byte
 	for _, g := range s.groups {
@@ -206,49 +247,59 @@ func (s *stream) backfillLocked(f *logline.Filter, n int) []string {
 	return frames
 }
 
-// resume returns the position of the first line after offset since in the
-// current generation of the file, and whether lines may be missing there:
+// resume returns where a client resumes that last had the line at pos,
+// and whether it must first be told that lines may be missing (a gap):
 //
-//   - since is a line of the current generation still in the ring (or
-//     between two of them): the next line, no gap;
-//   - since is before the oldest line of the generation kept: that oldest
-//     line, with a gap (lines were dropped from the ring, or read before
-//     the server started);
-//   - since is after the last line read: the file was rotated or truncated
-//     since the client read that offset; the current generation from its
-//     first line kept, with a gap unless that line is at offset 0 (the
-//     lines the old file got after since are not sent again).
-func (s *stream) resume(since int64) (cursor uint64, gap bool) {
+//   - pos is in a generation of this stream that the ring still has: the
+//     line after it, in that generation or the next ones, no gap; or, if
+//     the ring no longer reaches back to pos (the line after it is gone),
+//     the oldest line of that generation kept, with a gap;
+//   - pos is in a generation of this stream older than any in the ring:
+//     the oldest line kept, with a gap;
+//   - the generation is unknown (no generation, or one of another server
+//     run, or of another file): nothing proves the client read the file
+//     the server reads now, so always a gap; then, to send no line twice
+//     if it is the same file, the line after pos.offset in the current
+//     generation, or its oldest line kept when pos.offset is not among its
+//     lines (beyond its end, the file was rotated since the client read
+//     it).
+func (s *stream) resume(pos position) (cursor uint64, gap bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	start, end := s.ring.start(), s.ring.next
 	if start == end {
-		return end, false
+		return end, true // no line read yet: pos cannot be one of ours
 	}
-	last := s.ring.at(end - 1)
-	first := end - 1
-	for first > start && s.ring.at(first-1).gen == last.gen {
-		first--
-	}
-	firstEntry := s.ring.at(first)
-	switch {
-	case since > last.offset:
-		return first, firstEntry.offset != 0
-	case since < firstEntry.offset:
-		return first, true
-	}
-	// Offsets increase within a generation: find the first one > since,
-	// knowing that at(lo) is not one and that hi is (end counts as one).
-	lo, hi := first, end
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		if s.ring.at(mid).offset > since {
-			hi = mid
-		} else {
-			lo = mid
+	cur := s.ring.at(end - 1).gen
+	if n, ok := s.genNumber(pos.gen); ok && n <= cur {
+		if n < s.ring.at(start).gen {
+			return start, true
 		}
+		return s.resumeInLocked(n, pos.offset, start, end)
 	}
-	return hi, false
+	// An unknown generation: taken as the current one, with a gap anyway.
+	if pos.offset > s.ring.at(end-1).offset {
+		return s.ring.search(start, end, func(e *entry) bool { return e.gen >= cur }), true
+	}
+	cursor, _ = s.resumeInLocked(cur, pos.offset, start, end)
+	return cursor, true
+}
+
+// resumeInLocked returns the position after the line at offset of
+// generation n, which the ring [start, end) has, and whether lines are
+// missing before it: offset is before the line that precedes the
+// generation's oldest line kept (or that line was never read).
+func (s *stream) resumeInLocked(n uint64, offset int64, start, end uint64) (uint64, bool) {
+	// Generations increase along the ring, and offsets within one.
+	a := s.ring.search(start, end, func(e *entry) bool { return e.gen >= n })
+	b := s.ring.search(a, end, func(e *entry) bool { return e.gen > n })
+	if a == b {
+		return a, true
+	}
+	if first := s.ring.at(a); offset < first.offset {
+		return a, first.prev < 0 || offset < first.prev
+	}
+	return s.ring.search(a, b, func(e *entry) bool { return e.offset > offset }), false
 }
 
 // catchUpBatch bounds the lines looked at per catchUp call.

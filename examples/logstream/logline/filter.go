@@ -28,7 +28,9 @@ type Filter struct {
 // (Go syntax, matched case-insensitively anywhere in the line); otherwise it
 // is a case-insensitive substring.
 //
-// It fails for an unknown level or an invalid regular expression.
+// It fails for an unknown level, an invalid regular expression, a search
+// longer than MaxSearchLen bytes, or one too costly to match (see
+// MaxSearchProgram).
 func NewFilter(minLevel, search string) (*Filter, error) {
 	f := &Filter{}
 	if minLevel != "" {
@@ -40,17 +42,20 @@ func NewFilter(minLevel, search string) (*Filter, error) {
 			f.minRank = levelRank[lvl]
 		}
 	}
+	if len(search) > MaxSearchLen {
+		return nil, fmt.Errorf("logline: search of %d bytes is too long (at most %d)", len(search), MaxSearchLen)
+	}
 	switch {
 	case search == "":
 	case len(search) >= 2 && strings.HasPrefix(search, "/") && strings.HasSuffix(search, "/"):
 		expr := search[1 : len(search)-1]
-		re, err := regexp.Compile("(?i)" + expr)
+		re, err := compileSearch("(?i)" + expr)
 		if err != nil {
 			return nil, fmt.Errorf("logline: invalid search regexp %q: %w", expr, err)
 		}
 		f.search = re
 	default:
-		re, err := regexp.Compile("(?i)" + regexp.QuoteMeta(search))
+		re, err := compileSearch("(?i)" + regexp.QuoteMeta(search))
 		if err != nil { // only for invalid UTF-8
 			return nil, fmt.Errorf("logline: invalid search text %q: %w", search, err)
 		}

@@ -1,6 +1,7 @@
 package logline
 
 import (
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -76,5 +77,47 @@ func TestNilAndZeroFilterMatchAll(t *testing.T) {
 	var nilFilter *Filter
 	if !nilFilter.Match("x", Info{}) || !(&Filter{}).Match("x", Info{}) {
 		t.Error("nil or zero Filter rejected a line")
+	}
+}
+
+// TestFilterCostLimits: a search too long, or whose program is too large
+// (counted repetitions make a short expression huge), is refused before
+// it can slow a file's follower down; everyday expressions pass.
+func TestFilterCostLimits(t *testing.T) {
+	huge := "/" + strings.Repeat(`(?:x?){999}`, 46) + "/" // 508 bytes, ~92000 instructions
+	for _, tt := range []struct {
+		name, search, want string // want "": accepted
+	}{
+		{"substring at the limit", strings.Repeat("a", MaxSearchLen), ""},
+		{"substring over the limit", strings.Repeat("a", MaxSearchLen+1), "too long"},
+		{"regexp over the limit", "/" + strings.Repeat("a|", MaxSearchLen/2) + "/", "too long"},
+		{"optional repeated", huge, "too complex"},
+		{"dot repeated", "/.{1000}/", "too complex"},
+		{"nested repetitions", "/((a{30}){30})/", "too complex"},
+		{"long literal repeated", "/(?:abcdefghijklmnopqrstuvwxyz){50}/", "too complex"},
+		{"unbounded after a large minimum", "/(?:x?){600,}/", "too complex"},
+		{"ip address", `/\b\d{1,3}(\.\d{1,3}){3}\b/`, ""},
+		{"sha256", "/[a-f0-9]{64}/", ""},
+		{"dot repeated below the limit", "/.{400}/", ""},
+		{"alternation", `/request \d+ (failed|timeout|refused)/`, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := NewFilter("", tt.search)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tt.want != "" && (err == nil || f != nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("got %v, %v; want an error containing %q", f, err, tt.want)
+			}
+		})
+	}
+
+	// Refusing the huge one does not build its program first.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	NewFilter("", huge)
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("refusing a huge expression allocated %d bytes", n)
 	}
 }

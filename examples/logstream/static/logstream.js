@@ -1,6 +1,8 @@
 "use strict";
 // The log viewer: one websocket to /api/logs/stream, reconnected with
-// exponential backoff and resumed after the last offset received (since=).
+// exponential backoff and resumed after the last line received
+// (since=GEN:OFFSET: its file generation and offset, so that a rotation
+// in between is noticed).
 // Filters change by a message on the open socket, without reconnecting.
 // Log lines are put in the page with textContent only: never as HTML.
 (() => {
@@ -30,7 +32,7 @@
   let attempt = 0; // failed attempts since the last open socket
   let retryTimer = 0;
   let countdown = 0;
-  let lastOffset = null; // offset of the last line received, for since=
+  let lastPos = null; // "gen:offset" of the last line received, for since=
   let applied = { level: "", search: "" }; // the filter the server applies
   let sent = null; // the filter last sent on the current socket
   let paused = false;
@@ -162,7 +164,7 @@
     let items = [];
     for (const m of frames) {
       if (typeof m.line === "string") {
-        lastOffset = m.offset;
+        lastPos = typeof m.gen === "string" ? m.gen + ":" + m.offset : String(m.offset);
         const li = lineItem(m);
         if (paused) {
           heldCount++;
@@ -178,7 +180,7 @@
         clearView();
         showFilterError("");
       } else if (m.error === "gap") {
-        items.push(noticeItem("… lines were missed here: the server no longer had them …", true));
+        items.push(noticeItem("… lines may be missing here: the server could not resume exactly after the last line shown …", true));
       } else if (m.error) {
         showFilterError(m.error);
         sent = null; // refused: the next change is sent even if it is the same
@@ -241,7 +243,7 @@
     if (file !== null) p.set("file", file);
     if (applied.level) p.set("level", applied.level);
     if (applied.search) p.set("search", applied.search);
-    if (lastOffset !== null) p.set("since", String(lastOffset));
+    if (lastPos !== null) p.set("since", lastPos);
     else p.set("backfill", String(backfillLines));
     return proto + location.host + "/api/logs/stream?" + p.toString();
   }
@@ -340,7 +342,7 @@
     }
     file = name;
     fileName.textContent = files.length > 1 ? "" : name;
-    lastOffset = null;
+    lastPos = null;
     incoming = [];
     clearView();
     attempt = 0;

@@ -68,22 +68,13 @@ func (t *tailer) openInitial() error {
 	return nil
 }
 
-// openRegular opens path for reading and checks it is a regular file.
-func openRegular(path string) (*os.File, os.FileInfo, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("tail: %w", err)
+// errNotRegular reports that what is at path is not a regular file: a
+// directory, a FIFO, a device, or a symbolic link once following started.
+func errNotRegular(path string, mode fs.FileMode) error {
+	if mode&fs.ModeSymlink != 0 {
+		return fmt.Errorf("tail: %s is a symbolic link: not followed (a link is resolved only when Follow starts)", path)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("tail: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, nil, fmt.Errorf("tail: %s is not a regular file (mode %v)", path, fi.Mode())
-	}
-	return f, fi, nil
+	return fmt.Errorf("tail: %s is not a regular file (mode %v)", path, mode)
 }
 
 // startOfLastLines returns the offset just after the k-th "\n" counted back
@@ -118,11 +109,14 @@ func (t *tailer) check(ctx context.Context) bool {
 	if !t.drain(ctx) {
 		return false
 	}
-	fi, err := os.Stat(t.cfg.Path)
+	// Lstat: a symbolic link put at Path is not the file, nor a new one.
+	fi, err := os.Lstat(t.cfg.Path)
 	switch {
-	case err != nil:
-		// Renamed away or deleted: keep reading the open file (a writer may
-		// still append to it) until a new file shows up at Path.
+	case err != nil || !fi.Mode().IsRegular():
+		// Renamed away or deleted, or replaced by something that is not
+		// followed (a symbolic link, a FIFO, a directory): keep reading the
+		// open file (a writer may still append to it) until a regular file
+		// shows up at Path.
 		return true
 	case !os.SameFile(fi, t.fi):
 		// A new file at Path. Finish the old one, then switch.
@@ -146,7 +140,9 @@ func (t *tailer) check(ctx context.Context) bool {
 func (t *tailer) openNext(ctx context.Context) bool {
 	f, fi, err := openRegular(t.cfg.Path)
 	if err != nil {
-		return true // not there (or not readable) yet; try again later
+		// Not there, not readable, or not a regular file (yet): like a
+		// missing file, try again at the next check.
+		return true
 	}
 	if t.f != nil { // replacing a previous generation
 		t.f.Close()

@@ -12,6 +12,12 @@
 //     read again from offset 0.
 //   - deletion and re-creation: the new file is followed from offset 0.
 //
+// Only regular files are read. A symbolic link given as the path is
+// resolved once, when Follow starts; a link or a FIFO that replaces the
+// file later is ignored like a missing file (a link to /etc/shadow put in
+// a writable log directory is not streamed, and a FIFO cannot block the
+// tailer), until a regular file is back.
+//
 // Offsets are byte offsets within one generation of the file; after a
 // rotation they start again at 0.
 //
@@ -65,6 +71,13 @@ type Line struct {
 type Config struct {
 	// Path is the file to follow. It need not exist yet: Follow waits for it
 	// and then reads it from offset 0.
+	//
+	// If Path is a symbolic link when Follow is called (or has one among
+	// its directories), it is resolved then, once, and the file it names
+	// is followed, rotations included. A symbolic link that appears at the
+	// followed path later is never followed: it is treated like a missing
+	// file. So is anything else that is not a regular file, such as a FIFO
+	// (which is never opened in a way that could block).
 	Path string
 
 	// Backfill is the number of complete lines already in the file that are
@@ -138,12 +151,13 @@ func (cfg Config) normalize() (Config, error) {
 // exited. A slow reader slows the tailer down; nothing is dropped.
 //
 // Follow fails only for an invalid Config or when Path exists but cannot be
-// opened as a regular file.
+// opened as a regular file (a directory, a FIFO, a link to a missing file).
 func Follow(ctx context.Context, cfg Config) (<-chan Line, error) {
 	cfg, err := cfg.normalize()
 	if err != nil {
 		return nil, err
 	}
+	cfg.Path = resolveLinks(cfg.Path)
 	t := newTailer(cfg)
 	// Watch before the first open so a file created in between is not missed.
 	t.startWatcher()
@@ -153,4 +167,17 @@ func Follow(ctx context.Context, cfg Config) (<-chan Line, error) {
 	}
 	go t.run(ctx)
 	return t.out, nil
+}
+
+// resolveLinks returns path with its symbolic links resolved, or, when it
+// does not exist (yet), with those of its directory resolved; or path as
+// it is when neither can be.
+func resolveLinks(path string) string {
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		return p
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+		return filepath.Join(dir, filepath.Base(path))
+	}
+	return path
 }
