@@ -30,6 +30,10 @@ const (
 	defaultRingSize = 10000 // lines each file's follower keeps
 	defaultBackfill = 100   // lines sent first when backfill= is absent
 	maxBackfill     = 10000 // larger backfill= values are clamped
+	// defaultRingBytes bounds the bytes each file's follower keeps (a
+	// line's text and its frame): lines may be up to 1 MiB (tail cuts
+	// longer ones), so 10000 of them could take gigabytes.
+	defaultRingBytes = 32 << 20
 	// maxRefill bounds the lines sent again after a filter change.
 	maxRefill = 1000
 	// streamQueue is each stream socket's hub queue: room for a refill
@@ -48,6 +52,11 @@ type config struct {
 	Files []string
 	// RingSize is the number of lines kept per file. Default: 10000.
 	RingSize int
+	// RingBytes bounds the bytes kept per file, counting each line's text
+	// and its encoded frame: past it, the oldest lines are dropped, as they
+	// are past RingSize lines; a line bigger than RingBytes on its own is
+	// sent to live clients but not kept. Default: 32 MiB.
+	RingBytes int
 	// PollInterval and UsePolling are passed to tail.Follow.
 	PollInterval time.Duration
 	UsePolling   bool
@@ -90,6 +99,9 @@ func newApp(cfg config) (*app, error) {
 	if cfg.RingSize <= 0 {
 		cfg.RingSize = defaultRingSize
 	}
+	if cfg.RingBytes <= 0 {
+		cfg.RingBytes = defaultRingBytes
+	}
 	if cfg.LogOutput == nil {
 		cfg.LogOutput = os.Stderr
 	}
@@ -125,7 +137,7 @@ func newApp(cfg config) (*app, error) {
 		cancel:  cancel,
 	}
 	for i, name := range a.files {
-		s := newStream(i, name, cfg.RingSize, hub, a.log)
+		s := newStream(i, name, cfg.RingSize, cfg.RingBytes, hub, a.log)
 		err := s.start(ctx, tail.Config{
 			Path:         name,
 			Backfill:     cfg.RingSize, // fill the ring from what is there

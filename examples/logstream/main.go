@@ -42,7 +42,8 @@
 //     (x?){999}): every line is matched against it while the file's
 //     follower waits (logline.MaxSearchLen, logline.MaxSearchProgram).
 //   - backfill=N sends the last N lines that pass the filter first
-//     (default 100; more than 10000 counts as 10000; not a number: 400).
+//     (default 100; more than 10000 counts as 10000; not a number: 400);
+//     fewer if the server keeps fewer (see below).
 //   - since=GEN:OFFSET resumes after the line with that gen and offset (the
 //     last one the client got) instead; backfill is then ignored. The
 //     client gets the lines after it that the server still keeps, in that
@@ -50,7 +51,7 @@
 //     without duplicates. It first gets {"error":"gap"} whenever the
 //     server cannot prove that the next line it sends directly follows
 //     the client's: when lines in between are no longer kept (more than
-//     10000 lines ago: the oldest lines kept follow), or when the
+//     10000 lines or 32 MiB ago: the oldest lines kept follow), or when the
 //     generation is not one the server knows (an earlier run of the
 //     server, another file): the lines after OFFSET in the current
 //     generation follow, or all of it that is kept when OFFSET is beyond
@@ -80,7 +81,10 @@
 // Each file has exactly one follower, started with the app: one
 // tail.Follow, whatever the number of clients. The follower parses each
 // line once (logline.Parse), encodes its frame once, and keeps it in a
-// ring of the last 10000 lines.
+// ring of the last 10000 lines, or fewer: at most 32 MiB of lines and
+// their frames (lines can be up to 1 MiB long, and what an application
+// logs is often up to its users, so a count alone would let one file take
+// gigabytes). Past either limit the oldest lines are dropped.
 //
 // Live lines reach clients through a sockets.Hub. Clients that share a
 // filter share a hub room (a "group"; the unfiltered clients are one group

@@ -77,21 +77,27 @@ type entry struct {
 	frame  string
 }
 
-// ring keeps the last len(buf) entries of a stream.
+// size is what an entry counts for in its ring's byte budget: its line
+// and its frame, the two strings that grow with the line.
+func (e *entry) size() int { return len(e.text) + len(e.frame) }
+
+// ring keeps the last entries of a stream: at most len(buf) of them, and
+// at most maxBytes of their sizes. It drops the oldest first, so what it
+// keeps is always the entries from start() to next, contiguous.
 type ring struct {
-	buf  []*entry
-	next uint64 // seq of the next entry
+	buf      []*entry // entry seq at seq%len(buf); nil once dropped
+	first    uint64   // seq of the oldest entry kept; next when none
+	next     uint64   // seq of the next entry
+	bytes    int      // sum of the sizes of the entries kept
+	maxBytes int
 }
 
-func newRing(size int) ring { return ring{buf: make([]*entry, size)} }
+func newRing(size, maxBytes int) ring {
+	return ring{buf: make([]*entry, size), maxBytes: maxBytes}
+}
 
 // start is the seq of the oldest entry kept.
-func (r *ring) start() uint64 {
-	if n := uint64(len(r.buf)); r.next > n {
-		return r.next - n
-	}
-	return 0
-}
+func (r *ring) start() uint64 { return r.first }
 
 func (r *ring) at(seq uint64) *entry { return r.buf[seq%uint64(len(r.buf))] }
 
@@ -101,10 +107,33 @@ func (r *ring) search(lo, hi uint64, pred func(*entry) bool) uint64 {
 	return lo + uint64(sort.Search(int(hi-lo), func(i int) bool { return pred(r.at(lo + uint64(i))) }))
 }
 
+// push appends e, dropping the oldest entries until both limits hold. An
+// entry bigger than maxBytes on its own is not kept, and nothing older
+// than it can be: the ring is left empty, its seq taken.
 func (r *ring) push(e *entry) {
 	e.seq = r.next
-	r.buf[r.next%uint64(len(r.buf))] = e
 	r.next++
+	n := e.size()
+	if n > r.maxBytes {
+		for r.first < e.seq {
+			r.dropOldest()
+		}
+		r.first = r.next
+		return
+	}
+	for r.next-r.first > uint64(len(r.buf)) || r.bytes+n > r.maxBytes {
+		r.dropOldest()
+	}
+	r.buf[e.seq%uint64(len(r.buf))] = e
+	r.bytes += n
+}
+
+// dropOldest forgets the oldest entry kept, letting its memory go.
+func (r *ring) dropOldest() {
+	i := r.first % uint64(len(r.buf))
+	r.bytes -= r.buf[i].size()
+	r.buf[i] = nil
+	r.first++
 }
 
 // filterKey identifies a filter: clients with the same one share a group.
@@ -147,7 +176,7 @@ type stream struct {
 	filterMessages atomic.Uint64
 }
 
-func newStream(id int, name string, ringSize int, hub *sockets.Hub, log *slog.Logger) *stream {
+func newStream(id int, name string, ringSize, ringBytes int, hub *sockets.Hub, log *slog.Logger) *stream {
 	return &stream{
 		name:   name,
 		id:     id,
@@ -155,7 +184,7 @@ func newStream(id int, name string, ringSize int, hub *sockets.Hub, log *slog.Lo
 		log:    log.With("file", name),
 		run:    strconv.FormatUint(rand.Uint64(), 36),
 		last:   -1,
-		ring:   newRing(ringSize),
+		ring:   newRing(ringSize, ringBytes),
 		groups: make(map[filterKey]*group),
 	}
 }
