@@ -250,19 +250,10 @@ func (f fragile) MarshalJSON() ([]byte, error) {
 // error on errs, the connection and the process live on.
 func TestPanicInJSONMethodsCostsOneMessage(t *testing.T) {
 	errs := make(chan error, 10)
-	ts := newTestServer(t, JSON(fragile{}, quiet()), func(receiver <-chan *fragile, sender chan<- *fragile, done <-chan bool, e <-chan error) {
-		for {
-			select {
-			case m := <-receiver:
-				sender <- &fragile{} // cannot be encoded
-				sender <- m
-			case err := <-e:
-				errs <- err
-			case <-done:
-				return
-			}
-		}
-	})
+	ts := newTestServer(t, JSON(fragile{}, quiet()), serveUntilDone(errs, func(m *fragile, sender chan<- *fragile) {
+		sender <- &fragile{} // cannot be encoded
+		sender <- m
+	}))
 	ws := ts.dial(t, nil)
 	ws.WriteMessage(websocket.TextMessage, []byte(`[]`)) // cannot be decoded
 	var de *DecodeError

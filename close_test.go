@@ -305,18 +305,7 @@ func TestClientThatSendsButNeverReadsStays(t *testing.T) {
 	opts.PingPeriod = 100 * time.Millisecond
 	got := make(chan string, 100)
 	errs := make(chan error, 10)
-	ts := newTestServer(t, Messages(opts), func(receiver <-chan string, done <-chan bool, e <-chan error) {
-		for {
-			select {
-			case m := <-receiver:
-				got <- m
-			case err := <-e:
-				errs <- err
-			case <-done:
-				return
-			}
-		}
-	})
+	ts := newTestServer(t, Messages(opts), serveUntilDone(errs, func(m string, _ chan<- string) { got <- m }))
 	ws := ts.dial(t, nil)
 	const n = 30 // 50 ms apart: 1.5 s, five PongWaits
 	for i := 0; i < n; i++ {
@@ -330,11 +319,7 @@ func TestClientThatSendsButNeverReadsStays(t *testing.T) {
 			t.Fatalf("message %d: got %q", i, m)
 		}
 	}
-	select {
-	case err := <-errs:
-		t.Errorf("errs: %v", err)
-	default:
-	}
+	noErrorReported(t, errs)
 	ws.Close()
 	ts.waitFinished(t, 1)
 }
@@ -348,21 +333,12 @@ func TestBusyHandlerDoesNotDropAClientThatAnswersPings(t *testing.T) {
 	opts.PingPeriod = 100 * time.Millisecond
 	opts.RecvChannelBuffer = -1
 	errs := make(chan error, 10)
-	ts := newTestServer(t, Messages(opts), func(receiver <-chan string, sender chan<- string, done <-chan bool, e <-chan error) {
-		for {
-			select {
-			case m := <-receiver:
-				if m == "slow" {
-					time.Sleep(3 * opts.PongWait)
-				}
-				sender <- m
-			case err := <-e:
-				errs <- err
-			case <-done:
-				return
-			}
+	ts := newTestServer(t, Messages(opts), serveUntilDone(errs, func(m string, sender chan<- string) {
+		if m == "slow" {
+			time.Sleep(3 * opts.PongWait)
 		}
-	})
+		sender <- m
+	}))
 	ws := ts.dial(t, nil)
 	echoes := make(chan string, 10)
 	go func() { // reading answers pings
@@ -412,11 +388,17 @@ func TestBusyHandlerDoesNotDropAClientThatAnswersPings(t *testing.T) {
 	case <-time.After(waitTimeout):
 		t.Fatal("no echo of \"still here\"")
 	}
+	noErrorReported(t, errs)
+	ws.Close()
+	ts.waitFinished(t, 1)
+}
+
+// noErrorReported fails the test if errs holds an error.
+func noErrorReported(t *testing.T, errs <-chan error) {
+	t.Helper()
 	select {
 	case err := <-errs:
 		t.Errorf("errs: %v", err)
 	default:
 	}
-	ws.Close()
-	ts.waitFinished(t, 1)
 }

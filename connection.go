@@ -291,14 +291,7 @@ func (c *Conn) shutdown() {
 	c.net.Conn.Close()
 	<-c.readerDone
 
-	c.mu.Lock()
-	hooks := c.onClose
-	c.onClose = nil
-	close(c.gone)
-	c.mu.Unlock()
-	for _, f := range hooks {
-		f()
-	}
+	c.markGone()
 	c.log.infof("%s: closed (%d %s)", c.req.RemoteAddr, r.code, closeText(r))
 	c.done <- true
 	close(c.done)
@@ -309,6 +302,19 @@ func (c *Conn) shutdown() {
 		case <-c.handlerDone:
 			return
 		}
+	}
+}
+
+// markGone records that the network connection is closed and runs the
+// OnClose hooks, once.
+func (c *Conn) markGone() {
+	c.mu.Lock()
+	hooks := c.onClose
+	c.onClose = nil
+	close(c.gone)
+	c.mu.Unlock()
+	for _, f := range hooks {
+		f()
 	}
 }
 

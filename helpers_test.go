@@ -145,4 +145,21 @@ func echo[T any](receiver <-chan T, sender chan<- T, done <-chan bool) {
 	}
 }
 
+// serveUntilDone is a handler, for any binding, that hands each message to
+// onMessage (with the sender) and each error on errs to errs, until done.
+func serveUntilDone[T any](errs chan<- error, onMessage func(m T, sender chan<- T)) func(<-chan T, chan<- T, <-chan bool, <-chan error) {
+	return func(receiver <-chan T, sender chan<- T, done <-chan bool, e <-chan error) {
+		for {
+			select {
+			case m := <-receiver:
+				onMessage(m, sender)
+			case err := <-e:
+				errs <- err
+			case <-done:
+				return
+			}
+		}
+	}
+}
+
 func timeIn() time.Time { return time.Now().Add(waitTimeout) }
