@@ -17,6 +17,9 @@ import (
 type hijackGuard struct {
 	macaron.ResponseWriter
 	conn *batchConn
+	// failed is set when the upgrade failed after gorilla took the
+	// connection over: the chain must stop, as after any refusal.
+	failed bool
 	// deadlineSlack is passed to the batchConn.
 	deadlineSlack time.Duration
 }
@@ -54,11 +57,13 @@ func (g *hijackGuard) WriteHeader(status int) {
 	}
 }
 
-// Written reports what the wrapped writer says, which the hijack does not
-// change: Macaron goes on through the handlers after the binding, in order,
-// as it does with go-macaron/sockets.
+// Written reports what the wrapped writer says, which a successful upgrade
+// does not change: Macaron goes on through the handlers after the binding,
+// in order, as it does with go-macaron/sockets. After an upgrade that
+// failed once the connection was taken over, it reports true, which ends
+// the chain as a refusal does.
 func (g *hijackGuard) Written() bool {
-	return g.ResponseWriter.Written()
+	return g.failed || g.ResponseWriter.Written()
 }
 
 // Status reports 101 after the hijack.

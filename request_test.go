@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -212,5 +213,42 @@ func TestEveryHandlerAfterTheBindingRuns(t *testing.T) {
 	_, got, err := ws.ReadMessage()
 	if err != nil || string(got) != "ann: hi" {
 		t.Errorf("got %q, %v; want \"ann: hi\" from the last handler", got, err)
+	}
+}
+
+// An upgrade that fails after gorilla took the connection over (the client
+// sent data right behind its handshake) ends the chain like any refusal:
+// the next handler, which needs the binding's channels, is not called.
+func TestFailedUpgradeAfterTakeoverEndsTheChain(t *testing.T) {
+	var called, panicked atomic.Int32
+	finished := make(chan struct{})
+	m := macaron.New()
+	m.Use(func(ctx *macaron.Context) {
+		defer close(finished)
+		defer func() {
+			if recover() != nil {
+				panicked.Add(1)
+			}
+		}()
+		ctx.Next()
+	})
+	m.Get("/ws", Messages(quiet()), func(receiver <-chan string, done <-chan bool) { called.Add(1) })
+	srv := httptest.NewServer(m)
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\nEXTRA"))
+	// The server closes the connection once it is done with the request.
+	c.SetReadDeadline(timeIn())
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatalf("the server did not close the connection: %v", err)
+	}
+	recv(t, finished, "the end of the request")
+	if called.Load() != 0 || panicked.Load() != 0 {
+		t.Errorf("after the failed upgrade: next handler called %d times, %d panics; want 0 and 0", called.Load(), panicked.Load())
 	}
 }

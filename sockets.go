@@ -111,6 +111,7 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 		if err != nil {
 			log.infof("%s: upgrade failed: %v", r.RemoteAddr, err)
 			if guard.hijacked() {
+				guard.failed = true
 				ctx.Resp = guard
 			}
 			return
