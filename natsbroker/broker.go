@@ -49,7 +49,13 @@ const (
 	// holding its connection's lock, so a server that stops reading holds
 	// up every Publish, Subscribe and Unsubscribe for that long (nats.go's
 	// own default is a minute).
-	DefaultWriteTimeout = 2 * time.Second
+	//
+	// After a reconnect, nats.go sends what it kept meanwhile (up to
+	// ReconnectBufSize) in one write under the same timeout, so a link
+	// slower than ReconnectBufSize / DefaultWriteTimeout (8 MiB in 5s:
+	// 1.6 MiB/s) should raise nats.FlusherTimeout through NATSOptions, or
+	// lower ReconnectBufSize.
+	DefaultWriteTimeout = 5 * time.Second
 )
 
 // MaxPlainRoomLen is the longest room name, in bytes, whose subject carries
@@ -622,8 +628,11 @@ func (b *Broker) Stats() Stats {
 func (b *Broker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
+		// subMu only while subscriptions end: a Subscribe waiting for it
+		// then finds the broker closed. It is released before waiting for
+		// the dispatcher, whose deliver function may itself wait for a
+		// goroutine that is calling Subscribe.
 		b.subMu.Lock()
-		defer b.subMu.Unlock()
 		b.mu.Lock()
 		b.closed = true
 		subs := make([]*nats.Subscription, 0, len(b.rooms))
@@ -648,6 +657,7 @@ func (b *Broker) Close() error {
 		clear(b.rooms)
 		clear(b.bySubject)
 		b.mu.Unlock()
+		b.subMu.Unlock()
 		if b.owned {
 			b.nc.Close() // flushes what is buffered
 		} else if b.status != nil {

@@ -67,7 +67,7 @@
 //   - A NATS server that stops reading while the connection stays up (a
 //     paused or overloaded server, a half-open path) blocks the client's
 //     writes, and nats.go writes holding its connection's lock. A broker
-//     from Connect gives such a write up after DefaultWriteTimeout (2s),
+//     from Connect gives such a write up after DefaultWriteTimeout (5s),
 //     counts the connection as lost and reconnects, so Publish, Subscribe
 //     and Unsubscribe (and so Hub.Publish, a Join to a new room and the
 //     last leave) wait that long at most, once per stall. The broker's own

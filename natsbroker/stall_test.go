@@ -1,6 +1,7 @@
 package natsbroker
 
 import (
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,5 +159,65 @@ func TestBlockedSubscribeDoesNotHoldTheBroker(t *testing.T) {
 		case <-time.After(waitTimeout):
 			t.Fatal("still blocked after the connection was cut")
 		}
+	}
+}
+
+// Close does not hold up a Subscribe while it waits for the dispatcher: the
+// hub's deliver function may itself wait for a goroutine that is calling
+// Subscribe (the chat's relay does), and that Subscribe must find the
+// broker closed, not wait for Close.
+func TestCloseWhileDeliveryWaitsForASubscribe(t *testing.T) {
+	s := natstest.Start(t, -1)
+	b := connectBroker(t, s.ClientURL(), Options{})
+	pub := connectBroker(t, s.ClientURL(), Options{})
+	gate := make(chan struct{})
+	delivering := make(chan struct{}, 1)
+	if err := b.Attach(func(sockets.Envelope) {
+		select {
+		case delivering <- struct{}{}:
+		default:
+		}
+		<-gate
+	}); err != nil {
+		t.Fatal(err)
+	}
+	attach(t, pub)
+	if err := b.Subscribe("r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(sockets.Envelope{Room: "r", Type: websocket.TextMessage, Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-delivering:
+	case <-time.After(waitTimeout):
+		t.Fatal("nothing delivered")
+	}
+
+	closed := make(chan struct{})
+	go func() { b.Close(); close(closed) }()
+	eventually(t, "Close to begin", b.isClosed)
+	subscribed := make(chan error, 1)
+	go func() {
+		err := b.Subscribe("other") // the goroutine the deliver function waits for
+		close(gate)
+		subscribed <- err
+	}()
+	select {
+	case err := <-subscribed:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Subscribe during Close: %v, want ErrClosed", err)
+		}
+	case <-time.After(waitTimeout):
+		close(gate) // let the test end
+		t.Fatal("Subscribe waited for Close, which waited for the delivery, which waited for Subscribe")
+	}
+	select {
+	case <-closed:
+	case <-time.After(waitTimeout):
+		t.Fatal("Close did not return")
 	}
 }
