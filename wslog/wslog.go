@@ -126,7 +126,8 @@ type core struct {
 }
 
 // New returns a Handler publishing to room of hub, and starts its
-// goroutine; call Close to stop it.
+// goroutine; call Close to stop it. Room "" publishes to every connection
+// in any room of the hub (Hub.PublishAll).
 func New(hub *sockets.Hub, room string, opts *Options) *Handler {
 	var o Options
 	if opts != nil {
@@ -263,7 +264,12 @@ func (c *core) run() {
 		}
 		seq++
 		// The hub keeps the bytes: give it its own copy.
-		c.hub.Publish(c.room, websocket.TextMessage, bytes.Clone(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))))
+		frame := bytes.Clone(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+		if c.room == "" {
+			c.hub.PublishAll(websocket.TextMessage, frame)
+		} else {
+			c.hub.Publish(c.room, websocket.TextMessage, frame)
+		}
 		c.published.Add(1)
 	}
 	for {

@@ -324,3 +324,19 @@ func TestSlogtest(t *testing.T) {
 		return line
 	})
 }
+
+// Room "" reaches every connection in any room of the hub, as it did
+// before the hub refused the empty room name.
+func TestEmptyRoomReachesEveryRoom(t *testing.T) {
+	s := newServer(t, nil)
+	c := s.join(t)
+	h := New(s.hub, "", nil)
+	t.Cleanup(func() { h.Close() })
+	slog.New(h).Info("to everyone")
+	if _, line := c.next(); line["msg"] != "to everyone" {
+		t.Errorf("got %v", line)
+	}
+	if st := s.hub.Stats(); st.Refused != 0 {
+		t.Errorf("hub refused %d records", st.Refused)
+	}
+}
