@@ -134,7 +134,11 @@ stop_server() {
 	SRV_PID=
 }
 
-# busy_percent: how much of the machine was busy over the next second.
+# busy_percent: how much of the machine was busy over the next second, from
+# the busy columns of /proc/stat. Each tick is counted in exactly one column
+# there (irq and softirq ticks are not also in system), so nothing is counted
+# twice; and since no server or load generator of ours runs when this is
+# called, it is all other processes' (and the kernel's, and steal).
 busy_percent() {
 	local a b
 	read -r -a a < <(head -n 1 /proc/stat)

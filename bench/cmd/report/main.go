@@ -1,6 +1,10 @@
 // Command report turns the JSON result lines of loadgen runs into a table:
-// for each scenario metric and server, the median over the runs, the
-// min–max range and the ratio of the median to the baseline server's median.
+// for each scenario metric and server, the median over the runs that were
+// OK, the min–max range over them and the ratio of the median to the
+// baseline server's median. Runs marked NOT OK (loss, error, timeout) are
+// counted in "runs ok" and listed in the notes, but their numbers stay out
+// of the statistics: a run that stalled or dropped subscribers measures
+// something else.
 //
 //	report [-baseline gorillahub] [FILE...]   # stdin when no file is given
 //
@@ -28,7 +32,7 @@ var better = map[string]int{
 	"deliveries_per_s": +1, "rtt_per_s": +1, "conns_per_s": +1,
 	"p50_ms": -1, "p99_ms": -1, "lost": -1, "dup": -1, "ooo": -1, "invalid": -1,
 	"cpu_us_per_delivery": -1, "softirq_us_per_delivery": -1, "cpu_us_per_rt": -1, "cpu_us_per_connect": -1,
-	"dropped_subs": -1, "failed": -1, "mismatched": -1, "bytes_per_conn": -1,
+	"dropped_subs": -1, "non_text": -1, "failed": -1, "mismatched": -1, "bytes_per_conn": -1,
 	"connect_failed": -1, "closed_while_idle": -1,
 }
 
@@ -39,14 +43,15 @@ type table struct {
 	scenarios []string
 	metrics   map[string][]string // per scenario
 	servers   []string
-	values    map[key][]float64
+	values    map[key][]float64 // runs that were OK only
+	all       map[key][]float64 // every run
 	runs      map[[2]string]int // scenario, server → runs
 	oks       map[[2]string]int
 	notes     []string
 }
 
 func newTable() *table {
-	return &table{metrics: map[string][]string{}, values: map[key][]float64{},
+	return &table{metrics: map[string][]string{}, values: map[key][]float64{}, all: map[key][]float64{},
 		runs: map[[2]string]int{}, oks: map[[2]string]int{}}
 }
 
@@ -74,7 +79,10 @@ func (t *table) add(r *load.Result) {
 	for _, m := range r.Metrics {
 		t.metrics[r.Scenario] = addOnce(t.metrics[r.Scenario], m.Name)
 		k := key{r.Scenario, m.Name, r.Server}
-		t.values[k] = append(t.values[k], m.Value)
+		t.all[k] = append(t.all[k], m.Value)
+		if r.OK {
+			t.values[k] = append(t.values[k], m.Value)
+		}
 	}
 }
 
@@ -88,10 +96,11 @@ func median(v []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// allZero says whether metric m of scenario sc is 0 in every run.
+// allZero says whether metric m of scenario sc is 0 in every run, NOT OK
+// runs included.
 func (t *table) allZero(sc, m string) bool {
 	for _, srv := range t.servers {
-		for _, v := range t.values[key{sc, m, srv}] {
+		for _, v := range t.all[key{sc, m, srv}] {
 			if v != 0 {
 				return false
 			}
@@ -121,15 +130,20 @@ func (t *table) print(w io.Writer, baseline string) {
 			case -1:
 				dir = "↓"
 			}
-			base, hasBase := t.values[key{sc, m, baseline}]
+			base := t.values[key{sc, m, baseline}]
 			for _, srv := range t.servers {
+				ss := [2]string{sc, srv}
+				if len(t.all[key{sc, m, srv}]) == 0 {
+					continue // never reported by this server
+				}
 				v := t.values[key{sc, m, srv}]
-				if len(v) == 0 {
+				if len(v) == 0 { // reported, but by NOT OK runs only
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t–\t–\tn/a\n", sc, m, dir, srv, t.oks[ss], t.runs[ss])
 					continue
 				}
 				med := median(v)
 				ratio := "n/a"
-				if hasBase {
+				if len(base) > 0 {
 					switch b := median(base); {
 					case b != 0:
 						ratio = fmt.Sprintf("%.2f", med/b)
@@ -137,7 +151,6 @@ func (t *table) print(w io.Writer, baseline string) {
 						ratio = "="
 					}
 				}
-				ss := [2]string{sc, srv}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s–%s\t%s\n", sc, m, dir, srv,
 					t.oks[ss], t.runs[ss], load.FormatValue(med),
 					load.FormatValue(slices.Min(v)), load.FormatValue(slices.Max(v)), ratio)
@@ -155,7 +168,7 @@ func (t *table) print(w io.Writer, baseline string) {
 		}
 	}
 	if len(t.notes) > 0 {
-		fmt.Fprintln(w, "\nnotes (\"runs ok\" counts runs with no loss, error or timeout):")
+		fmt.Fprintln(w, "\nnotes (\"runs ok\" counts runs with no loss, error or timeout; median and min–max are over those runs only):")
 		for _, n := range t.notes {
 			fmt.Fprintln(w, "  "+n)
 		}
