@@ -6,6 +6,7 @@ require (
 	github.com/gorilla/websocket v1.5.3
 	github.com/macaron-contrib/sockets v0.0.0
 	github.com/olahol/melody v1.1.4
+	gopkg.in/macaron.v1 v1.4.0
 )
 
 require (
@@ -13,7 +14,6 @@ require (
 	github.com/unknwon/com v0.0.0-20190804042917-757f69c95f3e // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	gopkg.in/ini.v1 v1.46.0 // indirect
-	gopkg.in/macaron.v1 v1.4.0 // indirect
 )
 
 replace github.com/macaron-contrib/sockets => ../

@@ -110,7 +110,7 @@ func TestPeers(t *testing.T) {
 			if !res.OK {
 				t.Errorf("fanout not ok: %s", res.Human())
 			}
-			zero(t, res, "lost", "dup", "ooo", "dropped_subs")
+			zero(t, res, "lost", "dup", "ooo", "dropped_subs", "non_text")
 			if got := res.Params["delivered"]; got != 20*50 {
 				t.Errorf("delivered = %v, want 1000", got)
 			}
