@@ -453,3 +453,40 @@ func TestHubRefusesWhatIsNotADataFrame(t *testing.T) {
 		t.Errorf("binary publish: member got %d frames, want 1", n)
 	}
 }
+
+// What a handler sends on a buffered sender before it publishes to a room
+// is written before that hub frame, even when the writer finds both
+// waiting (a select would pick either) or looks at the sender just before
+// the send and at the hub queue just after the publish.
+func TestSenderFramesGoBeforeLaterHubFrames(t *testing.T) {
+	h := newHub(t, nil)
+	const n = 3000
+	opts := quiet()
+	opts.SendChannelBuffer = 64
+	opts.HubQueueSize = 2 * n
+	ts := newTestServer(t, Messages(opts), func(c *Conn, sender chan<- string, done <-chan bool) {
+		h.Join("r", c)
+		for i := 0; i < n; i++ {
+			sender <- fmt.Sprint("s", i)
+			h.Publish("r", websocket.TextMessage, []byte(fmt.Sprint("h", i)))
+		}
+		<-done
+	})
+	ws := ts.dial(t, nil)
+	defer ws.Close()
+	sent := -1 // the last sender frame read
+	for read := 0; read < 2*n; read++ {
+		_, m := readText(t, ws)
+		var i int
+		switch {
+		case strings.HasPrefix(m, "s"):
+			fmt.Sscan(m[1:], &i)
+			sent = i
+		case strings.HasPrefix(m, "h"):
+			fmt.Sscan(m[1:], &i)
+			if sent < i {
+				t.Fatalf("hub frame h%d before sender frame s%d, which was sent first", i, i)
+			}
+		}
+	}
+}

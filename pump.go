@@ -208,7 +208,12 @@ func (p *pump[T]) drain() error {
 	}
 }
 
-// writeHubFrames writes every frame the hub has queued, in order.
+// writeHubFrames writes every frame the hub has queued, in order. What the
+// handler sent before those frames were queued is in the sender's buffer
+// by now, and goes first: the writer may have looked at the sender just
+// before that send, or found both waiting and let the select choose.
+// Only this goroutine receives from the sender, so the values counted are
+// there to take.
 func (p *pump[T]) writeHubFrames() error {
 	frames := p.c.queue.take(p.frames)
 	defer func() {
@@ -219,6 +224,11 @@ func (p *pump[T]) writeHubFrames() error {
 			p.frames = nil
 		}
 	}()
+	for n := len(p.send); n > 0; n-- {
+		if err := p.writeValue(<-p.send); err != nil {
+			return err
+		}
+	}
 	for _, pm := range frames {
 		if err := p.c.ws.WritePreparedMessage(pm); err != nil {
 			return err
