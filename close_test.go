@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log"
 	"net/http"
 	"strings"
 	"testing"
@@ -400,5 +401,32 @@ func noErrorReported(t *testing.T, errs <-chan error) {
 	case err := <-errs:
 		t.Errorf("errs: %v", err)
 	default:
+	}
+}
+
+// Payloads are logged at Debug only, including in the warning about an
+// error dropped because the errors channel is full.
+func TestDroppedErrorsAreLoggedWithoutPayload(t *testing.T) {
+	logs := &syncBuffer{}
+	opts := &Options{Logger: log.New(logs, "", 0), LogLevel: LogLevelWarning, ErrorChannelBuffer: 1}
+	ts := newTestServer(t, JSON(message{}, opts), echo[*message]) // errs is never read
+	ws := ts.dial(t, nil)
+	for i := 0; i < 3; i++ {
+		ws.WriteMessage(websocket.TextMessage, []byte(`{"text":"password=hunter2"`))
+	}
+	ws.WriteJSON(message{Seq: 1})
+	var got message
+	ws.SetReadDeadline(timeIn())
+	if err := ws.ReadJSON(&got); err != nil || got.Seq != 1 {
+		t.Fatalf("echo after the bad messages: %+v, %v", got, err)
+	}
+	ws.Close()
+	ts.waitFinished(t, 1)
+	out := logs.String()
+	if !strings.Contains(out, "errors channel full") {
+		t.Fatalf("no warning about the full errors channel in %q", out)
+	}
+	if strings.Contains(out, "hunter2") {
+		t.Errorf("a payload was logged above Debug: %q", out)
 	}
 }

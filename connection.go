@@ -166,7 +166,7 @@ func (c *Conn) reportError(err error) {
 	select {
 	case c.errs <- err:
 	default:
-		c.log.warnf("%s: errors channel full, dropped: %v", c.req.RemoteAddr, err)
+		c.log.warnf("%s: errors channel full, dropped: %v", c.req.RemoteAddr, errorWithoutPayload(err))
 	}
 }
 
