@@ -35,13 +35,16 @@ import (
 //		}
 //	})
 //
-// Publishing never blocks: each message is encoded once into a
+// Publishing never blocks on a client: each message is encoded once into a
 // websocket.PreparedMessage and offered to every member's queue; a member
 // whose queue is full is handled by the SlowClientPolicy. A Hub has no
 // goroutines of its own and is safe for concurrent use.
 //
 // A Broker links hubs on several server instances: Publish delivers to the
 // local members at once and hands the message to the broker for the others.
+// Publish, and a Join to a room new on this instance or the last leave,
+// then wait for the broker's call (natsbroker's: at most its write
+// timeout, when the NATS server stops reading).
 type Hub struct {
 	policy SlowClientPolicy
 	broker Broker

@@ -115,8 +115,9 @@ type Options struct {
 	HandshakeTimeout time.Duration
 }
 
-// prepareOptions merges the first non-nil element of opts with the defaults
-// into a fresh copy. It reports settings that cannot work.
+// prepareOptions merges opts[0], when there is one and it is not nil, with
+// the defaults into a fresh copy; later elements are ignored, as in
+// go-macaron/sockets. It reports settings that cannot work.
 func prepareOptions(opts []*Options) (*Options, error) {
 	o := &Options{}
 	if len(opts) > 0 && opts[0] != nil {
