@@ -40,7 +40,10 @@
 // gets the room's history and members from every instance, and the lobby
 // counts everyone: see the README's "Running several instances" and
 // natsStore. Without a NATS server there, the command fails at once. The broker's counters are at
-// /debug/vars under "chat_nats".
+// /debug/vars under "chat_nats". What the other instances send is checked
+// as a client's frames are (names, texts, frame types), and clocks more
+// than 2^32 ahead are refused; what fails is dropped and counted there as
+// "malformed" (see rooms_nats_check.go).
 package main
 
 import (

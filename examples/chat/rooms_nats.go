@@ -30,7 +30,8 @@ import (
 // Every event an instance publishes (a message, a join, a leave) carries a
 // stamp: the instance's id, a sequence number of its own (increasing over
 // the process's life) and the room's Lamport clock (one more than the
-// highest clock this instance has seen in the room). (instance, seq) names
+// highest clock this instance has seen in the room; see maxClockLead for
+// clocks too far ahead). (instance, seq) names
 // an event; the history of a room is its last HistorySize messages ordered
 // by (clock, instance, seq), which is the same order on every instance and
 // agrees with causality: a reply is listed after what it answers. Live
@@ -68,8 +69,10 @@ import (
 //
 // Instances say hello on PREFIX.chat.hello when they start, every
 // HelloInterval, after a reconnect ("back") and when they close ("bye").
-// An instance that said bye, or has not been heard of for 3 intervals while
-// this one is connected, is forgotten: its members are shown as having left.
+// An instance is also heard of through its events and answers: one not
+// known yet becomes known then. An instance that said bye, or has not been
+// heard of for 3 intervals while this one is connected, is forgotten: its
+// members are shown as having left.
 // A newly started instance waits DiscoveryWait (default PeerTimeout) before
 // trusting that it knows every peer: until then its queries wait
 // PeerTimeout in full.
@@ -88,6 +91,9 @@ import (
 // "left" statuses) and messages missed are merged into the history and
 // sent to the members who missed them, unless older than everything the
 // history keeps.
+//
+// What the other instances send is checked as a client's frames are, and
+// frames are rebuilt from what passed: see rooms_nats_check.go.
 //
 // Two instances admitting the same name in the same room at the same
 // instant: each reserves the name before asking the other, so when the
@@ -141,7 +147,7 @@ type natsRoom struct {
 	present  map[string]bool            // names that entered here and have not left
 	remote   map[string]map[string]bool // instance -> names present there
 	history  []histEntry                // the last messages, by (clock, instance, seq); cap <= HistorySize
-	known    map[eventID]uint64         // messages applied -> applied counter then
+	known    map[eventID]uint64         // messages applied -> applied counter then; see rememberLocked
 	log      ring[event]                // the last events applied, for joiners catching up; empty when idle
 	applied  uint64                     // number of the last event applied
 	clock    uint64                     // Lamport clock

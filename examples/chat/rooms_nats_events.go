@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"sort"
 
 	"github.com/gorilla/websocket"
@@ -64,13 +66,16 @@ type wireMsg struct {
 
 // onEvent handles what another instance sent on a room's subject: an event
 // or a state answer. It runs on the broker's single delivery goroutine, in
-// the order the instances published.
+// the order the instances published. What fails the checks of
+// rooms_nats_check.go is dropped and counted.
 func (s *natsStore) onEvent(roomName string, data []byte) {
 	var w wireMsg
 	if err := json.Unmarshal(data, &w); err != nil || (w.Kind != kindEvent && w.Kind != kindState) {
-		if s.malformed.Add(1) == 1 {
-			s.log.Printf("chat: dropping a message from NATS for room %q that is not the chat's (logged once)", roomName)
-		}
+		s.refuse(roomName, "it is not the chat's")
+		return
+	}
+	if reason := s.checkSender(w.Inst); reason != "" {
+		s.refuse(roomName, reason)
 		return
 	}
 	if w.Kind == kindState {
@@ -79,25 +84,36 @@ func (s *natsStore) onEvent(roomName string, data []byte) {
 	}
 	var m Message
 	if err := json.Unmarshal(w.Frame, &m); err != nil {
-		s.malformed.Add(1)
+		s.refuse(roomName, "an event without a chat frame")
+		return
+	}
+	if reason := checkRemoteFrame(&m); reason != "" {
+		s.refuse(roomName, "an event: "+reason)
 		return
 	}
 	r := s.existing(roomName)
 	if r == nil {
+		s.sawPeer(w.Inst)
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// Under the room's lock: forgetPeer clears the room after it forgets
+	// the instance, so what is recorded of it here is either cleared or
+	// recorded for a known instance, which will expire.
+	s.sawPeer(w.Inst)
 	if len(r.reserved) == 0 {
 		return // no one here: the subscription is ending
 	}
+	if !r.plausibleClockLocked(w.Clock) {
+		s.refuse(roomName, fmt.Sprintf("an event's clock %d is more than %d ahead of the room's, %d", w.Clock, maxClockLead, r.clock))
+		return
+	}
 	r.clock = max(r.clock, w.Clock)
-	switch {
-	case w.Inst == "":
-		s.applyLocked(roomName, r, m, w.Frame) // not a chat event: deliver only
-	case m.Typ == typMessage:
-		s.applyMessageLocked(roomName, r, histEntry{stamp: w.stamp, From: m.From, Text: m.Text}, false, w.Frame)
-	case m.Typ == typStatus:
+	switch m.Typ {
+	case typMessage:
+		s.applyMessageLocked(roomName, r, histEntry{stamp: w.stamp, From: m.From, Text: m.Text}, false)
+	case typStatus:
 		names := r.remote[w.Inst]
 		in := names[m.From]
 		switch m.Text {
@@ -119,9 +135,7 @@ func (s *natsStore) onEvent(roomName string, data []byte) {
 				delete(r.remote, w.Inst)
 			}
 		}
-		s.applyLocked(roomName, r, m, w.Frame)
-	default:
-		s.applyLocked(roomName, r, m, w.Frame)
+		s.applyLocked(roomName, r, m)
 	}
 }
 
@@ -152,17 +166,17 @@ func (s *natsStore) replacePresenceLocked(roomName string, r *natsRoom, inst str
 	sort.Strings(left)
 	sort.Strings(joined)
 	for _, n := range left {
-		s.applyLocked(roomName, r, Message{Typ: typStatus, From: n, Text: "left"}, nil)
+		s.applyLocked(roomName, r, Message{Typ: typStatus, From: n, Text: "left"})
 	}
 	for _, n := range joined {
-		s.applyLocked(roomName, r, Message{Typ: typStatus, From: n, Text: "joined"}, nil)
+		s.applyLocked(roomName, r, Message{Typ: typStatus, From: n, Text: "joined"})
 	}
 }
 
 // applyMessageLocked records a message, unless already known, and delivers
 // it. A merged message (from an answer) older than the whole history is
 // dropped: it is news to no one here.
-func (s *natsStore) applyMessageLocked(roomName string, r *natsRoom, e histEntry, merged bool, frame []byte) {
+func (s *natsStore) applyMessageLocked(roomName string, r *natsRoom, e histEntry, merged bool) {
 	id := e.id()
 	if _, dup := r.known[id]; dup {
 		return
@@ -172,22 +186,43 @@ func (s *natsStore) applyMessageLocked(roomName string, r *natsRoom, e histEntry
 		return
 	}
 	r.history = insertBounded(r.history, i, e, s.historySize)
+	s.rememberLocked(r, id)
+	s.applyLocked(roomName, r, Message{Typ: typMessage, From: e.From, Text: e.Text})
+}
+
+// rememberLocked records the id of a message applied as the next event.
+//
+// The history is the room's last messages of all those applied here, so
+// what an answer can bring back is either in it, and its id is never
+// forgotten, or older than all of it, and dropped (applyMessageLocked).
+// Beyond the history, the ids of the messages applied during the last
+// 2*logSize events are kept, for copies still on their way (a live event
+// behind the answer that carried it); older ones are forgotten once more
+// than 4*logSize ids are kept. A room thus knows at most 4*logSize+1 ids;
+// a pruning leaves at most historySize+2*logSize+2 (historySize <=
+// logSize), so the next one comes logSize-1 messages later at the soonest.
+func (s *natsStore) rememberLocked(r *natsRoom, id eventID) {
 	r.known[id] = r.applied + 1
-	if len(r.known) > 4*s.logSize { // forget ids no copy of which can still be on its way
-		for k, at := range r.known {
-			if at+uint64(2*s.logSize) < r.applied {
-				delete(r.known, k)
-			}
+	if len(r.known) <= 4*s.logSize {
+		return
+	}
+	inHistory := make(map[eventID]bool, len(r.history))
+	for _, h := range r.history {
+		inHistory[h.id()] = true
+	}
+	for k, at := range r.known {
+		if at+uint64(2*s.logSize) < r.applied && !inHistory[k] {
+			delete(r.known, k)
 		}
 	}
-	s.applyLocked(roomName, r, Message{Typ: typMessage, From: e.From, Text: e.Text}, frame)
 }
 
 // applyLocked numbers an event, logs it for joiners catching up, and
-// delivers it to the local members.
-func (s *natsStore) applyLocked(roomName string, r *natsRoom, m Message, frame []byte) {
-	if frame == nil {
-		frame, _ = json.Marshal(m)
+// delivers it to the local members, as a frame built here from m.
+func (s *natsStore) applyLocked(roomName string, r *natsRoom, m Message) {
+	frame, err := json.Marshal(m)
+	if err != nil {
+		return // a Message of strings always encodes
 	}
 	r.applied++
 	r.log.push(event{seq: r.applied, msg: m})
@@ -201,11 +236,16 @@ func (s *natsStore) publishLocked(roomName string, r *natsRoom, except *sockets.
 	if err != nil {
 		return err
 	}
-	r.clock++
+	if r.clock < math.MaxUint64 { // at the maximum, it stays there (see maxClockLead)
+		r.clock++
+	}
 	st := stamp{Inst: s.id, Seq: s.seq.Add(1), Clock: r.clock}
 	if m.Typ == typMessage {
-		r.history = insertBounded(r.history, len(r.history), histEntry{stamp: st, From: m.From, Text: m.Text}, s.historySize)
-		r.known[st.id()] = r.applied + 1
+		// Last in the history, unless the clock is at its maximum.
+		e := histEntry{stamp: st, From: m.From, Text: m.Text}
+		i := sort.Search(len(r.history), func(i int) bool { return e.less(r.history[i].stamp) })
+		r.history = insertBounded(r.history, i, e, s.historySize)
+		s.rememberLocked(r, st.id())
 	}
 	r.applied++
 	r.log.push(event{seq: r.applied, msg: m})

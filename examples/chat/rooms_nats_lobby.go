@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"sort"
 	"time"
@@ -62,7 +63,9 @@ func (s *natsStore) Rooms() []roomInfo {
 	return out
 }
 
-// askRooms asks the other instances for their members per room.
+// askRooms asks the other instances for their members per room. Rooms
+// whose name fails checkRoom, or said to have no members, are dropped and
+// counted as malformed.
 func (s *natsStore) askRooms() map[string]map[string]int {
 	out := make(map[string]map[string]int)
 	if !s.nc.IsConnected() || s.down.Load() {
@@ -102,7 +105,15 @@ func (s *natsStore) askRooms() map[string]map[string]int {
 			continue
 		}
 		s.sawPeer(a.Inst)
-		out[a.Inst] = a.Rooms
+		rooms := make(map[string]int, len(a.Rooms))
+		for name, n := range a.Rooms {
+			if reason := checkRoom(name); reason != "" || n <= 0 {
+				s.refuse(name, "a lobby answer: "+cmp.Or(reason, "no members"))
+				continue
+			}
+			rooms[name] = n
+		}
+		out[a.Inst] = rooms
 		delete(want, a.Inst)
 	}
 }

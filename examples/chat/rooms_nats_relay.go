@@ -17,6 +17,10 @@ import (
 // records it and delivers it to the local members under the room's lock.
 // It keeps a room subscribed while the hub has members in it or the store
 // holds it (a joiner on its way in).
+//
+// The chat publishes nothing to every room (PublishAll): the relay does
+// not subscribe to what others publish there, which it could only deliver
+// verbatim, and refuses to send it.
 type relay struct {
 	b       *natsbroker.Broker
 	onEvent func(room string, data []byte)
@@ -40,11 +44,7 @@ func (r *relay) Attach(deliver func(sockets.Envelope)) error {
 }
 
 func (r *relay) fromRemote(env sockets.Envelope) {
-	if env.Room == "" {
-		r.deliver(env)
-		return
-	}
-	r.onEvent(env.Room, env.Data)
+	r.onEvent(env.Room, env.Data) // "" never comes: not subscribed
 }
 
 // deliverLocal hands a frame to the hub for the room's local members.
@@ -72,7 +72,12 @@ func (r *relay) Publish(env sockets.Envelope) error {
 	st := r.staged[env.Room]
 	delete(r.staged, env.Room)
 	r.stageMu.Unlock()
-	if !json.Valid(env.Data) {
+	switch {
+	case env.Room == "":
+		return &otherInstancesError{errors.New("chat: nothing is published to every room across instances")}
+	case st.Inst == "":
+		return &otherInstancesError{errors.New("chat: only the store's events cross instances")}
+	case !json.Valid(env.Data):
 		return &otherInstancesError{errors.New("chat: only JSON frames cross instances")}
 	}
 	data, err := json.Marshal(wireMsg{Kind: kindEvent, stamp: st, Frame: env.Data})
@@ -87,7 +92,7 @@ func (r *relay) Publish(env sockets.Envelope) error {
 
 func (r *relay) Subscribe(room string) error {
 	if room == "" {
-		return r.b.Subscribe("")
+		return nil // see relay
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -98,7 +103,7 @@ func (r *relay) Subscribe(room string) error {
 
 func (r *relay) Unsubscribe(room string) error {
 	if room == "" {
-		return r.b.Unsubscribe("")
+		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sort"
 	"strconv"
@@ -211,22 +212,45 @@ func (s *natsStore) publishControl(room string, w *wireMsg) {
 
 // onState applies another instance's answer: its presence replaces what
 // was known of it (the answer is in order with its events), and, for the
-// instance that asked, its history is merged.
+// instance that asked, its history is merged. onEvent has checked w.Inst;
+// names and messages that fail the checks of rooms_nats_check.go are
+// dropped and counted, and an answer whose clock is implausible is dropped
+// whole.
 func (s *natsStore) onState(roomName string, w *wireMsg) {
-	if w.Inst == "" || w.Inst == s.id {
-		return
-	}
-	s.sawPeer(w.Inst)
-	if r := s.existing(roomName); r != nil {
-		r.mu.Lock()
-		if len(r.reserved) > 0 {
-			r.clock = max(r.clock, w.Clock)
-			if w.To == s.id {
-				for _, h := range w.History {
-					s.applyMessageLocked(roomName, r, h, true, nil)
-				}
+	members := s.validNames(roomName, w.Members)
+	reserved := s.validNames(roomName, w.Reserved)
+	var history []histEntry
+	if w.To == s.id {
+		for _, h := range w.History {
+			if reason := checkHistEntry(&h); reason != "" {
+				s.refuse(roomName, "an answer's history: "+reason)
+				continue
 			}
-			s.replacePresenceLocked(roomName, r, w.Inst, w.Members)
+			history = append(history, h)
+		}
+	}
+	r := s.existing(roomName)
+	if r == nil {
+		s.sawPeer(w.Inst)
+	} else {
+		r.mu.Lock()
+		s.sawPeer(w.Inst) // under the room's lock: see onEvent
+		if len(r.reserved) > 0 {
+			if !r.plausibleClockLocked(w.Clock) {
+				s.refuse(roomName, fmt.Sprintf("an answer's clock %d is more than %d ahead of the room's, %d", w.Clock, maxClockLead, r.clock))
+				r.mu.Unlock()
+				return
+			}
+			r.clock = max(r.clock, w.Clock)
+			for _, h := range history {
+				if !r.plausibleClockLocked(h.Clock) {
+					s.refuse(roomName, fmt.Sprintf("an answer's message has a clock %d more than %d ahead of the room's, %d", h.Clock, maxClockLead, r.clock))
+					continue
+				}
+				r.clock = max(r.clock, h.Clock)
+				s.applyMessageLocked(roomName, r, h, true)
+			}
+			s.replacePresenceLocked(roomName, r, w.Inst, members)
 		}
 		r.mu.Unlock()
 	}
@@ -235,7 +259,7 @@ func (s *natsStore) onState(roomName string, w *wireMsg) {
 		q := s.queries[w.Query]
 		s.peerMu.Unlock()
 		if q != nil {
-			q.answer(w.Inst, w.Members, w.Reserved)
+			q.answer(w.Inst, members, reserved)
 		}
 	}
 }
