@@ -41,3 +41,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNewFilter feeds NewFilter what a client may send as a level and a
+// search: it never panics, refuses what is over the limits, and a filter
+// it accepts matches any line without panicking.
+func FuzzNewFilter(f *testing.F) {
+	for _, s := range [][2]string{
+		{"", ""}, {"warn", "timeout"}, {"error", "/^\\d{4}-/"}, {"info", "/(a|b)*c/"},
+		{"", "/(?:x?){999}/"}, {"", "/[/"}, {"debug", "/(?i)ÉTÉ/"}, {"bogus", "x"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	lines := []string{"", "2024-03-05 10:20:30 [error] timeout", `{"level":"warn","msg":"été"}`, "\xff\xfe"}
+	f.Fuzz(func(t *testing.T, level, search string) {
+		flt, err := NewFilter(level, search)
+		if err != nil {
+			return
+		}
+		if len(search) > MaxSearchLen {
+			t.Fatalf("a search of %d bytes was accepted (limit %d)", len(search), MaxSearchLen)
+		}
+		for _, l := range lines {
+			flt.Match(l, Parse(l))
+		}
+	})
+}
