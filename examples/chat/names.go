@@ -40,40 +40,32 @@ func cleanRoom(raw string) (room, reason string) {
 
 // checkName returns why name, trimmed already, cannot be a client's name,
 // or "".
-func checkName(name string) string {
-	switch {
-	case name == "":
-		return "invalid name: it is empty"
-	case name != strings.TrimSpace(name):
-		return "invalid name: it starts or ends with a space"
-	case utf8.RuneCountInString(name) > maxNameRunes:
-		return fmt.Sprintf("invalid name: longer than %d characters", maxNameRunes)
-	case name == "." || name == "..":
-		return `invalid name: "." and ".." cannot be used in an address`
-	}
-	if reason := checkRunes(name); reason != "" {
-		return "invalid name: " + reason
-	}
-	return ""
-}
+func checkName(name string) string { return checkLabel(name, "name", maxNameRunes) }
 
 // checkRoom returns why name, trimmed already, cannot be a room's name, or
 // "".
-func checkRoom(name string) string {
+func checkRoom(name string) string { return checkLabel(name, "room", maxRoomRunes) }
+
+// checkLabel returns why s, trimmed already, cannot be a what ("name" or
+// "room") of at most max characters, or "".
+func checkLabel(s, what string, max int) string {
+	reason := ""
 	switch {
-	case name == "":
-		return "invalid room: its name is empty"
-	case name != strings.TrimSpace(name):
-		return "invalid room: its name starts or ends with a space"
-	case utf8.RuneCountInString(name) > maxRoomRunes:
-		return fmt.Sprintf("invalid room: its name is longer than %d characters", maxRoomRunes)
-	case name == "." || name == "..":
-		return `invalid room: "." and ".." cannot be used in an address`
+	case s == "":
+		reason = "it is empty"
+	case s != strings.TrimSpace(s):
+		reason = "it starts or ends with a space"
+	case utf8.RuneCountInString(s) > max:
+		reason = fmt.Sprintf("longer than %d characters", max)
+	case s == "." || s == "..":
+		reason = `"." and ".." cannot be used in an address`
+	default:
+		reason = checkRunes(s)
 	}
-	if reason := checkRunes(name); reason != "" {
-		return "invalid room: its name " + reason
+	if reason == "" {
+		return ""
 	}
-	return ""
+	return "invalid " + what + ": " + reason
 }
 
 // checkRunes returns why s cannot be part of a name, or "".
