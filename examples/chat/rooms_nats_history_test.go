@@ -58,18 +58,7 @@ func (z *remoteInstance) answer(n int) {
 // history (as every resync's does, after a NATS blip or a peer's return)
 // adds nothing to it and delivers nothing again.
 func TestNATSResyncAfterManyStatusesRepeatsNothing(t *testing.T) {
-	srv := natstest.Start(t, -1)
-	A := newInstance(t, srv.ClientURL(), "A")
-	s := A.app.nats
-	release, ok := s.Reserve("r", "ann")
-	if !ok {
-		t.Fatal("reservation refused")
-	}
-	defer release()
-	r, err := s.room("r")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, r := storeWithMember(t, "r", "ann")
 	z := &remoteInstance{t: t, s: s, room: "r", inst: "Z"}
 	for i := range 4 * s.logSize { // as many ids as a room keeps before pruning
 		z.say(fmt.Sprintf("m%04d", i))
@@ -107,18 +96,7 @@ func TestNATSResyncAfterManyStatusesRepeatsNothing(t *testing.T) {
 // A room where only this instance's members talk keeps its known ids
 // within the same bound as one fed by other instances.
 func TestNATSKnownIdsOfLocalMessagesAreBounded(t *testing.T) {
-	srv := natstest.Start(t, -1)
-	A := newInstance(t, srv.ClientURL(), "A")
-	s := A.app.nats
-	release, ok := s.Reserve("r", "ann")
-	if !ok {
-		t.Fatal("reservation refused")
-	}
-	defer release()
-	r, err := s.room("r")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, r := storeWithMember(t, "r", "ann")
 	for i := range 4*s.logSize + 10 {
 		if err := s.Say("r", "ann", nil, fmt.Sprint(i)); err != nil {
 			t.Fatal(err)
@@ -127,4 +105,23 @@ func TestNATSKnownIdsOfLocalMessagesAreBounded(t *testing.T) {
 	if _, known := r.footprint(); known > 4*s.logSize+1 {
 		t.Errorf("the room knows %d ids, want at most %d", known, 4*s.logSize+1)
 	}
+}
+
+// storeWithMember starts a NATS server and an instance, and reserves name
+// in room, for a test that works on the instance's store directly; the
+// reservation ends with the test.
+func storeWithMember(t *testing.T, room, name string) (*natsStore, *natsRoom) {
+	t.Helper()
+	srv := natstest.Start(t, -1)
+	s := newInstance(t, srv.ClientURL(), "A").app.nats
+	release, ok := s.Reserve(room, name)
+	if !ok {
+		t.Fatal("reservation refused")
+	}
+	t.Cleanup(release)
+	r, err := s.room(room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, r
 }
