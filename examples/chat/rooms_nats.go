@@ -125,6 +125,7 @@ type natsStore struct {
 
 	peerMu  sync.Mutex
 	peers   map[string]time.Time // other instances, when last heard of
+	gone    map[string]time.Time // instances that said bye or went silent, when
 	queries map[string]*query    // state queries waiting for answers
 
 	subs        []*nats.Subscription

@@ -15,6 +15,8 @@ import "fmt"
 //     as any other's: dropping its events instead would lose those of a
 //     real instance heard from before its hello. Until it is forgotten,
 //     queries wait for its answer (PeerTimeout at most), as for any peer.
+//     An instance that said bye or was forgotten lately is taken back by a
+//     hello only (see heardFrom).
 //   - Names (an event's From, an answer's members, reserved names and
 //     history) must pass checkName, texts checkMessage, as a local client's
 //     would; a status is "joined" or "left"; no other frame type crosses

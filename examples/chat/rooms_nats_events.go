@@ -93,7 +93,7 @@ func (s *natsStore) onEvent(roomName string, data []byte) {
 	}
 	r := s.existing(roomName)
 	if r == nil {
-		s.sawPeer(w.Inst)
+		s.heardFrom(w.Inst)
 		return
 	}
 	r.mu.Lock()
@@ -101,7 +101,9 @@ func (s *natsStore) onEvent(roomName string, data []byte) {
 	// Under the room's lock: forgetPeer clears the room after it forgets
 	// the instance, so what is recorded of it here is either cleared or
 	// recorded for a known instance, which will expire.
-	s.sawPeer(w.Inst)
+	if !s.heardFrom(w.Inst) {
+		return // gone lately: see heardFrom
+	}
 	if len(r.reserved) == 0 {
 		return // no one here: the subscription is ending
 	}

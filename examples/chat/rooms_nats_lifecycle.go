@@ -29,6 +29,7 @@ func newNATSStore(cfg config) (*natsStore, *sockets.Hub, error) {
 		helloEvery:  cfg.HelloInterval,
 		rooms:       make(map[string]*natsRoom),
 		peers:       make(map[string]time.Time),
+		gone:        make(map[string]time.Time),
 		queries:     make(map[string]*query),
 		reconnected: make(chan struct{}, 1),
 		resync:      make(chan struct{}, 1),

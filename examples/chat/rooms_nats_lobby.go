@@ -104,7 +104,9 @@ func (s *natsStore) askRooms() map[string]map[string]int {
 		if json.Unmarshal(m.Data, &a) != nil || a.Inst == "" || a.Inst == s.id {
 			continue
 		}
-		s.sawPeer(a.Inst)
+		if !s.heardFrom(a.Inst) {
+			continue // gone lately: see heardFrom
+		}
 		rooms := make(map[string]int, len(a.Rooms))
 		for name, n := range a.Rooms {
 			if reason := checkRoom(name); reason != "" || n <= 0 {

@@ -27,7 +27,7 @@ func (s *natsStore) onHello(m *nats.Msg) {
 		s.forgetPeer(h.Inst)
 		return
 	}
-	known := s.sawPeer(h.Inst)
+	known := s.sawPeer(h.Inst) // a hello brings back an instance gone
 	if h.Kind == "new" || h.Kind == "back" {
 		s.sayHello("alive") // so that it knows of this instance at once
 	}
@@ -36,13 +36,35 @@ func (s *natsStore) onHello(m *nats.Msg) {
 	}
 }
 
-// sawPeer notes that inst is alive and reports whether it was known.
+// sawPeer notes that inst said hello and reports whether it was known.
 func (s *natsStore) sawPeer(inst string) bool {
 	s.peerMu.Lock()
 	defer s.peerMu.Unlock()
+	delete(s.gone, inst)
 	_, known := s.peers[inst]
 	s.peers[inst] = time.Now()
 	return known
+}
+
+// heardFrom notes an event, answer or request of inst, which makes an
+// instance not known yet a peer (so that the members it claims expire with
+// it). An instance that said bye or was forgotten for its silence within
+// the last peerExpiry hello intervals is not made a peer again that way:
+// heardFrom reports false, and what it sent is to be dropped. Events and
+// hellos travel on different subscriptions, so a late event can follow a
+// bye; and an instance that comes back after a silence is taken back by
+// its next hello, whose resync brings what was dropped meanwhile.
+func (s *natsStore) heardFrom(inst string) bool {
+	s.peerMu.Lock()
+	defer s.peerMu.Unlock()
+	if at, gone := s.gone[inst]; gone {
+		if time.Since(at) < peerExpiry*s.helloEvery {
+			return false
+		}
+		delete(s.gone, inst)
+	}
+	s.peers[inst] = time.Now()
+	return true
 }
 
 func (s *natsStore) touchPeers() {
@@ -73,6 +95,11 @@ func (s *natsStore) expirePeers() {
 			gone = append(gone, p)
 		}
 	}
+	for p, at := range s.gone {
+		if at.Before(cutoff) {
+			delete(s.gone, p) // remembered long enough
+		}
+	}
 	s.peerMu.Unlock()
 	for _, p := range gone {
 		s.log.Printf("chat: instance %s has not been heard of for %v: its members are shown as gone", p, peerExpiry*s.helloEvery)
@@ -85,6 +112,7 @@ func (s *natsStore) expirePeers() {
 func (s *natsStore) forgetPeer(inst string) {
 	s.peerMu.Lock()
 	delete(s.peers, inst)
+	s.gone[inst] = time.Now()
 	s.peerMu.Unlock()
 	for name, r := range s.roomList() {
 		r.mu.Lock()

@@ -153,13 +153,34 @@ func (s *natsStore) await(done <-chan struct{}) bool {
 	return true
 }
 
+// applyAnswerLocked records another instance's answer for a room: its
+// history merged, its members in place of what was known of them. An
+// answer whose clock is implausible is refused whole (it still counts as
+// the answer to its query).
+func (s *natsStore) applyAnswerLocked(roomName string, r *natsRoom, w *wireMsg, history []histEntry, members []string) {
+	if !r.plausibleClockLocked(w.Clock) {
+		s.refuse(roomName, fmt.Sprintf("an answer's clock %d is more than %d ahead of the room's, %d", w.Clock, maxClockLead, r.clock))
+		return
+	}
+	r.clock = max(r.clock, w.Clock)
+	for _, h := range history {
+		if !r.plausibleClockLocked(h.Clock) {
+			s.refuse(roomName, fmt.Sprintf("an answer's message has a clock %d more than %d ahead of the room's, %d", h.Clock, maxClockLead, r.clock))
+			continue
+		}
+		r.clock = max(r.clock, h.Clock)
+		s.applyMessageLocked(roomName, r, h, true)
+	}
+	s.replacePresenceLocked(roomName, r, w.Inst, members)
+}
+
 // onStateRequest answers another instance's query, on the room's subject.
 func (s *natsStore) onStateRequest(m *nats.Msg) {
 	var req stateRequest
 	if json.Unmarshal(m.Data, &req) != nil || req.From == "" || req.From == s.id || checkRoom(req.Room) != "" {
 		return
 	}
-	s.sawPeer(req.From)
+	s.heardFrom(req.From) // answered even if gone lately: it asked
 	w := wireMsg{Kind: kindState, stamp: stamp{Inst: s.id}, Query: req.Query, To: req.From}
 	r := s.existing(req.Room)
 	if r == nil {
@@ -231,26 +252,14 @@ func (s *natsStore) onState(roomName string, w *wireMsg) {
 	}
 	r := s.existing(roomName)
 	if r == nil {
-		s.sawPeer(w.Inst)
+		s.heardFrom(w.Inst)
 	} else {
 		r.mu.Lock()
-		s.sawPeer(w.Inst) // under the room's lock: see onEvent
-		if len(r.reserved) > 0 {
-			if !r.plausibleClockLocked(w.Clock) {
-				s.refuse(roomName, fmt.Sprintf("an answer's clock %d is more than %d ahead of the room's, %d", w.Clock, maxClockLead, r.clock))
-				r.mu.Unlock()
-				return
-			}
-			r.clock = max(r.clock, w.Clock)
-			for _, h := range history {
-				if !r.plausibleClockLocked(h.Clock) {
-					s.refuse(roomName, fmt.Sprintf("an answer's message has a clock %d more than %d ahead of the room's, %d", h.Clock, maxClockLead, r.clock))
-					continue
-				}
-				r.clock = max(r.clock, h.Clock)
-				s.applyMessageLocked(roomName, r, h, true)
-			}
-			s.replacePresenceLocked(roomName, r, w.Inst, members)
+		// Under the room's lock: see onEvent. An answer from an instance
+		// gone lately still counts as its answer to the query; its state
+		// is not recorded.
+		if s.heardFrom(w.Inst) && len(r.reserved) > 0 {
+			s.applyAnswerLocked(roomName, r, w, history, members)
 		}
 		r.mu.Unlock()
 	}
