@@ -2,7 +2,6 @@ package sockets
 
 import (
 	"encoding/json"
-	"fmt"
 	"reflect"
 	"runtime/debug"
 	"unsafe"
@@ -91,62 +90,4 @@ func marshal(v interface{}) (b []byte, err error) {
 		}
 	}()
 	return json.Marshal(v)
-}
-
-// panicError is a panic recovered in code of the bound type.
-type panicError struct {
-	value interface{}
-	stack []byte
-}
-
-func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
-
-// DecodeError reports a message from the client that is not valid JSON for
-// the bound type. The message was dropped; the connection stays open.
-type DecodeError struct {
-	Type    string // the bound type
-	Payload string // the start of the offending message
-	Err     error  // from encoding/json
-}
-
-// Error describes the failure, with the payload quoted.
-func (e *DecodeError) Error() string {
-	return fmt.Sprintf("sockets: message is not valid JSON for %s: %v (payload %q)", e.Type, e.Err, e.Payload)
-}
-
-// Unwrap returns the encoding/json error.
-func (e *DecodeError) Unwrap() error { return e.Err }
-
-// EncodeError reports a value the handler sent that could not be encoded.
-// It was skipped; the connection stays open.
-type EncodeError struct {
-	Type string // the bound type
-	Err  error  // from encoding/json
-}
-
-// Error describes the failure.
-func (e *EncodeError) Error() string {
-	return fmt.Sprintf("sockets: cannot encode %s as JSON: %v", e.Type, e.Err)
-}
-
-// Unwrap returns the encoding/json error.
-func (e *EncodeError) Unwrap() error { return e.Err }
-
-// maxPayloadShown bounds the payload quoted in errors and debug logs.
-const maxPayloadShown = 128
-
-// truncate returns the start of a payload, marked when cut.
-func truncate(data []byte) string {
-	if len(data) <= maxPayloadShown {
-		return string(data)
-	}
-	return string(data[:maxPayloadShown]) + "…"
-}
-
-// errorWithoutPayload keeps payloads out of log lines above Debug.
-func errorWithoutPayload(err error) error {
-	if de, ok := err.(*DecodeError); ok {
-		return fmt.Errorf("sockets: message is not valid JSON for %s: %v", de.Type, de.Err)
-	}
-	return err
 }

@@ -179,15 +179,6 @@ func bufferSize(n, def int) int {
 }
 
 // closeGrace bounds the closing handshake: how long the closer waits for the
-// writer to stop and for the client to answer a close frame.
-func (o *Options) closeGrace() time.Duration {
-	const max = 2 * time.Second
-	if o.WriteWait < max {
-		return o.WriteWait
-	}
-	return max
-}
-
 // writeDeadlineSlack is how much earlier than WriteWait a write may time
 // out: a write deadline is not moved for less than this, so that a
 // connection sending steadily does not change the runtime's timer heap for

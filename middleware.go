@@ -1,67 +1,12 @@
-// Package sockets is Macaron middleware that turns a WebSocket into Go
-// channels. A handler written against it is one select loop:
-//
-//	m.Get("/ws", sockets.JSON(Message{}), func(receiver <-chan *Message, sender chan<- *Message,
-//		done <-chan bool, disconnect chan<- int, errs <-chan error) {
-//		for {
-//			select {
-//			case msg := <-receiver:
-//				sender <- msg
-//			case <-done:
-//				return
-//			}
-//		}
-//	})
-//
-// It is API-compatible with github.com/go-macaron/sockets.
-//
-// # Requests
-//
-// A request that is not a GET gets 405, one whose Origin does not match
-// Options.AllowedOrigin gets 403, and a failed handshake gets 400, each with
-// a short plain-text body; the next handler is not called then.
-//
-// # Channels
-//
-// The receiver delivers each message from the client, in order; the sender
-// sends each value, in order. Neither is ever closed: wait on done to learn
-// that the connection is gone. done delivers true once, after the network
-// connection is closed, and is closed then, so every later receive returns
-// at once. Sending a close code on disconnect closes the connection with that
-// code (codes that RFC 6455 forbids on the wire become 1011). When the
-// handler returns, the connection is closed with 1000 if it is still open.
-//
-// After the connection is gone, sends on the sender and on disconnect are
-// discarded until the handler returns, so a handler never blocks forever.
-//
-// # Errors
-//
-// The errors channel reports what went wrong: a message that could not be
-// decoded (*DecodeError) or encoded (*EncodeError), both of which leave the
-// connection open; ErrMessageTooBig (closed with 1009); ErrInvalidUTF8
-// (closed with 1007); and a connection lost without a normal close. A normal
-// close by either side is not an error. The channel is buffered
-// (Options.ErrorChannelBuffer) and never blocks the connection: errors that
-// find it full are dropped and logged at LogLevelWarning. It is never closed.
-//
-// # Shutdown
-//
-// Shutdown (or Group.Shutdown) closes every open connection with 1001,
-// refuses new upgrades with 503, and waits for the handlers to return.
-//
-// # Concurrency
-//
-// Each connection has three goroutines: the reader (the only one that reads
-// frames), the writer (the only one that writes data frames; it also sends a
-// ping every PingPeriod) and the closer (the only one that shuts the
-// connection down). The middleware returns once the handler has returned and
-// all three have ended. A handler that panics closes its connection with 1011;
-// the panic is logged with its stack and goes no further.
 package sockets
 
 import (
+	"bufio"
+	"errors"
+	"net"
 	"net/http"
 	"reflect"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"gopkg.in/macaron.v1"
@@ -153,15 +98,6 @@ func newUpgrader(opts *Options) *websocket.Upgrader {
 }
 
 // refusal is why a request was not upgraded.
-type refusal string
-
-// Error returns the reason.
-func (r refusal) Error() string { return string(r) }
-
-const (
-	errMethod refusal = "websocket upgrade needs a GET request"
-	errOrigin refusal = "origin not allowed"
-)
 
 // refuse answers a request that cannot be upgraded, in plain text.
 func refuse(w http.ResponseWriter, r *http.Request, status int, reason error) {
@@ -173,4 +109,73 @@ func refuse(w http.ResponseWriter, r *http.Request, status int, reason error) {
 	}
 	w.WriteHeader(status)
 	w.Write([]byte(http.StatusText(status) + ": " + reason.Error() + "\n"))
+}
+
+// hijackGuard stands in for Macaron's response writer during an upgrade.
+// Hijack hands gorilla a batchConn; once hijacked, the guard discards every
+// write, so that nothing (a next handler's return value, a recovery
+// middleware) reaches the raw connection.
+type hijackGuard struct {
+	macaron.ResponseWriter
+	conn *batchConn
+	// failed is set when the upgrade failed after gorilla took the
+	// connection over: the chain must stop, as after any refusal.
+	failed bool
+	// deadlineSlack is passed to the batchConn.
+	deadlineSlack time.Duration
+}
+
+// Hijack takes over the connection and wraps it in a batchConn.
+func (g *hijackGuard) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := g.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("sockets: the ResponseWriter does not implement http.Hijacker")
+	}
+	nc, brw, err := h.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	g.conn = newBatchConn(nc, g.deadlineSlack)
+	return g.conn, brw, nil
+}
+
+func (g *hijackGuard) hijacked() bool { return g.conn != nil }
+
+// Write discards p after the hijack.
+func (g *hijackGuard) Write(p []byte) (int, error) {
+	if g.hijacked() {
+		return 0, errHijacked
+	}
+	return g.ResponseWriter.Write(p)
+}
+
+// WriteHeader is ignored after the hijack.
+func (g *hijackGuard) WriteHeader(status int) {
+	if !g.hijacked() {
+		g.ResponseWriter.WriteHeader(status)
+	}
+}
+
+// Written reports what the wrapped writer says, which a successful upgrade
+// does not change: Macaron goes on through the handlers after the binding,
+// in order, as it does with go-macaron/sockets. After an upgrade that
+// failed once the connection was taken over, it reports true, which ends
+// the chain as a refusal does.
+func (g *hijackGuard) Written() bool {
+	return g.failed || g.ResponseWriter.Written()
+}
+
+// Status reports 101 after the hijack.
+func (g *hijackGuard) Status() int {
+	if g.hijacked() {
+		return http.StatusSwitchingProtocols
+	}
+	return g.ResponseWriter.Status()
+}
+
+// Flush is a no-op after the hijack.
+func (g *hijackGuard) Flush() {
+	if !g.hijacked() {
+		g.ResponseWriter.Flush()
+	}
 }

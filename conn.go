@@ -2,15 +2,12 @@ package sockets
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -58,11 +55,6 @@ type Conn struct {
 }
 
 // closeReason is why a connection ends.
-type closeReason struct {
-	code int    // close code to send; 0 sends no close frame
-	text string // close frame text
-	err  error  // reported on the errors channel; nil for a normal close
-}
 
 var connIDs atomic.Uint64
 
@@ -173,16 +165,6 @@ func (c *Conn) reportError(err error) {
 // heardFromClient moves the read deadline to PongWait from now: a pong or a
 // message shows the client is alive. Reader goroutine only (gorilla runs
 // the pong handler there too). Unless exact, a deadline that would move by
-// less than 1/32 of PongWait stays, sparing a timer change per message;
-// pongs, once per PingPeriod, always move it.
-func (c *Conn) heardFromClient(exact bool) error {
-	d := time.Now().Add(c.opts.PongWait)
-	if !exact && d.Sub(c.readDeadline) < c.opts.PongWait/32 {
-		return nil
-	}
-	c.readDeadline = d
-	return c.net.SetReadDeadline(d)
-}
 
 // logPanic logs, with its stack, a panic that a codec recovered from the
 // bound type's own methods.
@@ -224,194 +206,25 @@ func (c *Conn) serve(read, write func(), handler func()) {
 }
 
 // closer owns shutdown. It waits for the first reason to close, then shuts
-// the connection down. The waiting half is kept apart from the shutdown
-// half so that an idle connection's closer keeps a minimal stack.
-func (c *Conn) closer() {
-	defer close(c.closerDone)
-	c.awaitReason()
-	c.shutdown()
+
+// codec is all that one binding adds to the connection engine: how a frame
+// becomes a value of T and back.
+type codec[T any] struct {
+	// decode makes a value from a frame; data is only valid during the call.
+	decode func(messageType int, data []byte) (T, error)
+	// encode appends the frame for v to dst and returns it with its type.
+	encode func(dst []byte, v T) (messageType int, frame []byte, err error)
 }
 
-// awaitReason waits until the connection must close and records why.
-func (c *Conn) awaitReason() {
-	select {
-	case <-c.stop:
-	case code := <-c.disconnect:
-		c.report(closeReason{code: sendableCode(code)})
-	case <-c.handlerDone:
-		select {
-		case code := <-c.disconnect:
-			c.report(closeReason{code: sendableCode(code)})
-		default:
-			c.report(closeReason{code: websocket.CloseNormalClosure})
-		}
-	}
+// pump moves values of T between the websocket and the handler's channels.
+type pump[T any] struct {
+	c       *Conn
+	codec   codec[T]
+	recv    chan T                       // to the handler
+	send    chan T                       // from the handler
+	scratch []byte                       // the writer's encoding buffer
+	frames  []*websocket.PreparedMessage // the writer's spare hub batch
 }
 
-// shutdown sends the close frame, waits (bounded) for the client's answer,
-// closes the network connection, fires done, and then keeps a late
-// disconnect from blocking the handler until it returns.
-//
-//go:noinline
-func (c *Conn) shutdown() {
-	c.mu.Lock()
-	r := *c.reason
-	c.mu.Unlock()
-	close(c.closing)
-	c.queue.signal() // the writer waits on its wake, not on closing
-	if r.err != nil {
-		c.reportError(r.err)
-	}
-
-	expired := make(chan struct{})
-	grace := time.AfterFunc(c.opts.closeGrace(), func() { close(expired) })
-	defer grace.Stop()
-	deadline := time.Now().Add(c.opts.closeGrace())
-
-	// Let the writer finish its burst, so the close frame comes last. A
-	// writer stuck on a client that does not read is cut short: its write
-	// fails now instead of at WriteWait, and no close frame is sent.
-	select {
-	case <-c.writerStopped:
-	case <-expired:
-		c.net.Conn.SetWriteDeadline(time.Now())
-		<-c.writerStopped
-		r.code = 0
-	}
-	if r.code != 0 {
-		readerGone := isClosed(c.readerDone)
-		err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(r.code, closeFrameText(r.text)), deadline)
-		c.net.flush()
-		// ErrCloseSent: gorilla sent it already (1009 on the read limit).
-		if err == nil || errors.Is(err, websocket.ErrCloseSent) {
-			c.awaitCloseReply(readerGone, expired)
-		}
-	}
-	c.net.flush()
-	c.net.Conn.Close()
-	<-c.readerDone
-
-	c.markGone()
-	c.log.infof("%s: closed (%d %s)", c.req.RemoteAddr, r.code, closeText(r))
-	c.done <- true
-	close(c.done)
-
-	for {
-		select {
-		case <-c.disconnect:
-		case <-c.handlerDone:
-			return
-		}
-	}
-}
-
-// markGone records that the network connection is closed and runs the
-// OnClose hooks, once.
-func (c *Conn) markGone() {
-	c.mu.Lock()
-	hooks := c.onClose
-	c.onClose = nil
-	close(c.gone)
-	c.mu.Unlock()
-	for _, f := range hooks {
-		f()
-	}
-}
-
-// awaitCloseReply waits, until expired, for the client to answer our close
-// frame: the reader reads the reply and ends. If the reader had ended
-// already, whatever the client sent meanwhile is discarded for a moment
-// instead, so that unread input does not turn the close into a TCP reset,
-// which could destroy the close frame in flight.
-func (c *Conn) awaitCloseReply(readerGone bool, expired <-chan struct{}) {
-	if !readerGone {
-		select {
-		case <-c.readerDone:
-		case <-expired:
-		}
-		return
-	}
-	c.net.Conn.SetReadDeadline(time.Now().Add(lingerTime))
-	io.Copy(io.Discard, io.LimitReader(c.net.Conn, 1<<20))
-}
-
-// lingerTime is how long input is discarded after a close frame sent when
-// the reader has already stopped.
-const lingerTime = 100 * time.Millisecond
-
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
-// closeFrameText cuts text to what fits a close frame (123 bytes, RFC
-// 6455 §5.5), at a UTF-8 boundary.
-func closeFrameText(text string) string {
-	const max = 123
-	if len(text) <= max {
-		return text
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(text[cut]) {
-		cut--
-	}
-	return text[:cut]
-}
-
-func closeText(r closeReason) string {
-	if r.err != nil {
-		return r.err.Error()
-	}
-	return r.text
-}
-
-// sendableCode maps codes that must not appear in a close frame (RFC 6455
-// §7.4.1: 1004-1006, 1015, and anything outside 1000-4999) to 1011.
-func sendableCode(code int) int {
-	switch {
-	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014, code >= 3000 && code <= 4999:
-		return code
-	}
-	return websocket.CloseInternalServerErr
-}
-
-// Errors reported on the errors channel.
-var (
-	// ErrMessageTooBig: a message exceeded MaxMessageSize; the connection
-	// was closed with 1009.
-	ErrMessageTooBig = errors.New("sockets: message exceeds MaxMessageSize")
-	// ErrInvalidUTF8: a text message was not valid UTF-8; the connection was
-	// closed with 1007.
-	ErrInvalidUTF8 = errors.New("sockets: text message is not valid UTF-8")
-)
-
-// readFailure turns the reader's error into a reason to close.
-func readFailure(err error) closeReason {
-	var ce *websocket.CloseError
-	switch {
-	case errors.As(err, &ce):
-		// The client closed; gorilla's close handler has answered.
-		if ce.Code == websocket.CloseAbnormalClosure {
-			break // gorilla's name for an EOF without a close frame
-		}
-		if ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseGoingAway || ce.Code == websocket.CloseNoStatusReceived {
-			return closeReason{text: ce.Text}
-		}
-		return closeReason{err: fmt.Errorf("sockets: client closed the connection: %w", err)}
-	case errors.Is(err, websocket.ErrReadLimit):
-		// gorilla has sent the 1009 close frame itself.
-		return closeReason{code: websocket.CloseMessageTooBig, err: fmt.Errorf("%w: %v", ErrMessageTooBig, err)}
-	case isTimeout(err):
-		return closeReason{err: fmt.Errorf("sockets: no pong within PongWait: %w", err)}
-	}
-	return closeReason{err: fmt.Errorf("sockets: connection lost: %w", err)}
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
+// maxScratch is the largest encoding buffer the writer keeps between frames.
+const maxScratch = 64 << 10

@@ -113,8 +113,6 @@ func (g *Group) leave() {
 	}
 }
 
-const errShutdown refusal = "server is shutting down"
-
 // refuseDuringShutdown answers 503 while the group shuts down.
 func refuseDuringShutdown(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", "1")
