@@ -78,10 +78,3 @@ func (oc *originChecker) forHost(host string) *regexp.Regexp {
 	oc.perHost[host] = re
 	return re
 }
-
-// compiled counts the host patterns compiled so far (for tests).
-func (oc *originChecker) compiled() int {
-	oc.mu.Lock()
-	defer oc.mu.Unlock()
-	return len(oc.perHost)
-}
