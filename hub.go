@@ -28,7 +28,7 @@ import (
 //		for {
 //			select {
 //			case msg := <-receiver:
-//				hub.Publish(room, websocket.TextMessage, []byte(msg))
+//				hub.Publish(room, sockets.TextMessage, []byte(msg))
 //			case <-done:
 //				return // the connection left its rooms by itself
 //			}
@@ -61,6 +61,8 @@ type Hub struct {
 	// and mu, so either lock is enough to read it.
 	subMu      sync.Mutex
 	subscribed map[string]bool
+	// unsubscribing counts the goroutines of forget.
+	unsubscribing sync.WaitGroup
 
 	in, out, dropped, slow, brokerErrors, refused atomic.Uint64
 }
@@ -101,10 +103,9 @@ type HubOptions struct {
 
 // Envelope is a published message as it travels between hubs.
 type Envelope struct {
-	Room   string `json:"room"`             // "" addresses every room
-	Type   int    `json:"type"`             // websocket.TextMessage or websocket.BinaryMessage
-	Data   []byte `json:"data"`             // the frame's payload, as published
-	Except uint64 `json:"except,omitempty"` // a connection ID left out on the publishing instance
+	Room string // "" addresses every room
+	Type int    // TextMessage or BinaryMessage
+	Data []byte // the frame's payload, as published
 }
 
 // Broker carries published messages between the hubs of several server
@@ -203,23 +204,38 @@ func (h *Hub) LeaveAll(c *Conn) {
 	h.leaveAll(c, false)
 }
 
-// forget is LeaveAll for a closed connection: it also drops the record
-// that c's close is hooked.
+// forget is LeaveAll for a closed connection, run by its closer before
+// done fires: it also drops the record that c's close is hooked, and it
+// leaves telling the broker about the rooms c emptied to a goroutine of
+// its own (Close waits for it), so that a slow broker never delays done.
 func (h *Hub) forget(c *Conn) {
-	h.leaveAll(c, true)
+	emptied := h.leaveAllLocal(c, true)
+	if len(emptied) == 0 || h.broker == nil {
+		return
+	}
+	h.unsubscribing.Add(1)
+	go func() {
+		defer h.unsubscribing.Done()
+		h.unsubscribe(emptied)
+	}()
 }
 
 func (h *Hub) leaveAll(c *Conn, closed bool) {
+	h.unsubscribe(h.leaveAllLocal(c, closed))
+}
+
+// leaveAllLocal removes c from every room and returns the rooms it emptied.
+func (h *Hub) leaveAllLocal(c *Conn, closed bool) []string {
 	var emptied []string
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	for room := range h.members[c] {
 		emptied = append(emptied, h.leaveLocked(room, c)...)
 	}
 	if closed {
 		delete(h.hooked, c)
 	}
-	h.mu.Unlock()
-	h.unsubscribe(emptied)
+	return emptied
 }
 
 // leaveLocked removes c from room and returns the room if it is now empty.
@@ -285,23 +301,23 @@ func (h *Hub) syncRoom(room string) error {
 
 // Publish sends one message to every member of room, on this instance and,
 // through the broker, on the others. It never blocks on a client.
-// messageType is websocket.TextMessage (data must then be valid UTF-8) or
-// websocket.BinaryMessage; anything else, or an empty room name, is refused
+// messageType is TextMessage (data must then be valid UTF-8) or
+// BinaryMessage; anything else, or an empty room name, is refused
 // with an error and reaches nobody. Otherwise an error reports a broker
 // failure only; local members have been served anyway.
 // The hub keeps data until every member's frame is written: do not modify
 // it after the call.
 func (h *Hub) Publish(room string, messageType int, data []byte) error {
-	return h.publish(Envelope{Room: room, Type: messageType, Data: data}, false)
+	return h.publish(Envelope{Room: room, Type: messageType, Data: data}, 0, false)
 }
 
 // PublishExcept is Publish leaving out one connection, usually the sender.
 func (h *Hub) PublishExcept(room string, except *Conn, messageType int, data []byte) error {
-	env := Envelope{Room: room, Type: messageType, Data: data}
+	var id uint64
 	if except != nil {
-		env.Except = except.ID()
+		id = except.ID()
 	}
-	return h.publish(env, false)
+	return h.publish(Envelope{Room: room, Type: messageType, Data: data}, id, false)
 }
 
 // PublishJSON publishes v, encoded once, as a JSON text message to room.
@@ -315,15 +331,17 @@ func (h *Hub) PublishJSON(room string, v interface{}) error {
 
 // PublishAll sends one message to every connection in any room, once each.
 func (h *Hub) PublishAll(messageType int, data []byte) error {
-	return h.publish(Envelope{Type: messageType, Data: data}, true)
+	return h.publish(Envelope{Type: messageType, Data: data}, 0, true)
 }
 
-func (h *Hub) publish(env Envelope, everyRoom bool) error {
+// publish delivers env here, leaving out the connection whose ID is except
+// (0: none), and hands it to the broker for the other instances.
+func (h *Hub) publish(env Envelope, except uint64, everyRoom bool) error {
 	if env.Room == "" && !everyRoom {
 		h.refused.Add(1)
 		return errEmptyRoom
 	}
-	if err := h.deliver(env); err != nil {
+	if err := h.deliver(env, except); err != nil {
 		return err
 	}
 	if h.broker == nil {
@@ -339,12 +357,11 @@ func (h *Hub) publish(env Envelope, everyRoom bool) error {
 // deliverRemote serves a message published on another instance; one the
 // hub would refuse from a local publisher is dropped (Stats.Refused).
 func (h *Hub) deliverRemote(env Envelope) {
-	env.Except = 0 // the excepted connection lives on the publishing instance
-	h.deliver(env)
+	h.deliver(env, 0)
 }
 
-// deliver offers the message to each local member's queue.
-func (h *Hub) deliver(env Envelope) error {
+// deliver offers the message to each local member's queue but except's.
+func (h *Hub) deliver(env Envelope, except uint64) error {
 	if err := checkFrame(env.Type, env.Data); err != nil {
 		h.refused.Add(1)
 		return err
@@ -358,11 +375,11 @@ func (h *Hub) deliver(env Envelope) error {
 	h.mu.RLock()
 	if env.Room == "" {
 		for c := range h.members {
-			slow = h.offer(c, env.Except, pm, slow)
+			slow = h.offer(c, except, pm, slow)
 		}
 	} else {
 		for c := range h.rooms[env.Room] {
-			slow = h.offer(c, env.Except, pm, slow)
+			slow = h.offer(c, except, pm, slow)
 		}
 	}
 	h.mu.RUnlock()
@@ -481,10 +498,12 @@ func (h *Hub) PublishExpvar(name string) error {
 
 var expvarMu sync.Mutex
 
-// Close closes the broker, if any. Connections are not closed.
+// Close waits for the broker calls under way for connections that closed,
+// and closes the broker, if any. Connections are not closed.
 func (h *Hub) Close() error {
 	if h.broker == nil {
 		return nil
 	}
+	h.unsubscribing.Wait()
 	return h.broker.Close()
 }

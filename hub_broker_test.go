@@ -4,6 +4,9 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // recordingBroker remembers what a hub told it.
@@ -104,14 +107,14 @@ func TestHubBrokerPublishAndDeliver(t *testing.T) {
 	h.Join("r", sender)
 	h.Join("r", local)
 	h.PublishExcept("r", sender, 1, []byte("hi"))
-	if len(b.published) != 1 || b.published[0].Except != sender.ID() || string(b.published[0].Data) != "hi" {
+	if len(b.published) != 1 || b.published[0].Room != "r" || string(b.published[0].Data) != "hi" {
 		t.Errorf("broker got %+v", b.published)
 	}
 	if n, m := len(queued(sender)), len(queued(local)); n != 0 || m != 1 {
 		t.Errorf("local delivery: sender %d, other %d; want 0 and 1", n, m)
 	}
 	// From another instance: the sender there is not ours to leave out.
-	b.deliver(Envelope{Room: "r", Type: 1, Data: []byte("remote"), Except: sender.ID()})
+	b.deliver(Envelope{Room: "r", Type: 1, Data: []byte("remote")})
 	if n, m := len(queued(sender)), len(queued(local)); n != 1 || m != 1 {
 		t.Errorf("remote delivery: got %d and %d, want one each", n, m)
 	}
@@ -148,5 +151,54 @@ func TestHubRetriesAFailedSubscribe(t *testing.T) {
 	h.Join("s", first)
 	if !b.isSubscribed("s") {
 		t.Error("a repeated Join of the same member did not ask the broker again")
+	}
+}
+
+// stallingBroker's Unsubscribe blocks until release is closed, as a NATS
+// server that stopped reading holds natsbroker's.
+type stallingBroker struct {
+	recordingBroker
+	release chan struct{}
+	calls   chan string
+}
+
+func (b *stallingBroker) Unsubscribe(room string) error {
+	b.calls <- room
+	<-b.release
+	return b.recordingBroker.Unsubscribe(room)
+}
+
+// A connection whose close empties a room tells the broker after done, not
+// before: a stalled broker must not hold up done (nor Shutdown).
+func TestSlowBrokerDoesNotDelayDone(t *testing.T) {
+	b := &stallingBroker{recordingBroker: *newRecordingBroker(), release: make(chan struct{}), calls: make(chan string, 1)}
+	h := newHub(t, &HubOptions{Broker: b})
+	joined := make(chan struct{})
+	doneAt := make(chan time.Time, 1)
+	ts := newTestServer(t, Messages(quiet()), func(c *Conn, done <-chan bool) {
+		if err := h.Join("r", c); err != nil {
+			t.Errorf("join: %v", err)
+		}
+		close(joined)
+		<-done
+		doneAt <- time.Now()
+	})
+	ws := ts.dial(t, nil)
+	recv(t, joined, "join")
+	start := time.Now()
+	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), timeIn())
+	if d := recv(t, doneAt, "done").Sub(start); d > time.Second {
+		t.Errorf("done came %v after the client's close, with the broker stalled", d)
+	}
+	if room := recv(t, b.calls, "the broker's Unsubscribe"); room != "r" {
+		t.Errorf("unsubscribed %q, want r", room)
+	}
+	ts.waitFinished(t, 1)
+	close(b.release)
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b.isSubscribed("r") {
+		t.Error("the emptied room is still subscribed")
 	}
 }

@@ -37,9 +37,8 @@
 // neither decoded nor re-encoded. The metadata travels in NATS headers:
 // HeaderInstance carries the publishing instance's id and HeaderType the
 // WebSocket message type (1 text, 2 binary) in decimal. The room is the
-// subject. Envelope.Except is not sent: the connection it names lives on
-// the publishing instance. A message without a valid type header is
-// dropped and counted in Stats.Malformed.
+// subject. A message without a valid type header is dropped and counted in
+// Stats.Malformed.
 //
 // An instance never delivers its own messages a second time (the hub has
 // already delivered them locally): a message whose instance header is this
