@@ -13,48 +13,79 @@
 //		}
 //	})
 //
-// It is API-compatible with github.com/go-macaron/sockets.
+// It is API-compatible with github.com/go-macaron/sockets: JSON, Messages
+// and ByteSliceMessages bind a route's websocket to channels of *T, string
+// and []byte. The next handler may ask, by type, for any of
+//
+//	receiver   <-chan T       each message from the client, in order
+//	sender     chan<- T       each value becomes one message, in order
+//	done       <-chan bool    true once the connection is gone, then closed
+//	disconnect chan<- int     send a close code to close the connection
+//	errors     <-chan error   what went wrong
+//	conn       *sockets.Conn  the connection's handle
 //
 // # Requests
 //
 // A request that is not a GET gets 405, one whose Origin does not match
 // Options.AllowedOrigin gets 403, and a failed handshake gets 400, each with
-// a short plain-text body; the next handler is not called then.
+// a short plain-text body; the next handler is not called then. Handlers
+// after the binding all run, in order; the one that keeps the socket
+// returns when done fires.
 //
 // # Channels
 //
-// The receiver delivers each message from the client, in order; the sender
-// sends each value, in order. Neither is ever closed: wait on done to learn
+// Neither the receiver nor the sender is ever closed: wait on done to learn
 // that the connection is gone. done delivers true once, after the network
 // connection is closed, and is closed then, so every later receive returns
-// at once. Sending a close code on disconnect closes the connection with that
-// code (codes that RFC 6455 forbids on the wire become 1011). When the
-// handler returns, the connection is closed with 1000 if it is still open.
-//
-// After the connection is gone, sends on the sender and on disconnect are
+// at once. Sending a close code on disconnect closes the connection with
+// that code (codes that RFC 6455 keeps off the wire become 1011). When the
+// handler returns, the connection is closed with 1000 if it is still open;
+// when it panics, with 1011, and the panic is logged with its stack. After
+// the connection is gone, sends on the sender and on disconnect are
 // discarded until the handler returns, so a handler never blocks forever.
 //
 // # Errors
 //
-// The errors channel reports what went wrong: a message that could not be
-// decoded (*DecodeError) or encoded (*EncodeError), both of which leave the
-// connection open; ErrMessageTooBig (closed with 1009); ErrInvalidUTF8
-// (closed with 1007); and a connection lost without a normal close. A normal
-// close by either side is not an error. The channel is buffered
+// The errors channel reports a message that could not be decoded
+// (*DecodeError) or encoded (*EncodeError), both of which leave the
+// connection open, and an end that was a fault, as a *CloseError: a message
+// over MaxMessageSize (ErrMessageTooBig, closed with 1009), text that is
+// not UTF-8 (ErrInvalidUTF8, 1007, found as soon as the bytes so far cannot
+// be UTF-8), a frame that breaks RFC 6455 (ErrProtocol, 1002), a close
+// code from the client other than 1000, 1001 or none, silence past
+// PongWait, a write that timed out, a connection lost without a close
+// frame. errors.Is and errors.As see through a *CloseError to its fault. A
+// normal close by either side is not an error. The channel is buffered
 // (Options.ErrorChannelBuffer) and never blocks the connection: errors that
-// find it full are dropped and logged at LogLevelWarning. It is never closed.
+// find it full are dropped and logged. It is never closed.
+// Conn.CloseError says how any connection ended, once done has fired.
+//
+// # How a connection runs
+//
+// Three goroutines serve a connection while the handler runs on the HTTP
+// server's goroutine: the reader, the only one that reads frames; the
+// writer, the only one that writes them (the handler's values, frames from
+// a Hub or Conn.Send, pings, pongs and the close frame); and the closer,
+// the only one that closes the network connection. The connection ends at
+// the first reason to end, whoever finds it: the handler returns or sends
+// on disconnect, Conn.Close is called (by a Hub or Shutdown too), the
+// client sends a close frame, breaks the protocol, goes silent or away, or
+// a write fails. That closes one channel, stop, and from then on no read
+// or write on the network connection may take longer than the close grace
+// (2s, or WriteWait if shorter). The writer writes what the handler had
+// sent and the close frame (the client's own code back, when it began; a
+// reply the handler sends at once to the client's last message goes
+// first) and stops; the reader reads the client's answer; the closer then
+// closes the network connection, records how it ended, runs the OnClose
+// hooks and fires done. The middleware returns once the handler and the
+// three goroutines have.
+//
+// Frames are checked before gorilla/websocket reads them, so that a fault
+// is answered by the writer, after the frames the handler had already
+// sent, rather than by gorilla at once from the reader.
 //
 // # Shutdown
 //
 // Shutdown (or Group.Shutdown) closes every open connection with 1001,
 // refuses new upgrades with 503, and waits for the handlers to return.
-//
-// # Concurrency
-//
-// Each connection has three goroutines: the reader (the only one that reads
-// frames), the writer (the only one that writes data frames; it also sends a
-// ping every PingPeriod) and the closer (the only one that shuts the
-// connection down). The middleware returns once the handler has returned and
-// all three have ended. A handler that panics closes its connection with 1011;
-// the panic is logged with its stack and goes no further.
 package sockets
