@@ -3,89 +3,86 @@ package sockets
 import (
 	"errors"
 	"io"
+	"net"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
 
-// closeReason is why a connection ends.
+// closeReason is why a connection ends: the first one given to end wins.
 type closeReason struct {
-	code int    // close code to send; 0 sends no close frame
-	text string // close frame text
-	err  error  // reported on the errors channel; nil for a normal close
+	code int    // the close code to send; 0 sends no close frame
+	text string // the close frame's reason (the client's own, when byClient)
+	err  error  // the fault, reported on errs; nil for a normal close
+	// byClient is set when the client began: its close frame (answered
+	// with its code) or its connection gone.
+	byClient bool
+	// awaitReplies is set when the client closed or failed the
+	// connection right after a message: the handler's reply goes first.
+	awaitReplies bool
 }
 
-// closer owns shutdown. It waits for the first reason to close, then shuts
-// the connection down. The waiting half is kept apart from the shutdown
-// half so that an idle connection's closer keeps a minimal stack.
+// closer is the closer goroutine: the only one that closes the network
+// connection. It waits for the first reason to end; for the writer's last
+// frames and close frame; for the client's answer to it (the reader reads
+// it), all within closeGrace. Then it closes the network connection,
+// records how it ended, runs the OnClose hooks and fires done. Late codes
+// on disconnect are discarded until the handler returns.
 func (c *Conn) closer() {
-	defer close(c.closerDone)
+	defer c.goroutines.Done()
 	c.awaitReason()
 	c.shutdown()
 }
 
-// awaitReason waits until the connection must close and records why.
+// awaitReason waits until the connection must end. The closer's own
+// reasons are the handler's: a code on disconnect, or its return.
 func (c *Conn) awaitReason() {
 	select {
 	case <-c.stop:
 	case code := <-c.disconnect:
-		c.report(closeReason{code: sendableCode(code)})
+		c.end(closeReason{code: sendableCode(code)})
 	case <-c.handlerDone:
 		select {
 		case code := <-c.disconnect:
-			c.report(closeReason{code: sendableCode(code)})
+			c.end(closeReason{code: sendableCode(code)})
 		default:
-			c.report(closeReason{code: websocket.CloseNormalClosure})
+			c.end(closeReason{code: websocket.CloseNormalClosure})
 		}
 	}
 }
 
-// shutdown sends the close frame, waits (bounded) for the client's answer,
-// closes the network connection, fires done, and then keeps a late
-// disconnect from blocking the handler until it returns.
+// shutdown is kept apart from awaitReason, so that an idle connection's
+// closer parks with a small stack.
 //
 //go:noinline
 func (c *Conn) shutdown() {
+	r := c.why()
+	<-c.flushed // within closeGrace: end capped the write deadline
 	c.mu.Lock()
-	r := *c.reason
+	sent := c.closeSent
 	c.mu.Unlock()
-	close(c.closing)
-	c.queue.signal() // the writer waits on its wake, not on closing
-	if r.err != nil {
-		c.reportError(r.err)
+	switch {
+	case !sent, r.byClient:
+		// Nothing to wait for: the client began (RFC 6455 §7.1.1: the
+		// server closes the TCP connection first).
+	case isClosed(c.readerDone):
+		c.linger() // the reader stopped at a fault in the client's input
+	default:
+		<-c.readerDone // it reads the client's answer, within closeGrace
 	}
-
-	expired := make(chan struct{})
-	grace := time.AfterFunc(c.opts.closeGrace(), func() { close(expired) })
-	defer grace.Stop()
-	deadline := time.Now().Add(c.opts.closeGrace())
-
-	// Let the writer finish its burst, so the close frame comes last. A
-	// writer stuck on a client that does not read is cut short: its write
-	// fails now instead of at WriteWait, and no close frame is sent.
-	select {
-	case <-c.writerStopped:
-	case <-expired:
-		c.net.Conn.SetWriteDeadline(time.Now())
-		<-c.writerStopped
-		r.code = 0
-	}
-	if r.code != 0 {
-		readerGone := isClosed(c.readerDone)
-		err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(r.code, closeFrameText(r.text)), deadline)
-		c.net.flush()
-		// ErrCloseSent: gorilla sent it already (1009 on the read limit).
-		if err == nil || errors.Is(err, websocket.ErrCloseSent) {
-			c.awaitCloseReply(readerGone, expired)
-		}
-	}
-	c.net.flush()
 	c.net.Conn.Close()
 	<-c.readerDone
 
+	status := r.status(sent)
+	c.mu.Lock()
+	c.status = status
+	c.mu.Unlock()
+	if r.err != nil {
+		c.reportError(status)
+	}
 	c.markGone()
-	c.log.infof("%s: closed (%d %s)", c.req.RemoteAddr, r.code, closeText(r))
+	c.log.infof("%s: closed: %v", c.req.RemoteAddr, errorWithoutPayload(status))
 	c.done <- true
 	close(c.done)
 
@@ -111,34 +108,44 @@ func (c *Conn) markGone() {
 	}
 }
 
-// awaitCloseReply waits, until expired, for the client to answer our close
-// frame: the reader reads the reply and ends. If the reader had ended
-// already, whatever the client sent meanwhile is discarded for a moment
-// instead, so that unread input does not turn the close into a TCP reset,
-// which could destroy the close frame in flight.
-func (c *Conn) awaitCloseReply(readerGone bool, expired <-chan struct{}) {
-	if !readerGone {
-		select {
-		case <-c.readerDone:
-		case <-expired:
-		}
-		return
-	}
+// linger discards what the client sends for a moment after our close
+// frame, when nothing reads any more: unread input would turn the close
+// into a TCP reset, which can destroy the close frame in flight.
+func (c *Conn) linger() {
 	c.net.Conn.SetReadDeadline(time.Now().Add(lingerTime))
 	io.Copy(io.Discard, io.LimitReader(c.net.Conn, 1<<20))
 }
 
-// lingerTime is how long input is discarded after a close frame sent when
-// the reader has already stopped.
+// lingerTime bounds linger.
 const lingerTime = 100 * time.Millisecond
 
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
+// closeGrace bounds the closing handshake: from the reason to end, the
+// writer's last frames, the close frame and the client's answer.
+func (o *Options) closeGrace() time.Duration {
+	const max = 2 * time.Second
+	if o.WriteWait < max {
+		return o.WriteWait
 	}
+	return max
+}
+
+// closePayload is the close frame for r: the client's code back to it
+// (nothing, for a close frame without one), or ours with its reason.
+func closePayload(r closeReason) []byte {
+	if r.byClient {
+		return websocket.FormatCloseMessage(r.code, "")
+	}
+	return websocket.FormatCloseMessage(r.code, closeFrameText(r.text))
+}
+
+// status says how the connection ended, once it has: sent tells whether
+// the close frame went out.
+func (r closeReason) status(sent bool) *CloseError {
+	s := &CloseError{Code: r.code, Reason: r.text, ByClient: r.byClient, Err: r.err}
+	if r.code == 0 || !sent && !r.byClient {
+		s.Code = websocket.CloseAbnormalClosure
+	}
+	return s
 }
 
 // closeFrameText cuts text to what fits a close frame (123 bytes, RFC
@@ -155,13 +162,6 @@ func closeFrameText(text string) string {
 	return text[:cut]
 }
 
-func closeText(r closeReason) string {
-	if r.err != nil {
-		return r.err.Error()
-	}
-	return r.text
-}
-
 // sendableCode maps codes that must not appear in a close frame (RFC 6455
 // §7.4.1: 1004-1006, 1015, and anything outside 1000-4999) to 1011.
 func sendableCode(code int) int {
@@ -172,11 +172,7 @@ func sendableCode(code int) int {
 	return websocket.CloseInternalServerErr
 }
 
-// writer to stop and for the client to answer a close frame.
-func (o *Options) closeGrace() time.Duration {
-	const max = 2 * time.Second
-	if o.WriteWait < max {
-		return o.WriteWait
-	}
-	return max
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

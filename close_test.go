@@ -430,3 +430,43 @@ func TestDroppedErrorsAreLoggedWithoutPayload(t *testing.T) {
 		t.Errorf("a payload was logged above Debug: %q", out)
 	}
 }
+
+// A message followed at once by the client's close, or by a fault in what
+// it sends next: the handler's reply to the message goes out before the
+// close frame (RFC 6455 §7.1.7 lets the fault wait that long; bare gorilla
+// echoes on its reading goroutine, so its replies always come first).
+func TestRepliesGoBeforeTheCloseFrame(t *testing.T) {
+	hello := frame(finBit|opText, []byte("hello"), 0)
+	cases := []struct {
+		name string
+		next []byte
+		code int
+	}{
+		{"client close", frame(finBit|opClose, closeBody(1000, ""), 0), 1000},
+		{"reserved bit", frame(finBit|rsv2Bit|opText, []byte("x"), 0), websocket.CloseProtocolError},
+		{"reserved opcode", frame(finBit|5, nil, 0), websocket.CloseProtocolError},
+		{"continuation with nothing to continue", frame(opContinu, []byte("x"), 0), websocket.CloseProtocolError},
+		{"invalid UTF-8", frame(finBit|opText, []byte("\xff"), 0), websocket.CloseInvalidFramePayloadData},
+		{"too big", frame(finBit|opBinary, make([]byte, 200), 0), websocket.CloseMessageTooBig},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := quiet()
+			opts.MaxMessageSize = 100
+			ts := newTestServer(t, Messages(opts), echoStrings)
+			ws := ts.dial(t, nil)
+			if _, err := ws.NetConn().Write(cat(hello, tc.next)); err != nil {
+				t.Fatal(err)
+			}
+			ws.SetReadDeadline(timeIn())
+			_, got, err := ws.ReadMessage()
+			if err != nil || string(got) != "hello" {
+				t.Fatalf("got %q, %v; want the echo of hello before the close", got, err)
+			}
+			if code := readClose(t, ws); code != tc.code {
+				t.Errorf("close %d, want %d", code, tc.code)
+			}
+			ts.waitFinished(t, 1)
+		})
+	}
+}

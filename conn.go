@@ -12,51 +12,72 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Conn is the handle of one upgraded connection. The bindings inject it into
-// the next handler as *sockets.Conn, beside the channels, for what channels
-// cannot say: the request, the peer's address, joining a Hub's rooms.
+// Conn is the handle of one upgraded connection. The bindings inject it
+// into the next handler as *sockets.Conn, beside the channels, for what
+// channels cannot say: the request, the peer's address, how the connection
+// ended, frames sent past the sender, joining a Hub's rooms.
 //
-// Three goroutines serve a connection: the reader (the only one that reads
-// frames), the writer (the only one that writes data frames, and the pings),
-// and the closer (the only one that shuts the connection down). The
-// handler's goroutine is the fourth, and it is the middleware's own.
+// The package doc says how a connection runs; each field below names the
+// one goroutine that owns it.
 type Conn struct {
 	id   uint64
 	ws   *websocket.Conn
-	net  *batchConn
+	net  *netConn
 	req  *http.Request
 	opts *Options
 	log  logger
 
-	// queue carries frames published through a Hub to the writer.
-	queue *outbox
+	// The handler's channels, beside the binding's receiver and sender.
+	errs       chan error // any goroutine sends, never blocking (reportError); never closed
+	done       chan bool  // the closer sends true once the network connection is closed, then closes it
+	disconnect chan int   // the handler sends; the closer receives, and discards late codes until the handler returns
 
-	errs       chan error
-	done       chan bool
-	disconnect chan int
+	// How the connection ends. Each is closed once, by the one named.
+	stop        chan struct{}  // by end, under mu: the connection must end, reason says why
+	flushed     chan struct{}  // by the writer: it writes no more; the close frame, if any, is out
+	readerDone  chan struct{}  // by the reader, as it returns
+	gone        chan struct{}  // by the closer: the network connection is closed
+	handlerDone chan struct{}  // by the middleware: the handler returned
+	goroutines  sync.WaitGroup // the reader, writer and closer; the middleware waits for them
 
-	stop          chan struct{} // closed by report: the closer must act
-	closing       chan struct{} // closed by the closer: shutdown has begun
-	gone          chan struct{} // closed by the closer: the network connection is closed
-	handlerDone   chan struct{} // closed by the middleware: the next handler returned
-	readerDone    chan struct{}
-	writerStopped chan struct{} // the writer writes no more frames
-	writerDone    chan struct{}
-	closerDone    chan struct{}
-
-	// pingDue is set by the ping timer; the writer sends the ping.
+	// The writer's doorbell: room for one ring. The hub and Send (frames
+	// queued), the ping timer (pingDue), the reader (pong) and end (stop)
+	// ring it; only the writer receives. Each ring means "look at your
+	// state", so a ring may serve more than one of them.
+	wake    chan struct{}
+	queue   outbox
 	pingDue atomic.Bool
-	// readDeadline is the read deadline last set; the reader's alone.
-	readDeadline time.Time
+	pong    atomic.Pointer[[]byte] // the latest ping's payload, to answer
 
-	mu      sync.Mutex
-	reason  *closeReason
-	onClose []func()
+	mu        sync.Mutex
+	reason    *closeReason // set once, by end
+	closeSent bool         // by the writer, before flushed: the close frame went out
+	status    *CloseError  // by the closer, before gone
+	onClose   []func()
 }
 
-// closeReason is why a connection ends.
-
 var connIDs atomic.Uint64
+
+func newConn(ws *websocket.Conn, nc *netConn, req *http.Request, opts *Options) *Conn {
+	return &Conn{
+		id:          connIDs.Add(1),
+		ws:          ws,
+		net:         nc,
+		req:         req,
+		opts:        opts,
+		log:         logger{opts},
+		errs:        make(chan error, opts.ErrorChannelBuffer),
+		done:        make(chan bool, 1),
+		disconnect:  make(chan int, 1),
+		stop:        make(chan struct{}),
+		flushed:     make(chan struct{}),
+		readerDone:  make(chan struct{}),
+		gone:        make(chan struct{}),
+		handlerDone: make(chan struct{}),
+		wake:        make(chan struct{}, 1),
+		queue:       outbox{max: opts.HubQueueSize},
+	}
+}
 
 // ID returns a number unique to this connection within the process.
 func (c *Conn) ID() uint64 { return c.id }
@@ -73,15 +94,25 @@ func (c *Conn) Subprotocol() string { return c.ws.Subprotocol() }
 // Done returns a channel closed once the network connection is closed.
 func (c *Conn) Done() <-chan struct{} { return c.gone }
 
+// CloseError returns how the connection ended: the close code and reason,
+// which side began, and the fault, if any. It is nil until the network
+// connection is closed (Done, and done on the handler's channel).
+func (c *Conn) CloseError() *CloseError {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status
+}
+
 // Close asks for the connection to be closed with the given close code and
 // text. It does not block and may be called from any goroutine, any number
 // of times; the first reason to close wins.
 func (c *Conn) Close(code int, text string) {
-	c.report(closeReason{code: sendableCode(code), text: text})
+	c.end(closeReason{code: sendableCode(code), text: text})
 }
 
-// OnClose registers f to run once the connection is closed (in the closer
-// goroutine, before done fires). If it is already closed, f runs now.
+// OnClose registers f to run once the network connection is closed (in
+// the closer goroutine, before done fires). If it is closed already, f
+// runs now. f must not block: done waits for it.
 func (c *Conn) OnClose(f func()) {
 	c.mu.Lock()
 	select {
@@ -95,61 +126,78 @@ func (c *Conn) OnClose(f func()) {
 	c.mu.Unlock()
 }
 
+// Message types for Send and the Hub's Publish.
+const (
+	TextMessage   = websocket.TextMessage   // UTF-8 text
+	BinaryMessage = websocket.BinaryMessage // binary data
+)
+
+// Send queues one message for this connection alone, through the queue that
+// a Hub's messages take (Options.HubQueueSize frames), without blocking;
+// the writer sends it after what the handler sent on the sender before the
+// call. messageType is TextMessage (data must be valid UTF-8) or
+// BinaryMessage. It reports ErrQueueFull when the queue is full (the message
+// is dropped, the connection stays) and ErrClosed once the connection is
+// ending. Do not modify data after the call.
+func (c *Conn) Send(messageType int, data []byte) error {
+	if err := checkFrame(messageType, data); err != nil {
+		return err
+	}
+	pm, err := websocket.NewPreparedMessage(messageType, data)
+	if err != nil {
+		return err
+	}
+	if isClosed(c.stop) {
+		return ErrClosed
+	}
+	if !c.enqueue(pm) {
+		if isClosed(c.stop) {
+			return ErrClosed
+		}
+		return ErrQueueFull
+	}
+	return nil
+}
+
 // enqueue offers a frame to the writer without blocking. It reports false
-// when the queue is full or the connection is to close.
+// when the queue is full or the connection is ending.
 func (c *Conn) enqueue(pm *websocket.PreparedMessage) bool {
-	select {
-	case <-c.stop:
+	if isClosed(c.stop) || !c.queue.push(pm) {
 		return false
-	default:
 	}
-	return c.queue.push(pm)
+	c.ring()
+	return true
 }
 
-func newConn(ws *websocket.Conn, nc *batchConn, req *http.Request, opts *Options) *Conn {
-	return &Conn{
-		id:            connIDs.Add(1),
-		ws:            ws,
-		net:           nc,
-		req:           req,
-		opts:          opts,
-		log:           logger{opts},
-		queue:         newOutbox(opts.HubQueueSize),
-		errs:          make(chan error, opts.ErrorChannelBuffer),
-		done:          make(chan bool, 1),
-		disconnect:    make(chan int, 1),
-		stop:          make(chan struct{}),
-		closing:       make(chan struct{}),
-		gone:          make(chan struct{}),
-		handlerDone:   make(chan struct{}),
-		readerDone:    make(chan struct{}),
-		writerStopped: make(chan struct{}),
-		writerDone:    make(chan struct{}),
-		closerDone:    make(chan struct{}),
+// ring wakes the writer without blocking.
+func (c *Conn) ring() {
+	select {
+	case c.wake <- struct{}{}:
+	default: // a ring is pending already
 	}
 }
 
-// report records why the connection must end; the first report wins.
-func (c *Conn) report(r closeReason) {
+// end records why the connection must end and tells every goroutine; the
+// first reason wins. From then on, the closing handshake has closeGrace:
+// no read or write on the network connection may take longer.
+func (c *Conn) end(r closeReason) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.reason != nil {
+		c.mu.Unlock()
 		return
 	}
 	c.reason = &r
 	close(c.stop)
+	c.mu.Unlock()
+	c.net.capDeadlines(time.Now().Add(c.opts.closeGrace()))
+	c.ring()
 }
 
-// isClosing reports whether shutdown has begun.
-func (c *Conn) isClosing() bool { return isClosed(c.closing) }
-
-// closingGracefully reports whether the connection is closing by the
-// server's choice with a close frame to send (the handler returned, sent a
-// code, or a hub or shutdown asked), rather than because it failed.
-func (c *Conn) closingGracefully() bool {
+// why returns the reason to close; call it once stop is closed.
+func (c *Conn) why() closeReason {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.reason != nil && c.reason.code != 0 && c.reason.err == nil
+	return *c.reason
 }
 
 // reportError puts err on the errors channel without ever blocking: when the
@@ -162,10 +210,6 @@ func (c *Conn) reportError(err error) {
 	}
 }
 
-// heardFromClient moves the read deadline to PongWait from now: a pong or a
-// message shows the client is alive. Reader goroutine only (gorilla runs
-// the pong handler there too). Unless exact, a deadline that would move by
-
 // logPanic logs, with its stack, a panic that a codec recovered from the
 // bound type's own methods.
 func (c *Conn) logPanic(err error) {
@@ -176,36 +220,25 @@ func (c *Conn) logPanic(err error) {
 }
 
 // serve starts the reader, writer and closer, runs the next handler in the
-// calling goroutine, and returns once the handler returned and the
-// connection is closed.
+// calling goroutine, and returns once the handler has returned and the
+// three goroutines have ended.
 func (c *Conn) serve(read, write func(), handler func()) {
-	c.ws.SetReadLimit(c.opts.MaxMessageSize)
-	c.heardFromClient(true)
-	// The pong handler runs in the reader goroutine: it moves the read
-	// deadline only. Write deadlines belong to the writer.
-	c.ws.SetPongHandler(func(string) error {
-		return c.heardFromClient(true)
-	})
-
-	go func() { defer close(c.readerDone); read() }()
-	go func() { defer close(c.writerDone); write() }()
+	c.goroutines.Add(3)
+	go read()
+	go write()
 	go c.closer()
-
 	defer func() {
 		close(c.handlerDone)
-		<-c.closerDone
-		<-c.writerDone
+		c.goroutines.Wait()
 	}()
 	defer func() {
 		if v := recover(); v != nil {
 			c.log.errorf("%s: handler panic: %v\n%s", c.req.RemoteAddr, v, debug.Stack())
-			c.report(closeReason{code: websocket.CloseInternalServerErr, text: "internal error"})
+			c.end(closeReason{code: websocket.CloseInternalServerErr, text: "internal error"})
 		}
 	}()
 	handler()
 }
-
-// closer owns shutdown. It waits for the first reason to close, then shuts
 
 // codec is all that one binding adds to the connection engine: how a frame
 // becomes a value of T and back.
@@ -216,15 +249,28 @@ type codec[T any] struct {
 	encode func(dst []byte, v T) (messageType int, frame []byte, err error)
 }
 
-// pump moves values of T between the websocket and the handler's channels.
+// pump moves values of T between the websocket and the handler's channels:
+// its read method is the reader goroutine, its write method the writer.
 type pump[T any] struct {
-	c       *Conn
-	codec   codec[T]
-	recv    chan T                       // to the handler
-	send    chan T                       // from the handler
-	scratch []byte                       // the writer's encoding buffer
-	frames  []*websocket.PreparedMessage // the writer's spare hub batch
+	c     *Conn
+	codec codec[T]
+	recv  chan T // to the handler; the reader sends
+	send  chan T // from the handler; the writer receives
+
+	// The writer's.
+	scratch []byte                       // encoding buffer
+	frames  []*websocket.PreparedMessage // spare slice for the queue's frames
+	ping    *time.Timer                  // rings for a ping; nil once the connection ends
 }
 
 // maxScratch is the largest encoding buffer the writer keeps between frames.
 const maxScratch = 64 << 10
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}

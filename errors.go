@@ -3,9 +3,13 @@ package sockets
 import (
 	"errors"
 	"fmt"
+	"strconv"
+
+	"github.com/gorilla/websocket"
 )
 
-// Errors reported on the errors channel.
+// Faults in what a client sent. The errors channel reports each inside a
+// *CloseError (errors.Is finds it there).
 var (
 	// ErrMessageTooBig: a message exceeded MaxMessageSize; the connection
 	// was closed with 1009.
@@ -13,7 +17,64 @@ var (
 	// ErrInvalidUTF8: a text message was not valid UTF-8; the connection was
 	// closed with 1007.
 	ErrInvalidUTF8 = errors.New("sockets: text message is not valid UTF-8")
+	// ErrProtocol: the client broke RFC 6455 (a reserved bit or opcode, an
+	// unmasked frame, a bad control frame, fragments out of order, a close
+	// code it may not send); the connection was closed with 1002.
+	ErrProtocol = errors.New("sockets: protocol error")
 )
+
+// Errors from Conn.Send.
+var (
+	// ErrQueueFull: the connection's queue (Options.HubQueueSize) is full;
+	// the message was dropped.
+	ErrQueueFull = errors.New("sockets: the connection's queue is full")
+	// ErrClosed: the connection is closing or closed.
+	ErrClosed = errors.New("sockets: the connection is closed")
+)
+
+// CloseError says how a connection ended. Conn.CloseError returns it once
+// the network connection is closed; the errors channel reports it when the
+// end was a fault (Err is then set).
+type CloseError struct {
+	// Code is the close code of the closing handshake: the client's, when
+	// it began with a close frame, or the server's; 1006 (abnormal
+	// closure) when no close frame was sent.
+	Code int
+	// Reason is the text of that close frame.
+	Reason string
+	// ByClient is true when the client began: it sent a close frame, or its
+	// connection went away. It is false when the server did: the handler
+	// (its return, disconnect, Conn.Close), a Hub, Shutdown, or a fault
+	// found in the client's input, its silence or a failed write.
+	ByClient bool
+	// Err is the fault: ErrMessageTooBig, ErrInvalidUTF8, ErrProtocol, a
+	// close code from the client other than 1000, 1001 or none, silence
+	// past PongWait, a write that timed out or failed, a lost connection.
+	// It is nil for a normal close.
+	Err error
+}
+
+// Error describes the end.
+func (e *CloseError) Error() string {
+	side := "server"
+	if e.ByClient {
+		side = "client"
+	}
+	code := "with " + strconv.Itoa(e.Code)
+	if e.Code == websocket.CloseAbnormalClosure {
+		code = "without a close frame"
+	}
+	if e.Err != nil {
+		return fmt.Sprintf("%v (closed by the %s %s)", e.Err, side, code)
+	}
+	if e.Reason != "" {
+		return fmt.Sprintf("sockets: closed by the %s %s %q", side, code, e.Reason)
+	}
+	return fmt.Sprintf("sockets: closed by the %s %s", side, code)
+}
+
+// Unwrap returns the fault, if any.
+func (e *CloseError) Unwrap() error { return e.Err }
 
 // panicError is a panic recovered in code of the bound type.
 type panicError struct {

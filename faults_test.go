@@ -282,7 +282,7 @@ func TestCloseAbortsAStuckWriter(t *testing.T) {
 	_ = ws // never reads
 	c := recv(t, conns, "conn")
 	waitFor(t, "the writer to be stuck", func() bool {
-		return goroutinesIn("(*batchConn).release(") == 1 || goroutinesIn("(*batchConn).flushLocked(") == 1
+		return goroutinesIn("(*netConn).release(") == 1 || goroutinesIn("(*netConn).flushLocked(") == 1
 	})
 	start := time.Now()
 	c.Close(websocket.ClosePolicyViolation, "slow client")

@@ -3,6 +3,7 @@ package sockets
 import (
 	"expvar"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,7 +21,9 @@ func fakeConn(t *testing.T, queue int) *Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newConn(nil, nil, &http.Request{RemoteAddr: "fake"}, opts)
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return newConn(nil, newNetConn(a), &http.Request{RemoteAddr: "fake"}, opts)
 }
 
 func newHub(t *testing.T, opts *HubOptions) *Hub {

@@ -6,7 +6,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
-	"time"
+	"strings"
 
 	"github.com/gorilla/websocket"
 	"gopkg.in/macaron.v1"
@@ -51,7 +51,7 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 			return
 		}
 		defer group.leave()
-		guard := &hijackGuard{ResponseWriter: ctx.Resp, deadlineSlack: opts.writeDeadlineSlack()}
+		guard := &hijackGuard{ResponseWriter: ctx.Resp}
 		ws, err := upgrader.Upgrade(guard, r, nil)
 		if err != nil {
 			log.infof("%s: upgrade failed: %v", r.RemoteAddr, err)
@@ -64,6 +64,7 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 		ctx.Resp = guard
 		ctx.MapTo(guard, (*http.ResponseWriter)(nil))
 
+		guard.conn.check = newFrameCheck(opts.MaxMessageSize, opts.EnableCompression && offersDeflate(r))
 		c := newConn(ws, guard.conn, r, opts)
 		recv, send, inject := channels(opts.RecvChannelBuffer, opts.SendChannelBuffer)
 		p := &pump[T]{c: c, codec: cd, recv: recv, send: send}
@@ -97,8 +98,6 @@ func newUpgrader(opts *Options) *websocket.Upgrader {
 	}
 }
 
-// refusal is why a request was not upgraded.
-
 // refuse answers a request that cannot be upgraded, in plain text.
 func refuse(w http.ResponseWriter, r *http.Request, status int, reason error) {
 	h := w.Header()
@@ -112,20 +111,18 @@ func refuse(w http.ResponseWriter, r *http.Request, status int, reason error) {
 }
 
 // hijackGuard stands in for Macaron's response writer during an upgrade.
-// Hijack hands gorilla a batchConn; once hijacked, the guard discards every
+// Hijack hands gorilla a netConn; once hijacked, the guard discards every
 // write, so that nothing (a next handler's return value, a recovery
 // middleware) reaches the raw connection.
 type hijackGuard struct {
 	macaron.ResponseWriter
-	conn *batchConn
+	conn *netConn
 	// failed is set when the upgrade failed after gorilla took the
 	// connection over: the chain must stop, as after any refusal.
 	failed bool
-	// deadlineSlack is passed to the batchConn.
-	deadlineSlack time.Duration
 }
 
-// Hijack takes over the connection and wraps it in a batchConn.
+// Hijack takes over the connection and wraps it in a netConn.
 func (g *hijackGuard) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	h, ok := g.ResponseWriter.(http.Hijacker)
 	if !ok {
@@ -135,7 +132,7 @@ func (g *hijackGuard) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	g.conn = newBatchConn(nc, g.deadlineSlack)
+	g.conn = newNetConn(nc)
 	return g.conn, brw, nil
 }
 
@@ -178,4 +175,18 @@ func (g *hijackGuard) Flush() {
 	if !g.hijacked() {
 		g.ResponseWriter.Flush()
 	}
+}
+
+// offersDeflate reports whether the client offers permessage-deflate, which
+// gorilla then accepts when Options.EnableCompression is set.
+func offersDeflate(r *http.Request) bool {
+	for _, v := range r.Header.Values("Sec-WebSocket-Extensions") {
+		for _, ext := range strings.Split(v, ",") {
+			name, _, _ := strings.Cut(ext, ";")
+			if strings.TrimSpace(name) == "permessage-deflate" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -17,47 +17,50 @@ func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// A write deadline moves only when it moves by the slack or more, never
-// later than asked by more than the slack, and always when it moves
-// earlier or is cleared.
-func TestWriteDeadlineSlack(t *testing.T) {
-	const slack = time.Second
-	d := &deadlineConn{}
-	b := newBatchConn(d, slack)
-	t0 := time.Now().Add(time.Minute)
+// A deadline later than the one in force by less than 1/32 of the time
+// left until it is kept; an earlier one, none, or one that moves by more
+// is applied; a cap bounds them all. The time left is measured from now,
+// so a deadline in force that has passed is always replaced: a
+// one-second control-frame deadline, 1.5 s old, must not stay for the
+// next pong (it killed connections whose client pinged every few seconds).
+func TestDeadlineRule(t *testing.T) {
+	now := time.Unix(1000, 0)
+	minute := now.Add(time.Minute)
 	steps := []struct {
+		name    string
+		now     time.Time
 		ask     time.Time
+		cap     time.Time
 		applied bool
+		inForce time.Time
 	}{
-		{t0, true},                                // the first one
-		{t0.Add(slack / 2), false},                // within the slack: kept at t0
-		{t0.Add(slack - time.Nanosecond), false},  // still within
-		{t0.Add(slack), true},                     // moved by the slack
-		{t0.Add(slack + time.Millisecond), false}, // within again
-		{t0, true},                                // earlier: always applied
-		{time.Time{}, true},                       // cleared: always applied
-		{t0, true},                                // after a clear: applied
-		{t0.Add(10 * slack), true},                // far later
+		{"first", now, minute, time.Time{}, true, minute},
+		{"later by under 1/32 of a minute", now, minute.Add(time.Second), time.Time{}, false, minute},
+		{"later by 1/32 of the time left", now, minute.Add(2 * time.Second), time.Time{}, true, minute.Add(2 * time.Second)},
+		{"earlier", now, minute, time.Time{}, true, minute},
+		{"none", now, time.Time{}, time.Time{}, true, time.Time{}},
+		{"after none", now, minute, time.Time{}, true, minute},
+		{"one second, asked at once", now, now.Add(time.Second), time.Time{}, true, now.Add(time.Second)},
+		{"one second, asked 0.5 s later", now.Add(500 * time.Millisecond), now.Add(1500 * time.Millisecond), time.Time{}, true, now.Add(1500 * time.Millisecond)},
+		{"one second, asked after the last passed", now.Add(3 * time.Second), now.Add(4 * time.Second), time.Time{}, true, now.Add(4 * time.Second)},
+		{"one second, 10 ms later: kept", now.Add(3*time.Second + 10*time.Millisecond), now.Add(4*time.Second + 10*time.Millisecond), time.Time{}, false, now.Add(4 * time.Second)},
+		{"capped", now.Add(3 * time.Second), now.Add(time.Hour), now.Add(5 * time.Second), true, now.Add(5 * time.Second)},
+		{"none, capped", now.Add(3 * time.Second), time.Time{}, now.Add(5 * time.Second), false, now.Add(5 * time.Second)},
 	}
-	for i, s := range steps {
-		before := len(d.applied)
-		b.SetWriteDeadline(s.ask)
-		got := len(d.applied) > before
-		if got != s.applied {
-			t.Fatalf("step %d: asked %v: applied %v, want %v", i, s.ask.Sub(t0), got, s.applied)
+	var d deadline
+	for _, s := range steps {
+		d.cap = s.cap
+		got, applied := d.next(s.ask, s.now)
+		if applied != s.applied || !d.at.Equal(s.inForce) || (applied && !got.Equal(s.inForce)) {
+			t.Errorf("%s: got %v applied %v (in force %v), want applied %v in force %v",
+				s.name, got.Sub(now), applied, d.at.Sub(now), s.applied, s.inForce.Sub(now))
 		}
-		if got && !d.applied[len(d.applied)-1].Equal(s.ask) {
-			t.Fatalf("step %d: applied %v, want %v", i, d.applied[len(d.applied)-1], s.ask)
+		if !s.ask.IsZero() && d.at.After(s.ask) {
+			t.Errorf("%s: in force %v, later than asked %v", s.name, d.at.Sub(now), s.ask.Sub(now))
 		}
-		// The deadline in force is never later than asked, and never
-		// earlier by more than the slack.
-		inForce := d.applied[len(d.applied)-1]
-		if !s.ask.IsZero() && (inForce.After(s.ask) || s.ask.Sub(inForce) >= slack) {
-			t.Fatalf("step %d: deadline in force %v for %v asked", i, inForce.Sub(t0), s.ask.Sub(t0))
+		if !s.ask.IsZero() && s.cap.IsZero() && s.ask.Sub(d.at) > s.ask.Sub(s.now)/32 {
+			t.Errorf("%s: in force %v, earlier than asked %v by more than 1/32 of the time left", s.name, d.at.Sub(now), s.ask.Sub(now))
 		}
-	}
-	if got := b.deadlineCalls.Load(); got != int64(len(d.applied)) {
-		t.Errorf("deadlineCalls %d, applied %d", got, len(d.applied))
 	}
 }
 
@@ -65,7 +68,7 @@ func TestWriteDeadlineSlack(t *testing.T) {
 // under the same rule.
 func TestBurstDeadlineAppliedAtFlush(t *testing.T) {
 	d := &deadlineConn{Conn: nopConn{}}
-	b := newBatchConn(d, time.Second)
+	b := newNetConn(d)
 	t0 := time.Now().Add(time.Minute)
 	b.hold()
 	b.SetWriteDeadline(t0)
@@ -83,15 +86,14 @@ func TestBurstDeadlineAppliedAtFlush(t *testing.T) {
 	}
 }
 
-// A pong (deadline one second away, from gorilla's ping handler in the
-// reader) written during the writer's burst must not give the whole burst
+// A pong (deadline one second away) written during the writer's burst must not give the whole burst
 // its short deadline, whichever comes last.
 func TestControlFrameDeadlineDoesNotShortenTheBurst(t *testing.T) {
 	t0 := time.Now()
 	writer, pong := t0.Add(time.Minute), t0.Add(time.Second)
 	for _, order := range [][]time.Time{{writer, pong}, {pong, writer}} {
 		d := &deadlineConn{Conn: nopConn{}}
-		b := newBatchConn(d, time.Second)
+		b := newNetConn(d)
 		b.hold()
 		for _, dl := range order {
 			b.SetWriteDeadline(dl)
@@ -104,7 +106,9 @@ func TestControlFrameDeadlineDoesNotShortenTheBurst(t *testing.T) {
 	}
 	// No deadline asked during the burst means none for the flush.
 	d := &deadlineConn{Conn: nopConn{}}
-	b := newBatchConn(d, time.Second)
+	b := newNetConn(d)
+	b.SetWriteDeadline(writer)
+	d.applied = nil
 	b.hold()
 	b.SetWriteDeadline(pong)
 	b.SetWriteDeadline(time.Time{})

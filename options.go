@@ -177,10 +177,3 @@ func bufferSize(n, def int) int {
 	}
 	return n
 }
-
-// closeGrace bounds the closing handshake: how long the closer waits for the
-// writeDeadlineSlack is how much earlier than WriteWait a write may time
-// out: a write deadline is not moved for less than this, so that a
-// connection sending steadily does not change the runtime's timer heap for
-// every frame. It is 1/32 of WriteWait (under 2 s by default).
-func (o *Options) writeDeadlineSlack() time.Duration { return o.WriteWait / 32 }
