@@ -20,7 +20,7 @@
 #   FANOUT_FLAGS, ECHO_FLAGS, IDLE_FLAGS
 #                 extra loadgen flags, e.g. FANOUT_FLAGS="-subs 500 -msgs 1000"
 #
-# Servers: gorillahub, melody, gorillabatched (bench/peers/...), and sockets,
+# Servers: gorillahub, melody, gorillabatched, gws (bench/peers/...), and sockets,
 # our library's server, when ../examples/bench exists as a main package.
 # Every server and every connection is on 127.0.0.1.
 set -euo pipefail
@@ -69,8 +69,8 @@ trap 'exit 130' INT TERM
 
 echo "== building into $BIN"
 # -mod=mod: bench/go.mod follows ../go.mod through the replace; let it catch up.
-(cd "$HERE" && go build -mod=mod -o "$BIN/" ./peers/gorillahub ./peers/melody ./peers/gorillabatched ./loadgen ./cmd/report)
-ALL=(gorillahub melody gorillabatched)
+(cd "$HERE" && go build -mod=mod -o "$BIN/" ./peers/gorillahub ./peers/melody ./peers/gorillabatched ./peers/gws ./loadgen ./cmd/report)
+ALL=(gorillahub melody gorillabatched gws)
 if [[ -d $ROOT/examples/bench ]] &&
 	[[ $(cd "$ROOT" && go list -f '{{.Name}}' ./examples/bench 2>/dev/null) == main ]]; then
 	(cd "$ROOT" && go build -o "$BIN/sockets" ./examples/bench)

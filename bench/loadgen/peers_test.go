@@ -19,7 +19,7 @@ import (
 func peerBinaries(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	bins := map[string]string{}
-	for _, name := range []string{"gorillahub", "melody", "gorillabatched"} {
+	for _, name := range []string{"gorillahub", "melody", "gorillabatched", "gws"} {
 		out := filepath.Join(dir, name)
 		build(t, "..", out, "./peers/"+name)
 		bins[name] = out

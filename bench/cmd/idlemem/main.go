@@ -1,6 +1,6 @@
 // Command idlemem measures, in-process, what an idle websocket connection
-// costs a server in Go memory, for our library's /broadcast handler and
-// three raw gorilla references:
+// costs a server in Go memory, for our library's /broadcast handler, three
+// raw gorilla references and gws:
 //
 //	sockets      macaron.New() + sockets.Messages(SkipLogging) + a Hub room,
 //	             the /broadcast route of examples/bench rebuilt here
@@ -12,10 +12,14 @@
 //	             256-deep send channel, 1 KB read / 1 KB write buffers
 //	gorillahub0  the same hub with zero buffer sizes (gorilla then reuses
 //	             net/http's 4 KB buffers)
+//	gws          github.com/lxzan/gws as the gws peer serves it
+//	             (internal/gwshub): one reader goroutine per connection,
+//	             gws's 4 KB read buffer, a ping timer, no write goroutine
+//	             while nothing is queued
 //
 // Usage (from bench/):
 //
-//	go run ./cmd/idlemem [-n 2000] [-servers "sockets macaronbare gorillahub gorillahub0"] [-rounds 1]
+//	go run ./cmd/idlemem [-n 2000] [-servers "sockets macaronbare gorillahub gorillahub0 gws"] [-rounds 1]
 //
 // Each server runs in a fresh process of its own (this binary again), on
 // 127.0.0.1:0. That process reads runtime.MemStats after three
@@ -59,6 +63,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/bench/internal/gorillahub"
+	"github.com/macaron-contrib/sockets/bench/internal/gwshub"
 	"github.com/macaron-contrib/sockets/bench/internal/serve"
 	"gopkg.in/macaron.v1"
 )
@@ -73,6 +78,7 @@ var servers = []struct{ name, what string }{
 	{"macaronbare", "Macaron handler, plain gorilla, reads on the HTTP goroutine"},
 	{"gorillahub", "classic gorilla hub, 1 KB/1 KB buffers"},
 	{"gorillahub0", "classic gorilla hub, zero buffer sizes"},
+	{"gws", "lxzan/gws, as the gws peer (internal/gwshub)"},
 }
 
 // newHandler builds server name's routes.
@@ -118,6 +124,8 @@ func newHandler(name string) (http.Handler, error) {
 		return gorillahub.Handler(1024, 1024), nil
 	case "gorillahub0":
 		return gorillahub.Handler(0, 0), nil
+	case "gws":
+		return gwshub.Handler(), nil
 	}
 	return nil, fmt.Errorf("unknown server %q", name)
 }
@@ -137,7 +145,7 @@ func (r result) total() float64 { return r.HeapInuse + r.StackInuse }
 
 func main() {
 	n := flag.Int("n", 2000, "idle connections per server")
-	list := flag.String("servers", "sockets macaronbare gorillahub gorillahub0", "servers to measure, in order")
+	list := flag.String("servers", "sockets macaronbare gorillahub gorillahub0 gws", "servers to measure, in order")
 	rounds := flag.Int("rounds", 1, "rounds (each server once per round, a fresh process each time; the table shows medians)")
 	settle := flag.Duration("settle", time.Second, "wait after the last connect before measuring")
 	timeout := flag.Duration("timeout", 50*time.Second, "bound on the whole run")

@@ -39,7 +39,7 @@ func TestIdlemem(t *testing.T) {
 		}
 		got[r.Server] = r
 	}
-	for name, goroutines := range map[string]float64{"sockets": 4, "macaronbare": 1, "gorillahub": 2, "gorillahub0": 2} {
+	for name, goroutines := range map[string]float64{"sockets": 4, "macaronbare": 1, "gorillahub": 2, "gorillahub0": 2, "gws": 1} {
 		r, ok := got[name]
 		if !ok {
 			t.Errorf("no result for %s:\n%s", name, out)
