@@ -178,7 +178,7 @@ func TestDoneDeliversTrueOnceThenIsClosed(t *testing.T) {
 func TestUnreadErrorsNeverStallTheConnection(t *testing.T) {
 	ts := newTestServer(t, JSON(message{}, quiet()), echo[*message]) // errs is never read
 	ws := ts.dial(t, nil)
-	for i := 0; i < 5*DefaultErrorChannelBuffer; i++ {
+	for i := 0; i < 5*defaultErrorChannelBuffer; i++ {
 		ws.WriteMessage(websocket.TextMessage, []byte("not json"))
 	}
 	ws.WriteJSON(message{Seq: 9})

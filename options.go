@@ -17,28 +17,16 @@ const (
 	LogLevelDebug
 )
 
-// Defaults applied to zero fields of Options.
+// Defaults applied to zero fields of Options; each field's doc says its
+// own.
 const (
-	// DefaultWriteWait is the time allowed to write a burst of frames.
-	DefaultWriteWait = 60 * time.Second
-	// DefaultPongWait is the time allowed to read the next pong (or any
-	// frame) from the client. It must be longer than the ping period.
-	DefaultPongWait = 60 * time.Second
-	// DefaultPingPeriod is how often the writer pings. Must be less than
-	// PongWait, so that a live client always answers in time.
-	DefaultPingPeriod = (DefaultPongWait * 8) / 10
-	// DefaultMaxMessageSize is the largest message read from a client, in
-	// bytes, after decompression.
-	DefaultMaxMessageSize = 65536
-	// DefaultChannelBuffer is the capacity of the receiver and sender channels.
-	DefaultChannelBuffer = 10
-	// DefaultAllowedOrigin admits browsers on the same host, http or https.
-	DefaultAllowedOrigin = "https?://{{host}}$"
-	// DefaultHubQueueSize is the capacity of a connection's queue of frames
-	// published through a Hub.
-	DefaultHubQueueSize = 256
-	// DefaultErrorChannelBuffer is the capacity of the errors channel.
-	DefaultErrorChannelBuffer = 10
+	defaultWriteWait          = 60 * time.Second
+	defaultPongWait           = 60 * time.Second
+	defaultMaxMessageSize     = 65536
+	defaultChannelBuffer      = 10
+	defaultAllowedOrigin      = "https?://{{host}}$"
+	defaultHubQueueSize       = 256
+	defaultErrorChannelBuffer = 10
 )
 
 // Options configures a binding. A nil *Options, or a zero field, means the
@@ -127,21 +115,21 @@ func prepareOptions(opts []*Options) (*Options, error) {
 	if o.Logger == nil {
 		o.Logger = log.New(os.Stdout, "[sockets] ", 0)
 	}
-	setDuration(&o.WriteWait, DefaultWriteWait)
-	setDuration(&o.PongWait, DefaultPongWait)
+	setDuration(&o.WriteWait, defaultWriteWait)
+	setDuration(&o.PongWait, defaultPongWait)
 	setDuration(&o.PingPeriod, o.PongWait*8/10)
 	if o.MaxMessageSize == 0 {
-		o.MaxMessageSize = DefaultMaxMessageSize
+		o.MaxMessageSize = defaultMaxMessageSize
 	}
-	o.SendChannelBuffer = bufferSize(o.SendChannelBuffer, DefaultChannelBuffer)
-	o.RecvChannelBuffer = bufferSize(o.RecvChannelBuffer, DefaultChannelBuffer)
-	o.ErrorChannelBuffer = bufferSize(o.ErrorChannelBuffer, DefaultErrorChannelBuffer)
-	o.HubQueueSize = bufferSize(o.HubQueueSize, DefaultHubQueueSize)
+	o.SendChannelBuffer = bufferSize(o.SendChannelBuffer, defaultChannelBuffer)
+	o.RecvChannelBuffer = bufferSize(o.RecvChannelBuffer, defaultChannelBuffer)
+	o.ErrorChannelBuffer = bufferSize(o.ErrorChannelBuffer, defaultErrorChannelBuffer)
+	o.HubQueueSize = bufferSize(o.HubQueueSize, defaultHubQueueSize)
 	if o.Group == nil {
 		o.Group = DefaultGroup
 	}
 	if o.AllowedOrigin == "" {
-		o.AllowedOrigin = DefaultAllowedOrigin
+		o.AllowedOrigin = defaultAllowedOrigin
 	}
 
 	switch {

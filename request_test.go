@@ -99,7 +99,7 @@ func TestOriginCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			pattern := tt.pattern
 			if pattern == "" {
-				pattern = DefaultAllowedOrigin
+				pattern = defaultAllowedOrigin
 			}
 			oc, err := newOriginChecker(pattern)
 			if err != nil {
@@ -139,7 +139,7 @@ func TestOriginOverTheWire(t *testing.T) {
 }
 
 func TestOriginCompiledOncePerHost(t *testing.T) {
-	oc, err := newOriginChecker(DefaultAllowedOrigin)
+	oc, err := newOriginChecker(defaultAllowedOrigin)
 	if err != nil {
 		t.Fatal(err)
 	}
