@@ -1,8 +1,9 @@
-// Package testkit holds what the module's tests share: a log sink safe for
-// concurrent use, a TCP proxy that can cut or silence its connections, and
-// a way to run a test binary as its own command. Browser and NATS helpers
-// live in the sub-packages browser and natstest, so that tests which need
-// neither do not link them.
+// Package testkit holds what the module's tests share: one bound for their
+// waits, polling a condition until it holds, a log sink safe for concurrent
+// use, a TCP proxy that can cut or silence its connections, and a way to
+// run a test binary as its own command. Browser and NATS helpers live in
+// the sub-packages browser and natstest, so that tests which need neither
+// do not link them.
 package testkit
 
 import (
@@ -11,7 +12,8 @@ import (
 	"time"
 )
 
-// Wait bounds the waits of these helpers.
+// Wait bounds the waits of these helpers, and every wait of the tests that
+// use them.
 const Wait = 10 * time.Second
 
 // SyncBuffer is a bytes.Buffer safe for concurrent use: a log sink.
