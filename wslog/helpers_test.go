@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"go.uber.org/goleak"
 	"gopkg.in/macaron.v1"
 )
@@ -17,9 +18,6 @@ import (
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
-
-// waitTimeout bounds every wait in these tests.
-const waitTimeout = 10 * time.Second
 
 // room is the hub room the tests publish to.
 const room = "self"
@@ -45,7 +43,7 @@ func newServer(t *testing.T, hubOpts *sockets.HubOptions) *server {
 		})
 	s := &server{Server: httptest.NewServer(m), hub: hub}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 		defer cancel()
 		if err := group.Shutdown(ctx); err != nil {
 			t.Error(err)
@@ -60,13 +58,13 @@ func newServer(t *testing.T, hubOpts *sockets.HubOptions) *server {
 func (s *server) join(t *testing.T) *client {
 	t.Helper()
 	want := s.hub.Count(room) + 1
-	d := websocket.Dialer{HandshakeTimeout: waitTimeout}
+	d := websocket.Dialer{HandshakeTimeout: testkit.Wait}
 	ws, _, err := d.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.Close() })
-	eventually(t, "client in the room", func() bool { return s.hub.Count(room) >= want })
+	testkit.Eventually(t, "client in the room", func() bool { return s.hub.Count(room) >= want })
 	return &client{t: t, ws: ws}
 }
 
@@ -78,7 +76,7 @@ type client struct {
 // next reads the next frame as a Record, with its line decoded too.
 func (c *client) next() (Record, map[string]any) {
 	c.t.Helper()
-	c.ws.SetReadDeadline(time.Now().Add(waitTimeout))
+	c.ws.SetReadDeadline(time.Now().Add(testkit.Wait))
 	mt, data, err := c.ws.ReadMessage()
 	if err != nil {
 		c.t.Fatalf("reading a frame: %v", err)
@@ -97,18 +95,6 @@ func (c *client) next() (Record, map[string]any) {
 		c.t.Fatalf("line %q is not a JSON object: %v", rec.Line, err)
 	}
 	return rec, line
-}
-
-// eventually polls cond until it holds, failing after waitTimeout.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for pause := time.Millisecond; !cond(); pause = min(2*pause, 20*time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(pause)
-	}
 }
 
 // blockingBroker holds every Publish until release is closed, so that the

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"go.uber.org/goleak"
 )
 
@@ -231,8 +232,8 @@ func TestFullBufferDropsWithoutBlocking(t *testing.T) {
 	}()
 	select {
 	case <-finished:
-	case <-time.After(waitTimeout):
-		t.Fatalf("%d Handle calls still running after %v: the caller blocked", calls, waitTimeout)
+	case <-time.After(testkit.Wait):
+		t.Fatalf("%d Handle calls still running after %v: the caller blocked", calls, testkit.Wait)
 	}
 	t.Logf("%d calls in %v", calls, time.Since(start))
 
