@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 	"github.com/nats-io/nats.go"
 )
@@ -141,7 +142,7 @@ func TestOddRoomNamesAcross(t *testing.T) {
 			t.Fatalf("Publish(%q): %v", room, err)
 		}
 	}
-	eventually(t, "every odd room's message at b", func() bool { return len(rec.got()) == len(oddRooms) })
+	testkit.Eventually(t, "every odd room's message at b", func() bool { return len(rec.got()) == len(oddRooms) })
 	for i, env := range rec.got() {
 		want := sockets.Envelope{Room: oddRooms[i], Type: websocket.BinaryMessage, Data: payload}
 		if i%2 == 1 {
@@ -153,7 +154,7 @@ func TestOddRoomNamesAcross(t *testing.T) {
 		}
 	}
 
-	m, err := wire.NextMsg(waitTimeout)
+	m, err := wire.NextMsg(testkit.Wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func TestMalformedAndForeignMessages(t *testing.T) {
 	if err := nc.PublishMsg(good); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the sentinel delivered", func() bool { return len(rec.got()) == 1 })
+	testkit.Eventually(t, "the sentinel delivered", func() bool { return len(rec.got()) == 1 })
 	if got := rec.got()[0]; got.Room != "r" || string(got.Data) != "ok" || got.Type != websocket.TextMessage {
 		t.Errorf("delivered %+v", got)
 	}
@@ -226,7 +227,7 @@ func TestOwnMessagesSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The server sends b its 5 echoes before "theirs".
-	eventually(t, "theirs delivered", func() bool { return len(rec.got()) == 1 })
+	testkit.Eventually(t, "theirs delivered", func() bool { return len(rec.got()) == 1 })
 	if got := rec.got(); string(got[0].Data) != "theirs" {
 		t.Errorf("delivered %q", got[0].Data)
 	}
@@ -251,7 +252,7 @@ func TestSubscribeIdempotentAndConcurrent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "two subscriptions on the server", func() bool { return s.NumSubscriptions() == base+2 })
+	testkit.Eventually(t, "two subscriptions on the server", func() bool { return s.NumSubscriptions() == base+2 })
 	for i := 0; i < 3; i++ {
 		if err := b.Unsubscribe("r"); err != nil {
 			t.Fatal(err)
@@ -260,7 +261,7 @@ func TestSubscribeIdempotentAndConcurrent(t *testing.T) {
 	if err := b.Unsubscribe("never"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "one subscription on the server", func() bool { return s.NumSubscriptions() == base+1 })
+	testkit.Eventually(t, "one subscription on the server", func() bool { return s.NumSubscriptions() == base+1 })
 
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
@@ -296,7 +297,7 @@ func TestSubscribeIdempotentAndConcurrent(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "back to one subscription on the server", func() bool { return s.NumSubscriptions() == base+1 })
+	testkit.Eventually(t, "back to one subscription on the server", func() bool { return s.NumSubscriptions() == base+1 })
 }
 
 func TestClose(t *testing.T) {
@@ -310,7 +311,7 @@ func TestClose(t *testing.T) {
 	}
 	owned := connectBroker(t, s.ClientURL(), Options{})
 	attach(t, owned)
-	eventually(t, "three subscriptions", func() bool { return s.NumSubscriptions() == base+3 })
+	testkit.Eventually(t, "three subscriptions", func() bool { return s.NumSubscriptions() == base+3 })
 
 	for _, b := range []*Broker{shared, owned} {
 		if err := b.Close(); err != nil {
@@ -341,7 +342,7 @@ func TestClose(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "no subscriptions left", func() bool { return s.NumSubscriptions() == base })
+	testkit.Eventually(t, "no subscriptions left", func() bool { return s.NumSubscriptions() == base })
 
 	if _, err := New(owned.Conn(), Options{}); err == nil {
 		t.Error("New over a closed connection succeeded")
@@ -419,11 +420,11 @@ func TestSlowHubDrops(t *testing.T) {
 	if err := a.Conn().Flush(); err != nil { // the server has routed them all
 		t.Fatal(err)
 	}
-	if err := nc.FlushTimeout(waitTimeout); err != nil && !errors.Is(err, nats.ErrSlowConsumer) {
+	if err := nc.FlushTimeout(testkit.Wait); err != nil && !errors.Is(err, nats.ErrSlowConsumer) {
 		t.Fatal(err) // b's client has read them all
 	}
 	unblock()
-	eventually(t, "every message delivered or dropped", func() bool {
+	testkit.Eventually(t, "every message delivered or dropped", func() bool {
 		st := b.Stats()
 		return st.Received+st.Dropped == n
 	})
@@ -431,7 +432,7 @@ func TestSlowHubDrops(t *testing.T) {
 	if st.Dropped == 0 {
 		t.Errorf("nothing dropped with a receive buffer of 1: %+v", st)
 	}
-	eventually(t, "deliveries match Received", func() bool {
+	testkit.Eventually(t, "deliveries match Received", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return uint64(delivered) == st.Received
@@ -452,7 +453,7 @@ func TestCloseIsNotADisconnect(t *testing.T) {
 	// nats.go runs its callbacks in order, the disconnect one before this.
 	select {
 	case <-closed:
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.Wait):
 		t.Fatal("the connection's closed handler did not run")
 	}
 	if got := logs.String(); strings.Contains(got, "disconnected") {

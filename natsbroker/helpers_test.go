@@ -26,9 +26,6 @@ func TestMain(m *testing.M) {
 
 var quietLog = log.New(io.Discard, "", 0)
 
-// waitTimeout bounds every wait in the tests.
-const waitTimeout = 10 * time.Second
-
 // fastReconnect makes a client notice a restarted server quickly.
 var fastReconnect = []nats.Option{
 	nats.MaxReconnects(-1),
@@ -78,18 +75,6 @@ func newBrokerOn(t *testing.T, url string, opts Options) (*Broker, *nats.Conn) {
 	return b, nc
 }
 
-// eventually polls cond until it holds, failing the test after waitTimeout.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", waitTimeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // instance is one server: a Hub over a broker, and a Macaron app whose
 // /ws/:room joins the room and publishes what each client sends to it.
 type instance struct {
@@ -124,7 +109,7 @@ func newInstance(t *testing.T, name string, b *Broker) *instance {
 	})
 	srv := httptest.NewServer(m)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 		defer cancel()
 		if err := group.Shutdown(ctx); err != nil {
 			t.Errorf("instance %s: %v", name, err)
@@ -147,7 +132,7 @@ func (inst *instance) dial(t *testing.T, name, room string) *client {
 	t.Helper()
 	before := inst.hub.Count(room)
 	u := "ws" + strings.TrimPrefix(inst.srv.URL, "http") + "/ws/" + url.PathEscape(room)
-	d := websocket.Dialer{HandshakeTimeout: waitTimeout}
+	d := websocket.Dialer{HandshakeTimeout: testkit.Wait}
 	ws, _, err := d.Dial(u, nil)
 	if err != nil {
 		t.Fatalf("dial %s: %v", u, err)
@@ -164,7 +149,7 @@ func (inst *instance) dial(t *testing.T, name, room string) *client {
 		}
 	}()
 	t.Cleanup(c.close)
-	eventually(t, name+" joined "+room, func() bool { return inst.hub.Count(room) > before })
+	testkit.Eventually(t, name+" joined "+room, func() bool { return inst.hub.Count(room) > before })
 	return c
 }
 
@@ -175,26 +160,26 @@ func (c *client) close() {
 	c.ws.Close()
 	select {
 	case <-c.gone:
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.Wait):
 	}
 }
 
 func (c *client) send(t *testing.T, msg string) {
 	t.Helper()
-	c.ws.SetWriteDeadline(time.Now().Add(waitTimeout))
+	c.ws.SetWriteDeadline(time.Now().Add(testkit.Wait))
 	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
 		t.Fatalf("%s: send %q: %v", c.name, msg, err)
 	}
 }
 
-// next returns the next message, failing after waitTimeout.
+// next returns the next message, failing after testkit.Wait.
 func (c *client) next(t *testing.T) string {
 	t.Helper()
 	select {
 	case m := <-c.in:
 		return m
-	case <-time.After(waitTimeout):
-		t.Fatalf("%s: no message within %v", c.name, waitTimeout)
+	case <-time.After(testkit.Wait):
+		t.Fatalf("%s: no message within %v", c.name, testkit.Wait)
 	}
 	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 )
 
@@ -20,7 +21,7 @@ func TestHubsAcrossInstances(t *testing.T) {
 	A := newInstance(t, "A", bA)
 	B := newInstance(t, "B", bB)
 	// Each hub listens to messages for every room from the start.
-	eventually(t, "a subscription to every room per instance", func() bool { return s.NumSubscriptions() == base+2 })
+	testkit.Eventually(t, "a subscription to every room per instance", func() bool { return s.NumSubscriptions() == base+2 })
 
 	a1 := A.dial(t, "a1", "r")
 	b1 := B.dial(t, "b1", "r")
@@ -28,11 +29,11 @@ func TestHubsAcrossInstances(t *testing.T) {
 	b2 := B.dial(t, "b2", "other")
 	// The hub counts a member before it subscribes the broker.
 	for _, b := range []*Broker{bA, bB} {
-		eventually(t, b.InstanceID()+" subscribed to both rooms", func() bool {
+		testkit.Eventually(t, b.InstanceID()+" subscribed to both rooms", func() bool {
 			return reflect.DeepEqual(b.Rooms(), []string{"", "other", "r"})
 		})
 	}
-	eventually(t, "six subscriptions on the server", func() bool { return s.NumSubscriptions() == base+6 })
+	testkit.Eventually(t, "six subscriptions on the server", func() bool { return s.NumSubscriptions() == base+6 })
 
 	// A sender gets its own message once (locally), the other instance's
 	// member gets it once.
@@ -48,7 +49,7 @@ func TestHubsAcrossInstances(t *testing.T) {
 	a1.send(t, "again from A")
 	a1.expect(t, "again from A")
 	b1.expect(t, "again from A")
-	eventually(t, "B skipped its own echoed message", func() bool { return bB.Stats().SkippedOwn == 1 })
+	testkit.Eventually(t, "B skipped its own echoed message", func() bool { return bB.Stats().SkippedOwn == 1 })
 
 	// Rooms stay isolated: "other" hears nothing of "r", and the reverse.
 	a2.send(t, "in other")
@@ -88,7 +89,7 @@ func TestHubsAcrossInstances(t *testing.T) {
 		t.Errorf("after a second member: A subscribed to %q", got)
 	}
 	a1.close()
-	eventually(t, "a1 left r", func() bool { return A.hub.Count("r") == 1 })
+	testkit.Eventually(t, "a1 left r", func() bool { return A.hub.Count("r") == 1 })
 	if got := bA.Rooms(); !reflect.DeepEqual(got, []string{"", "other", "r"}) {
 		t.Errorf("with one member left: A subscribed to %q", got)
 	}
@@ -96,8 +97,8 @@ func TestHubsAcrossInstances(t *testing.T) {
 		t.Errorf("with one member left: %d subscriptions on the server, want %d", n, base+6)
 	}
 	a3.close()
-	eventually(t, "A unsubscribed from r", func() bool { return reflect.DeepEqual(bA.Rooms(), []string{"", "other"}) })
-	eventually(t, "five subscriptions on the server", func() bool { return s.NumSubscriptions() == base+5 })
+	testkit.Eventually(t, "A unsubscribed from r", func() bool { return reflect.DeepEqual(bA.Rooms(), []string{"", "other"}) })
+	testkit.Eventually(t, "five subscriptions on the server", func() bool { return s.NumSubscriptions() == base+5 })
 
 	// Now the server does not even send A the messages for r.
 	receivedBefore := bA.Stats().Received
@@ -106,7 +107,7 @@ func TestHubsAcrossInstances(t *testing.T) {
 	b1.expect(t, "r without A")
 	// The hub delivers locally before it publishes: wait for the publish,
 	// lest it happen after A subscribes again below.
-	eventually(t, "B published", func() bool { return bB.Stats().Published == publishedB+1 })
+	testkit.Eventually(t, "B published", func() bool { return bB.Stats().Published == publishedB+1 })
 	b2.send(t, "other still shared")
 	b2.expect(t, "other still shared")
 	a2.expect(t, "other still shared")
@@ -116,7 +117,7 @@ func TestHubsAcrossInstances(t *testing.T) {
 
 	// And a new first member subscribes again.
 	a4 := A.dial(t, "a4", "r")
-	eventually(t, "A subscribed to r again", func() bool { return s.NumSubscriptions() == base+6 })
+	testkit.Eventually(t, "A subscribed to r again", func() bool { return s.NumSubscriptions() == base+6 })
 	b1.send(t, "r with A again")
 	b1.expect(t, "r with A again")
 	a4.expect(t, "r with A again")

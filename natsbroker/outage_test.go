@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 )
 
@@ -25,7 +26,7 @@ func TestNATSOutage(t *testing.T) {
 	B := newInstance(t, "B", bB)
 	a1 := A.dial(t, "a1", "r")
 	b1 := B.dial(t, "b1", "r")
-	eventually(t, "both instances subscribed", func() bool { return s.NumSubscriptions() == base+4 })
+	testkit.Eventually(t, "both instances subscribed", func() bool { return s.NumSubscriptions() == base+4 })
 	defer func() {
 		if t.Failed() {
 			t.Logf("A's log:\n%s", logA)
@@ -50,7 +51,7 @@ func TestNATSOutage(t *testing.T) {
 	sendA := func(msg string) {
 		t.Helper()
 		a1.send(t, msg)
-		if got, ok := a1Within(waitTimeout); got != msg { // local delivery
+		if got, ok := a1Within(testkit.Wait); got != msg { // local delivery
 			t.Fatalf("a1: got %q (%v), want %q", got, ok, msg)
 		}
 		sentA++
@@ -61,7 +62,7 @@ func TestNATSOutage(t *testing.T) {
 
 	// Outage.
 	natstest.Stop(s)
-	eventually(t, "both brokers saw the disconnect", func() bool {
+	testkit.Eventually(t, "both brokers saw the disconnect", func() bool {
 		return bA.Stats().Disconnects == 1 && bB.Stats().Disconnects == 1
 	})
 	const down = 60
@@ -71,7 +72,7 @@ func TestNATSOutage(t *testing.T) {
 	}
 	b1.send(t, "down on B")
 	b1.expect(t, "down on B") // and so do B's clients
-	eventually(t, "A's publishes done", func() bool {
+	testkit.Eventually(t, "A's publishes done", func() bool {
 		st := bA.Stats()
 		return st.Published+st.PublishFailed == uint64(sentA)
 	})
@@ -86,19 +87,19 @@ func TestNATSOutage(t *testing.T) {
 
 	// The server comes back on the same port.
 	s2 := natstest.Start(t, port)
-	eventually(t, "both brokers reconnected", func() bool {
+	testkit.Eventually(t, "both brokers reconnected", func() bool {
 		return bA.Stats().Reconnects == 1 && bB.Stats().Reconnects == 1
 	})
-	eventually(t, "both instances subscribed again", func() bool { return s2.NumSubscriptions() >= base+4 })
+	testkit.Eventually(t, "both instances subscribed again", func() bool { return s2.NumSubscriptions() >= base+4 })
 
 	// A to B resumes: publish until B gets one. Buffered "down" messages
 	// may arrive first, if B was back before A flushed its buffer.
 	var downAtB []string
 	resumed := false
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(testkit.Wait)
 	for k := 0; !resumed; k++ {
 		if time.Now().After(deadline) {
-			t.Fatalf("B got nothing from A within %v of the reconnect", waitTimeout)
+			t.Fatalf("B got nothing from A within %v of the reconnect", testkit.Wait)
 		}
 		sendA(fmt.Sprintf("after %d", k))
 		for {
@@ -119,10 +120,10 @@ func TestNATSOutage(t *testing.T) {
 
 	// B to A resumes too. B's buffered "down on B" may come first.
 	resumed = false
-	deadline = time.Now().Add(waitTimeout)
+	deadline = time.Now().Add(testkit.Wait)
 	for k := 0; !resumed; k++ {
 		if time.Now().After(deadline) {
-			t.Fatalf("A got nothing from B within %v of the reconnect", waitTimeout)
+			t.Fatalf("A got nothing from B within %v of the reconnect", testkit.Wait)
 		}
 		m := fmt.Sprintf("back %d", k)
 		b1.send(t, m)

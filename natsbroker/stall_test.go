@@ -57,7 +57,7 @@ func (p *stuckPublisher) inCall() time.Duration {
 // awaitStuck waits until a call has been running for d.
 func (p *stuckPublisher) awaitStuck(t *testing.T, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(testkit.Wait)
 	for p.inCall() < d {
 		if time.Now().After(deadline) {
 			t.Fatalf("no Publish blocked for %v: the stalled server never filled the socket", d)
@@ -73,7 +73,7 @@ func (p *stuckPublisher) end(t *testing.T) {
 	close(p.stop)
 	select {
 	case <-p.done:
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.Wait):
 		t.Fatal("Publish still blocked after the connection was cut")
 	}
 }
@@ -156,7 +156,7 @@ func TestBlockedSubscribeDoesNotHoldTheBroker(t *testing.T) {
 	for _, ch := range []chan struct{}{subscribed, statsDone} {
 		select {
 		case <-ch:
-		case <-time.After(waitTimeout):
+		case <-time.After(testkit.Wait):
 			t.Fatal("still blocked after the connection was cut")
 		}
 	}
@@ -193,13 +193,13 @@ func TestCloseWhileDeliveryWaitsForASubscribe(t *testing.T) {
 	}
 	select {
 	case <-delivering:
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.Wait):
 		t.Fatal("nothing delivered")
 	}
 
 	closed := make(chan struct{})
 	go func() { b.Close(); close(closed) }()
-	eventually(t, "Close to begin", b.isClosed)
+	testkit.Eventually(t, "Close to begin", b.isClosed)
 	subscribed := make(chan error, 1)
 	go func() {
 		err := b.Subscribe("other") // the goroutine the deliver function waits for
@@ -211,13 +211,13 @@ func TestCloseWhileDeliveryWaitsForASubscribe(t *testing.T) {
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("Subscribe during Close: %v, want ErrClosed", err)
 		}
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.Wait):
 		close(gate) // let the test end
 		t.Fatal("Subscribe waited for Close, which waited for the delivery, which waited for Subscribe")
 	}
 	select {
 	case <-closed:
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.Wait):
 		t.Fatal("Close did not return")
 	}
 }
