@@ -239,11 +239,11 @@ func (tb *tab) do(steps ...chromedp.Action[chromedp.Void]) {
 }
 
 // waitFor waits until the JavaScript expression is true in the page,
-// polling on a timer, for at most waitTimeout.
+// polling on a timer, for at most testkit.Wait.
 func (tb *tab) waitFor(expr string) {
 	tb.t.Helper()
 	_, err := chromedp.Run(tb.ctx, chromedp.Poll[bool](expr,
-		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(waitTimeout)))
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(testkit.Wait)))
 	if err != nil {
 		tb.t.Fatalf("waiting for %s: %v", expr, err)
 	}

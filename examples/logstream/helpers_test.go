@@ -32,9 +32,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// waitTimeout bounds every wait in these tests.
-const waitTimeout = 10 * time.Second
-
 // testServer is the app on 127.0.0.1:0 with its own sockets group.
 type testServer struct {
 	*httptest.Server
@@ -62,7 +59,7 @@ func newTestServerWith(t *testing.T, cfg config) *testServer {
 	}
 	ts := &testServer{Server: httptest.NewServer(a.Handler()), app: a, log: logs}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 		defer cancel()
 		if err := a.Shutdown(ctx); err != nil {
 			t.Errorf("shutting the sockets down: %v", err)
@@ -125,7 +122,7 @@ func (ts *testServer) wsURL(path string, q url.Values) string {
 // tryDial opens a stream socket; on a refused upgrade it returns the
 // answer's status and body with the error.
 func (ts *testServer) tryDial(path string, q url.Values) (*websocket.Conn, int, string, error) {
-	d := websocket.Dialer{HandshakeTimeout: waitTimeout}
+	d := websocket.Dialer{HandshakeTimeout: testkit.Wait}
 	ws, resp, err := d.Dial(ts.wsURL(path, q), nil)
 	if err != nil {
 		status, body := 0, ""
@@ -200,7 +197,7 @@ type client struct {
 	ws *websocket.Conn
 }
 
-// next returns the next frame, waiting at most waitTimeout.
+// next returns the next frame, waiting at most testkit.Wait.
 func (c *client) next() frame {
 	c.t.Helper()
 	f, err := c.read()
@@ -212,7 +209,7 @@ func (c *client) next() frame {
 
 func (c *client) read() (frame, error) {
 	var f frame
-	c.ws.SetReadDeadline(time.Now().Add(waitTimeout))
+	c.ws.SetReadDeadline(time.Now().Add(testkit.Wait))
 	mt, data, err := c.ws.ReadMessage()
 	if err != nil {
 		return f, err
@@ -256,7 +253,7 @@ func (c *client) expect(texts ...string) []frame {
 // send sends a text frame.
 func (c *client) send(s string) {
 	c.t.Helper()
-	c.ws.SetWriteDeadline(time.Now().Add(waitTimeout))
+	c.ws.SetWriteDeadline(time.Now().Add(testkit.Wait))
 	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
 		c.t.Fatalf("sending %q: %v", s, err)
 	}
@@ -271,23 +268,11 @@ func (c *client) closed() error {
 	}
 }
 
-// eventually polls cond until it holds, failing after waitTimeout.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for pause := time.Millisecond; !cond(); pause = min(2*pause, 20*time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(pause)
-	}
-}
-
 // waitLive waits until n clients of the file are live (in a group).
 func (ts *testServer) waitLive(t *testing.T, file string, n int) {
 	t.Helper()
 	s := ts.app.streams[file]
-	eventually(t, fmt.Sprintf("%d live clients of %s", n, file), func() bool {
+	testkit.Eventually(t, fmt.Sprintf("%d live clients of %s", n, file), func() bool {
 		subs, _ := s.live()
 		return subs == n
 	})
@@ -297,7 +282,7 @@ func (ts *testServer) waitLive(t *testing.T, file string, n int) {
 func (ts *testServer) waitRing(t *testing.T, file string, n uint64) {
 	t.Helper()
 	s := ts.app.streams[file]
-	eventually(t, fmt.Sprintf("%d lines read from %s", n, file), func() bool {
+	testkit.Eventually(t, fmt.Sprintf("%d lines read from %s", n, file), func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.ring.next >= n
@@ -307,7 +292,7 @@ func (ts *testServer) waitRing(t *testing.T, file string, n uint64) {
 // get fetches a URL and returns the response and its body.
 func get(t *testing.T, u string) (*http.Response, string) {
 	t.Helper()
-	c := &http.Client{Timeout: waitTimeout}
+	c := &http.Client{Timeout: testkit.Wait}
 	resp, err := c.Get(u)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/examples/logstream/logline"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 )
 
 // TestServeShutsDown is what SIGINT does: the sockets are closed with 1001,
@@ -35,7 +36,7 @@ func TestServeShutsDown(t *testing.T) {
 	go func() { served <- serve(ctx, ln, a) }()
 
 	ts := &testServer{app: a, log: logs}
-	d := websocket.Dialer{HandshakeTimeout: waitTimeout}
+	d := websocket.Dialer{HandshakeTimeout: testkit.Wait}
 	u := "ws://" + ln.Addr().String() + "/api/logs/stream"
 	ws, _, err := d.Dial(u, nil)
 	if err != nil {
@@ -57,7 +58,7 @@ func TestServeShutsDown(t *testing.T) {
 		if err != nil {
 			t.Errorf("serve returned %v", err)
 		}
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.Wait):
 		t.Fatal("serve did not return")
 	}
 	if _, _, err := d.Dial(u, nil); err == nil {

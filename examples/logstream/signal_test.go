@@ -23,7 +23,7 @@ func TestCommandStopsOnSignals(t *testing.T) {
 			}
 			defer ws.Close()
 			c.Cmd.Process.Signal(sig)
-			ws.SetReadDeadline(time.Now().Add(waitTimeout))
+			ws.SetReadDeadline(time.Now().Add(testkit.Wait))
 			for {
 				_, _, err := ws.ReadMessage()
 				if err == nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/macaron-contrib/sockets/internal/testkit"
 )
 
 func TestStreamsAppendedLines(t *testing.T) {
@@ -645,7 +647,7 @@ func TestSelfLog(t *testing.T) {
 	path := logFile(t, "app.log")
 	ts := newTestServer(t, path)
 	c := ts.dial(t, "/api/logs/self", nil)
-	eventually(t, "the self client in its room", func() bool { return ts.app.hub.Count(selfRoom) == 1 })
+	testkit.Eventually(t, "the self client in its room", func() bool { return ts.app.hub.Count(selfRoom) == 1 })
 
 	ts.refused(t, query("file", "/etc/shadow"), http.StatusForbidden, "cannot be streamed")
 	prev := int64(-1)

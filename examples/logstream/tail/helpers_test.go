@@ -6,15 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
-
-// waitTimeout bounds every wait for a line; generous for a loaded machine.
-const waitTimeout = 10 * time.Second
 
 // mode is one way of noticing changes.
 type mode struct {
@@ -65,10 +63,10 @@ func follow(t *testing.T, cfg Config) *follower {
 	return &follower{t: t, ch: ch}
 }
 
-// waitClosed drains ch until it is closed, failing after waitTimeout.
+// waitClosed drains ch until it is closed, failing after testkit.Wait.
 func waitClosed(t *testing.T, ch <-chan Line) {
 	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
+	deadline := time.NewTimer(testkit.Wait)
 	defer deadline.Stop()
 	for {
 		select {
@@ -82,7 +80,7 @@ func waitClosed(t *testing.T, ch <-chan Line) {
 	}
 }
 
-// next returns the next line, failing after waitTimeout.
+// next returns the next line, failing after testkit.Wait.
 func (f *follower) next() Line {
 	f.t.Helper()
 	select {
@@ -91,7 +89,7 @@ func (f *follower) next() Line {
 			f.t.Fatal("line channel closed unexpectedly")
 		}
 		return l
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.Wait):
 		f.t.Fatal("timed out waiting for a line")
 	}
 	return Line{}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/macaron-contrib/sockets/internal/testkit"
 )
 
 // mkfifo makes a FIFO at path, and returns a function that lets a reader
@@ -55,10 +57,10 @@ func TestFIFOAtStart(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
 			t.Errorf("Follow on a FIFO: %v, want a \"not a regular file\" error", err)
 		}
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.Wait):
 		release()
 		<-done
-		t.Fatalf("Follow blocked for %v opening a FIFO", waitTimeout)
+		t.Fatalf("Follow blocked for %v opening a FIFO", testkit.Wait)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"go.uber.org/goleak"
 )
 
@@ -437,7 +438,7 @@ func BenchmarkLatency(b *testing.B) {
 				}
 				select {
 				case <-ch:
-				case <-time.After(waitTimeout):
+				case <-time.After(testkit.Wait):
 					b.Fatal("timed out")
 				}
 			}
