@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -63,7 +64,7 @@ func newCluster(t *testing.T, opts ...func(*config)) (*server.Server, *testServe
 	s := natstest.Start(t, -1)
 	A := newInstance(t, s.ClientURL(), "A", opts...)
 	B := newInstance(t, s.ClientURL(), "B", opts...)
-	eventually(t, "A and B know of each other", func() error {
+	testkit.EventuallyNoError(t, "A and B know of each other", func() error {
 		if a, b := A.app.nats.peerCount(), B.app.nats.peerCount(); a != 1 || b != 1 {
 			return fmt.Errorf("A knows %d peers, B %d", a, b)
 		}
@@ -116,15 +117,15 @@ func (f *feed) within(t *testing.T, d time.Duration) (Message, bool) {
 	}
 }
 
-// until reads frames until one satisfies ok, failing after waitTimeout;
+// until reads frames until one satisfies ok, failing after testkit.Wait;
 // the frames before it go to skipped, if not nil.
 func (f *feed) until(t *testing.T, what string, ok func(Message) bool, skipped func(Message)) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(testkit.Wait)
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
-			t.Fatalf("%s: %s: not within %v", f.name, what, waitTimeout)
+			t.Fatalf("%s: %s: not within %v", f.name, what, testkit.Wait)
 		}
 		m, got := f.within(t, left)
 		if !got {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 	"github.com/nats-io/nats.go"
 )
@@ -133,7 +134,7 @@ func TestClusterHistorySpansInstances(t *testing.T) {
 		ann.expect(t, status(c.name, "left"))
 		amy.expect(t, status(c.name, "left"))
 	}
-	eventually(t, "B drops the room", func() error {
+	testkit.EventuallyNoError(t, "B drops the room", func() error {
 		if e := B.app.nats.relay.epoch("h"); e != 0 {
 			return fmt.Errorf("still subscribed, epoch %d", e)
 		}
@@ -272,7 +273,7 @@ func testOutage(t *testing.T, opts ...func(*config)) {
 	amy.expect(t, msg("ann", "before"))
 
 	natstest.Stop(s)
-	eventually(t, "both instances see the outage", func() error {
+	testkit.EventuallyNoError(t, "both instances see the outage", func() error {
 		if A.app.nats.nc.IsConnected() || B.app.nats.nc.IsConnected() {
 			return fmt.Errorf("still connected")
 		}
@@ -303,10 +304,10 @@ func testOutage(t *testing.T, opts ...func(*config)) {
 	record := func(m Message) { bobSaw = append(bobSaw, m) }
 
 	// A to B resumes.
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(testkit.Wait)
 	for k := 0; ; k++ {
 		if time.Now().After(deadline) {
-			t.Fatalf("nothing from A reached bob within %v of the restart; bob got %+v", waitTimeout, bobSaw)
+			t.Fatalf("nothing from A reached bob within %v of the restart; bob got %+v", testkit.Wait, bobSaw)
 		}
 		ann.say(t, fmt.Sprintf("after %d", k))
 		m, ok := bobF.within(t, 50*time.Millisecond)
@@ -319,10 +320,10 @@ func testOutage(t *testing.T, opts ...func(*config)) {
 		}
 	}
 	// B to A resumes.
-	deadline = time.Now().Add(waitTimeout)
+	deadline = time.Now().Add(testkit.Wait)
 	for k := 0; ; k++ {
 		if time.Now().After(deadline) {
-			t.Fatalf("nothing from B reached ann within %v of the restart", waitTimeout)
+			t.Fatalf("nothing from B reached ann within %v of the restart", testkit.Wait)
 		}
 		bob.say(t, fmt.Sprintf("back %d", k))
 		m, ok := annF.within(t, 50*time.Millisecond)
@@ -349,7 +350,7 @@ func testOutage(t *testing.T, opts ...func(*config)) {
 	gets(annF, &annSaw, msg("bob", "down on B"))
 	// History converges: a joiner on B gets A's outage message.
 	tries := 0
-	eventually(t, "A's outage message in B's history", func() error {
+	testkit.EventuallyNoError(t, "A's outage message in B's history", func() error {
 		tries++
 		c, err := B.tryJoin("r", fmt.Sprintf("zoe%d", tries))
 		if err != nil {
@@ -372,7 +373,7 @@ func TestClusterForgetsASilentInstance(t *testing.T) {
 	fast := func(c *config) { c.HelloInterval = 100 * time.Millisecond }
 	A := newInstance(t, s.ClientURL(), "A", fast)
 	B := newInstance(t, s.ClientURL(), "B", fast)
-	eventually(t, "A and B know of each other", func() error {
+	testkit.EventuallyNoError(t, "A and B know of each other", func() error {
 		if A.app.nats.peerCount() != 1 || B.app.nats.peerCount() != 1 {
 			return fmt.Errorf("not yet")
 		}

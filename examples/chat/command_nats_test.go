@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 )
 
@@ -34,7 +35,7 @@ func TestCommandFailsWithoutNATS(t *testing.T) {
 		}
 	case <-c.Addr:
 		t.Fatal("the command listens without NATS")
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.Wait):
 		t.Fatal("the command did not exit")
 	}
 }
@@ -46,7 +47,7 @@ func TestCommandSharesRoomsThroughNATS(t *testing.T) {
 	B := newInstance(t, s.ClientURL(), "B")
 	c := startCommand(t, "-nats "+s.ClientURL())
 	host := c.Listening(t)
-	eventually(t, "B knows of the command", func() error {
+	testkit.EventuallyNoError(t, "B knows of the command", func() error {
 		if n := B.app.nats.peerCount(); n != 1 {
 			return fmt.Errorf("B knows %d peers", n)
 		}

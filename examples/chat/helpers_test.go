@@ -18,9 +18,6 @@ import (
 	"github.com/macaron-contrib/sockets/internal/testkit"
 )
 
-// waitTimeout bounds every wait on the network in these tests.
-const waitTimeout = 10 * time.Second
-
 // testServer is the chat app served on 127.0.0.1:0.
 type testServer struct {
 	*httptest.Server
@@ -53,7 +50,7 @@ func (ts *testServer) socketURL(room, name string) string {
 // dial opens a socket. On a refused upgrade it returns the status and
 // body of the answer with the error.
 func (ts *testServer) dial(room, name string) (*websocket.Conn, int, string, error) {
-	d := websocket.Dialer{HandshakeTimeout: waitTimeout}
+	d := websocket.Dialer{HandshakeTimeout: testkit.Wait}
 	ws, resp, err := d.Dial(ts.socketURL(room, name), nil)
 	if err != nil {
 		status, body := 0, ""
@@ -153,12 +150,12 @@ func (c *client) close() { c.ws.Close() }
 
 // leave closes the connection cleanly, as a browser leaving the page does.
 func (c *client) leave() {
-	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(waitTimeout))
+	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(testkit.Wait))
 	c.ws.Close()
 }
 
 func (c *client) sendFrame(m Message) error {
-	c.ws.SetWriteDeadline(time.Now().Add(waitTimeout))
+	c.ws.SetWriteDeadline(time.Now().Add(testkit.Wait))
 	return c.ws.WriteJSON(m)
 }
 
@@ -169,7 +166,7 @@ func (c *client) say(t *testing.T, text string) {
 	}
 }
 
-// next returns the next frame, waiting at most waitTimeout.
+// next returns the next frame, waiting at most testkit.Wait.
 func (c *client) next() (Message, error) {
 	if len(c.pending) > 0 {
 		m := c.pending[0]
@@ -181,7 +178,7 @@ func (c *client) next() (Message, error) {
 
 func (c *client) read() (Message, error) {
 	var m Message
-	c.ws.SetReadDeadline(time.Now().Add(waitTimeout))
+	c.ws.SetReadDeadline(time.Now().Add(testkit.Wait))
 	_, data, err := c.ws.ReadMessage()
 	if err != nil {
 		return m, err
@@ -223,27 +220,11 @@ func (c *client) closed() error {
 func msg(from, text string) Message    { return Message{Typ: typMessage, From: from, Text: text} }
 func status(from, text string) Message { return Message{Typ: typStatus, From: from, Text: text} }
 
-// eventually retries f until it succeeds or waitTimeout passes.
-func eventually(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %v: %v", what, waitTimeout, err)
-		}
-		time.Sleep(pause)
-	}
-}
-
 // get fetches a page and returns its status, headers and body.
 func get(t *testing.T, u string) (*http.Response, string) {
 	t.Helper()
 	client := &http.Client{
-		Timeout:       waitTimeout,
+		Timeout:       testkit.Wait,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	resp, err := client.Get(u)
@@ -295,7 +276,7 @@ func dialAtOnce(t *testing.T, servers []*testServer, room, name string, n int) (
 // "not yet".
 func awaitNameFree(t *testing.T, ts *testServer, room, name, what string) {
 	t.Helper()
-	eventually(t, what, func() error {
+	testkit.EventuallyNoError(t, what, func() error {
 		ws, status, body, err := ts.dial(room, name)
 		if err != nil {
 			if status != http.StatusConflict {

@@ -47,7 +47,7 @@ func TestCommandStopsOnSignals(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ws.Close()
-			ws.SetReadDeadline(time.Now().Add(waitTimeout))
+			ws.SetReadDeadline(time.Now().Add(testkit.Wait))
 			ws.ReadMessage() // members: the member is in
 			c.Cmd.Process.Signal(sig)
 			for {

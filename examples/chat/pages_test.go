@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"github.com/gorilla/websocket"
 	"log"
 	"net"
 	"net/http"
@@ -11,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 )
 
 func TestLobbyListsRoomsWithCounts(t *testing.T) {
@@ -135,7 +137,7 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 	}
 	defer ws.Close()
 	cancel()
-	ws.SetReadDeadline(time.Now().Add(waitTimeout))
+	ws.SetReadDeadline(time.Now().Add(testkit.Wait))
 	for {
 		_, _, err := ws.ReadMessage()
 		if err == nil {
@@ -151,10 +153,10 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 		if err != nil {
 			t.Errorf("serve: %v", err)
 		}
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.Wait):
 		t.Fatal("serve did not return after cancel")
 	}
-	if _, err := net.DialTimeout("tcp", ln.Addr().String(), waitTimeout); err == nil {
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), testkit.Wait); err == nil {
 		t.Error("still listening")
 	}
 }

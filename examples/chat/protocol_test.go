@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 )
 
 // In these tests, a frame that must NOT arrive is checked with a later
@@ -119,7 +120,7 @@ func TestMembersFrameIsAJSONArrayInText(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	ws.SetReadDeadline(time.Now().Add(waitTimeout))
+	ws.SetReadDeadline(time.Now().Add(testkit.Wait))
 	_, data, err := ws.ReadMessage()
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +263,7 @@ func TestHTMLIsRelayedAsText(t *testing.T) {
 		`<script>alert("x")</script> & &amp; 'quotes'`,
 	} {
 		ann.say(t, text)
-		bob.ws.SetReadDeadline(time.Now().Add(waitTimeout))
+		bob.ws.SetReadDeadline(time.Now().Add(testkit.Wait))
 		_, data, err := bob.ws.ReadMessage()
 		if err != nil {
 			t.Fatal(err)

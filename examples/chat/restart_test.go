@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/browser"
 )
 
@@ -57,7 +58,7 @@ func startServing(t *testing.T, addr string) (*serving, string) {
 	}
 	var ln net.Listener
 	var err error
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(testkit.Wait)
 	for { // the old process's port may take a moment to be free
 		if ln, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
 			break

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 	"github.com/macaron-contrib/sockets/natsbroker"
 )
@@ -277,7 +278,7 @@ func TestNATSLobbyDropsInvalidRoomsFromAnswers(t *testing.T) {
 	if err := f.nc.Publish(st.helloSubject, hello); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "A knows Z", func() error {
+	testkit.EventuallyNoError(t, "A knows Z", func() error {
 		if n := st.peerCount(); n != 2 {
 			return fmt.Errorf("A knows %d peers, want 2", n)
 		}

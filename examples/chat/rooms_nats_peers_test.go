@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/nats-io/nats.go"
 )
 
@@ -72,12 +73,12 @@ func TestInstanceBackFromSilenceIsResynced(t *testing.T) {
 		}
 		return nil
 	}
-	eventually(t, "A shows bob", bobHere)
+	testkit.EventuallyNoError(t, "A shows bob", bobHere)
 	s.forgetPeer("B") // as expirePeers does after peerExpiry silent intervals
 	if bobHere() == nil {
 		t.Fatal("bob still shown after B was forgotten")
 	}
 	s.onEvent("r", eventFrom(t, s, "r", "B", 1000, Message{Typ: typMessage, From: "bob", Text: "still here"}))
 	s.onHello(helloFrom("B", "alive"))
-	eventually(t, "A shows bob again after B's hello", bobHere)
+	testkit.EventuallyNoError(t, "A shows bob again after B's hello", bobHere)
 }
