@@ -132,8 +132,7 @@ func (inst *instance) dial(t *testing.T, name, room string) *client {
 	t.Helper()
 	before := inst.hub.Count(room)
 	u := "ws" + strings.TrimPrefix(inst.srv.URL, "http") + "/ws/" + url.PathEscape(room)
-	d := websocket.Dialer{HandshakeTimeout: testkit.Wait}
-	ws, _, err := d.Dial(u, nil)
+	ws, _, _, err := testkit.Dial(u)
 	if err != nil {
 		t.Fatalf("dial %s: %v", u, err)
 	}

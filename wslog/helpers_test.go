@@ -58,8 +58,7 @@ func newServer(t *testing.T, hubOpts *sockets.HubOptions) *server {
 func (s *server) join(t *testing.T) *client {
 	t.Helper()
 	want := s.hub.Count(room) + 1
-	d := websocket.Dialer{HandshakeTimeout: testkit.Wait}
-	ws, _, err := d.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/ws", nil)
+	ws, _, _, err := testkit.Dial("ws" + strings.TrimPrefix(s.URL, "http") + "/ws")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,21 +47,9 @@ func (ts *testServer) socketURL(room, name string) string {
 	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/sockets/rooms/" + url.PathEscape(room) + "/" + url.PathEscape(name)
 }
 
-// dial opens a socket. On a refused upgrade it returns the status and
-// body of the answer with the error.
+// dial opens a socket to room as name, as testkit.Dial does.
 func (ts *testServer) dial(room, name string) (*websocket.Conn, int, string, error) {
-	d := websocket.Dialer{HandshakeTimeout: testkit.Wait}
-	ws, resp, err := d.Dial(ts.socketURL(room, name), nil)
-	if err != nil {
-		status, body := 0, ""
-		if resp != nil {
-			status = resp.StatusCode
-			b, _ := io.ReadAll(resp.Body)
-			body = string(b)
-		}
-		return nil, status, body, err
-	}
-	return ws, http.StatusSwitchingProtocols, "", nil
+	return testkit.Dial(ts.socketURL(room, name))
 }
 
 // client is a test's end of one socket.

@@ -119,21 +119,9 @@ func (ts *testServer) wsURL(path string, q url.Values) string {
 	return u
 }
 
-// tryDial opens a stream socket; on a refused upgrade it returns the
-// answer's status and body with the error.
+// tryDial opens a socket at path with the query q, as testkit.Dial does.
 func (ts *testServer) tryDial(path string, q url.Values) (*websocket.Conn, int, string, error) {
-	d := websocket.Dialer{HandshakeTimeout: testkit.Wait}
-	ws, resp, err := d.Dial(ts.wsURL(path, q), nil)
-	if err != nil {
-		status, body := 0, ""
-		if resp != nil {
-			status = resp.StatusCode
-			b, _ := io.ReadAll(resp.Body)
-			body = string(b)
-		}
-		return nil, status, body, err
-	}
-	return ws, http.StatusSwitchingProtocols, "", nil
+	return testkit.Dial(ts.wsURL(path, q))
 }
 
 // stream opens a stream socket with the query q, failing the test when

@@ -36,9 +36,8 @@ func TestServeShutsDown(t *testing.T) {
 	go func() { served <- serve(ctx, ln, a) }()
 
 	ts := &testServer{app: a, log: logs}
-	d := websocket.Dialer{HandshakeTimeout: testkit.Wait}
 	u := "ws://" + ln.Addr().String() + "/api/logs/stream"
-	ws, _, err := d.Dial(u, nil)
+	ws, _, _, err := testkit.Dial(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +60,7 @@ func TestServeShutsDown(t *testing.T) {
 	case <-time.After(testkit.Wait):
 		t.Fatal("serve did not return")
 	}
-	if _, _, err := d.Dial(u, nil); err == nil {
+	if _, _, _, err := testkit.Dial(u); err == nil {
 		t.Error("a socket opened after the shutdown")
 	}
 	if !strings.Contains(logs.String(), "shutting down") {
