@@ -1,4 +1,5 @@
-// Package browser starts headless Chromium for the module's browser tests.
+// Package browser starts headless Chromium for the module's browser tests,
+// and drives its tabs.
 package browser
 
 import (
