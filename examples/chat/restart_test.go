@@ -18,22 +18,22 @@ import (
 func TestBrowserReconnectsAfterServerRestart(t *testing.T) {
 
 	first, addr := startServing(t, "")
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), browser.Timeout)
 	defer cancel()
 	allocCtx, allocCancel := browser.NewAllocator(t, ctx, 1100, 700)
 	defer allocCancel()
 	pageCtx, pageCancel := chromedp.NewContext(allocCtx)
 	defer pageCancel()
-	ann := &tab{t: t, ctx: pageCtx, name: "ann"}
-	ann.do(chromedp.Navigate("http://" + addr + "/rooms/restart?name=ann"))
-	ann.waitFor(`document.getElementById("status").dataset.state === "connected"`)
+	ann := &tab{&browser.Tab{T: t, Ctx: pageCtx, Name: "ann"}}
+	ann.Do(chromedp.Navigate("http://" + addr + "/rooms/restart?name=ann"))
+	ann.WaitFor(`document.getElementById("status").dataset.state === "connected"`)
 
 	first.stop()
-	ann.waitFor(`document.getElementById("status").dataset.state !== "connected"`)
+	ann.WaitFor(`document.getElementById("status").dataset.state !== "connected"`)
 
 	second, _ := startServing(t, addr)
 	defer second.stop()
-	ann.waitFor(`document.getElementById("status").dataset.state === "connected"`)
+	ann.WaitFor(`document.getElementById("status").dataset.state === "connected"`)
 	bob := (&testServer{Server: &httptest.Server{URL: "http://" + addr}}).join(t, "restart", "bob")
 	bob.say(t, "welcome back")
 	ann.waitForMessage("bob", "welcome back")
