@@ -1,24 +1,16 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/browser"
 )
-
-// browserTimeout bounds the whole browser test, Chromium's start included.
-const browserTimeout = 60 * time.Second
 
 // TestBrowserLogView drives the page in headless Chromium: live lines, the
 // level and search filters (without reconnecting), pause, markup shown as
@@ -42,28 +34,14 @@ func TestBrowserLogView(t *testing.T) {
 	ts.waitRing(t, a, 40)
 	proxy := testkit.NewProxy(t, ts.Listener.Addr().String())
 
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
-	defer cancel()
-	allocCtx, allocCancel := browser.NewAllocator(t, ctx, 1200, 760)
-	defer allocCancel() // kills Chromium and waits for it
+	chromium := browser.New(t, 1200, 760)
+	tb := &tab{chromium.NewTab("")}
 
-	var dialogs atomic.Int32
-	tabCtx, tabCancel := chromedp.NewContext(allocCtx, chromedp.WithListener(func(ev any) {
-		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-			dialogs.Add(1)
-		}
-	}))
-	defer tabCancel()
-	if err := chromedp.Do(tabCtx); err != nil { // starts the browser
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	tb := &tab{t: t, ctx: tabCtx}
-
-	tb.do(chromedp.Navigate(proxy.URL() + "/"))
-	tb.waitFor(connected)
-	tb.waitFor(`!document.getElementById("file-pick").hidden`) // two files
-	tb.waitFor(lineCount + " === 40")
-	if got := eval[string](tb, `document.querySelector("#lines .line .text").textContent`); got != history[0] {
+	tb.Do(chromedp.Navigate(proxy.URL() + "/"))
+	tb.WaitFor(connected)
+	tb.WaitFor(`!document.getElementById("file-pick").hidden`) // two files
+	tb.WaitFor(lineCount + " === 40")
+	if got := browser.Eval[string](tb.Tab, `document.querySelector("#lines .line .text").textContent`); got != history[0] {
 		t.Errorf("first line reads %q, want %q", got, history[0])
 	}
 
@@ -71,33 +49,24 @@ func TestBrowserLogView(t *testing.T) {
 	const xss = `ERROR user agent <img src=x onerror=alert(1)> rejected`
 	appendLines(t, a, `{"level":"info","msg":"live one"}`, `time=2025-06-07T08:10:00Z level=warn msg="payment timeout, retrying"`, xss)
 	tb.waitForLine(xss)
-	if got := eval[string](tb, `[...document.querySelectorAll("#lines .line")].pop().dataset.level`); got != "error" {
+	if got := browser.Eval[string](tb.Tab, `[...document.querySelectorAll("#lines .line")].pop().dataset.level`); got != "error" {
 		t.Errorf("the markup line has level %q, want error", got)
 	}
-	if n := eval[int](tb, `document.querySelectorAll("#lines img, #lines script").length`); n != 0 {
+	if n := browser.Eval[int](tb.Tab, `document.querySelectorAll("#lines img, #lines script").length`); n != 0 {
 		t.Errorf("%d <img> or <script> elements in the list: a log line became HTML", n)
 	}
-	if !eval[bool](tb, atBottom) {
+	if !browser.Eval[bool](tb.Tab, atBottom) {
 		t.Error("the view did not follow the new lines")
 	}
-	if path := os.Getenv("LOGSTREAM_SCREENSHOT"); path != "" {
-		png, err := chromedp.Run(tabCtx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot in %s", path)
-	}
+	tb.Screenshot("LOGSTREAM_SCREENSHOT")
 
 	// The level filter, on the same socket.
 	opened := ts.app.streams[a]
-	tb.eval(`(s => { s.value = "error"; s.dispatchEvent(new Event("change")); })(document.getElementById("level"))`)
-	tb.waitFor(lineCount + " === 11 && " + onlyLevels("error")) // 10 in the history, the markup line
+	tb.Run(`(s => { s.value = "error"; s.dispatchEvent(new Event("change")); })(document.getElementById("level"))`)
+	tb.WaitFor(lineCount + " === 11 && " + onlyLevels("error")) // 10 in the history, the markup line
 	appendLines(t, a, "INFO not shown", `{"level":"error","msg":"database timeout"}`, "DEBUG nor this")
 	tb.waitForLine(`{"level":"error","msg":"database timeout"}`)
-	if !eval[bool](tb, onlyLevels("error")) {
+	if !browser.Eval[bool](tb.Tab, onlyLevels("error")) {
 		t.Error("a line below error level is shown under the error filter")
 	}
 	if subs, _ := opened.live(); subs != 1 {
@@ -106,25 +75,25 @@ func TestBrowserLogView(t *testing.T) {
 
 	// Search, typed: a substring, then an invalid regexp (reported, the
 	// filter stays), then back to everything.
-	tb.do(chromedp.SendKeys(chromedp.CSS("#search"), "timeout"))
-	tb.waitFor(lineCount + " === 1")
+	tb.Do(chromedp.SendKeys(chromedp.CSS("#search"), "timeout"))
+	tb.WaitFor(lineCount + " === 1")
 	tb.setSearch("/(unclosed/")
-	tb.waitFor(`!document.getElementById("filter-error").hidden`)
+	tb.WaitFor(`!document.getElementById("filter-error").hidden`)
 	appendLines(t, a, "ERROR another timeout", "ERROR unrelated")
 	tb.waitForLine("ERROR another timeout")
 	tb.setSearch("")
-	tb.eval(`(s => { s.value = ""; s.dispatchEvent(new Event("change")); })(document.getElementById("level"))`)
-	tb.waitFor(`document.getElementById("filter-error").hidden`)
-	tb.waitFor(lineCount + " === 48") // everything so far
+	tb.Run(`(s => { s.value = ""; s.dispatchEvent(new Event("change")); })(document.getElementById("level"))`)
+	tb.WaitFor(`document.getElementById("filter-error").hidden`)
+	tb.WaitFor(lineCount + " === 48") // everything so far
 
 	// Pause holds the lines back and counts them.
-	tb.do(chromedp.Click(chromedp.CSS("#pause")))
+	tb.Do(chromedp.Click(chromedp.CSS("#pause")))
 	appendLines(t, a, "INFO held 1", "INFO held 2", "INFO held 3")
-	tb.waitFor(`document.getElementById("pause").textContent === "Resume (3)"`)
+	tb.WaitFor(`document.getElementById("pause").textContent === "Resume (3)"`)
 	if n := tb.count("INFO held 1"); n != 0 {
 		t.Error("a line was shown while paused")
 	}
-	tb.do(chromedp.Click(chromedp.CSS("#pause")))
+	tb.Do(chromedp.Click(chromedp.CSS("#pause")))
 	tb.waitForLine("INFO held 3")
 
 	// Cut the connection: the page reconnects by itself and resumes after
@@ -132,13 +101,13 @@ func TestBrowserLogView(t *testing.T) {
 	proxy.Cut()
 	appendLines(t, a, "INFO while cut 1", "INFO while cut 2")
 	tb.waitForLine("INFO while cut 2")
-	tb.waitFor(connected)
+	tb.WaitFor(connected)
 	for _, text := range []string{"INFO held 3", "INFO while cut 1", "INFO while cut 2", xss} {
 		if n := tb.count(text); n != 1 {
 			t.Errorf("after reconnecting, %q is shown %d times", text, n)
 		}
 	}
-	if !eval[bool](tb, `(o => new Set(o).size === o.length)([...document.querySelectorAll("#lines .line")].map(l => l.dataset.offset))`) {
+	if !browser.Eval[bool](tb.Tab, `(o => new Set(o).size === o.length)([...document.querySelectorAll("#lines .line")].map(l => l.dataset.offset))`) {
 		t.Error("a line offset is shown twice")
 	}
 
@@ -155,13 +124,13 @@ func TestBrowserLogView(t *testing.T) {
 	}
 	appendLines(t, a, rotated...)
 	tb.waitForLine(rotated[len(rotated)-1])
-	tb.waitFor(connected)
+	tb.WaitFor(connected)
 	for _, text := range rotated {
 		if n := tb.count(text); n != 1 {
 			t.Errorf("after a rotation while cut, %q is shown %d times", text, n)
 		}
 	}
-	if n := eval[int](tb, `document.querySelectorAll("#lines .notice.problem").length`); n != 0 {
+	if n := browser.Eval[int](tb.Tab, `document.querySelectorAll("#lines .notice.problem").length`); n != 0 {
 		t.Errorf("%d gap notices after resuming", n)
 	}
 
@@ -173,35 +142,27 @@ func TestBrowserLogView(t *testing.T) {
 	}
 	appendLines(t, a, many...)
 	tb.waitForLine("INFO bulk 599")
-	if n := eval[int](tb, lineCount); n > 500 {
+	if n := browser.Eval[int](tb.Tab, lineCount); n > 500 {
 		t.Errorf("%d lines in the page, want at most 500", n)
 	}
-	tb.waitFor(atBottom)
-	tb.eval(`document.getElementById("lines").scrollTop = 0`)
-	tb.waitFor(`document.getElementById("lines").dataset.follow === "false"`)
+	tb.WaitFor(atBottom)
+	tb.Run(`document.getElementById("lines").scrollTop = 0`)
+	tb.WaitFor(`document.getElementById("lines").dataset.follow === "false"`)
 	appendLines(t, a, "INFO while reading")
 	tb.waitForLine("INFO while reading")
-	tb.waitFor(`!document.getElementById("follow").hidden`)
-	if top := eval[int](tb, `document.getElementById("lines").scrollTop`); top > 40 {
+	tb.WaitFor(`!document.getElementById("follow").hidden`)
+	if top := browser.Eval[int](tb.Tab, `document.getElementById("lines").scrollTop`); top > 40 {
 		t.Errorf("a new line moved the reader's view to %d", top)
 	}
-	tb.do(chromedp.Click(chromedp.CSS("#follow")))
-	tb.waitFor(atBottom)
+	tb.Do(chromedp.Click(chromedp.CSS("#follow")))
+	tb.WaitFor(atBottom)
 
 	// The file picker switches to the other file.
-	tb.eval(fmt.Sprintf(`(s => { s.value = %s; s.dispatchEvent(new Event("change")); })(document.getElementById("file"))`, browser.JSString(b)))
-	tb.waitFor(lineCount + " === 2")
+	tb.Run(fmt.Sprintf(`(s => { s.value = %s; s.dispatchEvent(new Event("change")); })(document.getElementById("file"))`, browser.JSString(b)))
+	tb.WaitFor(lineCount + " === 2")
 	tb.waitForLine("2025-06-07 08:09:11 WARN db slow checkpoint")
 
-	if n := dialogs.Load(); n != 0 {
-		t.Errorf("%d JavaScript dialogs opened", n)
-	}
-	pid := chromedp.FromContext(tabCtx).Browser.Process().Pid
-	tabCancel()
-	allocCancel()
-	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-		t.Errorf("Chromium (pid %d) still running after the allocator was cancelled: %v", pid, err)
-	}
+	chromium.Close()
 }
 
 // JavaScript expressions about the page.
@@ -225,60 +186,23 @@ func jsStrings(ss []string) string {
 	return "[" + strings.Join(q, ",") + "]"
 }
 
-// tab is the browser page of the test.
-type tab struct {
-	t   *testing.T
-	ctx context.Context
-}
-
-func (tb *tab) do(steps ...chromedp.Action[chromedp.Void]) {
-	tb.t.Helper()
-	if err := chromedp.Do(tb.ctx, steps...); err != nil {
-		tb.t.Fatal(err)
-	}
-}
-
-// waitFor waits until the JavaScript expression is true in the page,
-// polling on a timer, for at most testkit.Wait.
-func (tb *tab) waitFor(expr string) {
-	tb.t.Helper()
-	_, err := chromedp.Run(tb.ctx, chromedp.Poll[bool](expr,
-		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(testkit.Wait)))
-	if err != nil {
-		tb.t.Fatalf("waiting for %s: %v", expr, err)
-	}
-}
+// tab is the browser page of the test: the log view.
+type tab struct{ *browser.Tab }
 
 // waitForLine waits until a line of the page reads text.
 func (tb *tab) waitForLine(text string) {
-	tb.t.Helper()
-	tb.waitFor(fmt.Sprintf(`[...document.querySelectorAll("#lines .line .text")].some(e => e.textContent === %s)`, browser.JSString(text)))
+	tb.T.Helper()
+	tb.WaitFor(fmt.Sprintf(`[...document.querySelectorAll("#lines .line .text")].some(e => e.textContent === %s)`, browser.JSString(text)))
 }
 
 // count returns how many lines of the page read text.
 func (tb *tab) count(text string) int {
-	tb.t.Helper()
-	return eval[int](tb, fmt.Sprintf(`[...document.querySelectorAll("#lines .line .text")].filter(e => e.textContent === %s).length`, browser.JSString(text)))
+	tb.T.Helper()
+	return browser.Eval[int](tb.Tab, fmt.Sprintf(`[...document.querySelectorAll("#lines .line .text")].filter(e => e.textContent === %s).length`, browser.JSString(text)))
 }
 
 // setSearch puts text in the search box as typing would.
 func (tb *tab) setSearch(text string) {
-	tb.t.Helper()
-	tb.eval(fmt.Sprintf(`(s => { s.value = %s; s.dispatchEvent(new Event("input")); })(document.getElementById("search"))`, browser.JSString(text)))
-}
-
-func (tb *tab) eval(expr string) {
-	tb.t.Helper()
-	if _, err := chromedp.Run(tb.ctx, chromedp.Evaluate[any](expr)); err != nil {
-		tb.t.Fatalf("evaluating %s: %v", expr, err)
-	}
-}
-
-func eval[T any](tb *tab, expr string) T {
-	tb.t.Helper()
-	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		tb.t.Fatalf("evaluating %s: %v", expr, err)
-	}
-	return v
+	tb.T.Helper()
+	tb.Run(fmt.Sprintf(`(s => { s.value = %s; s.dispatchEvent(new Event("input")); })(document.getElementById("search"))`, browser.JSString(text)))
 }
