@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -42,19 +41,7 @@ func newInstance(t *testing.T, url, id string, opts ...func(*config)) *testServe
 	for _, o := range opts {
 		o(&cfg)
 	}
-	a, err := newApp(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{Server: httptest.NewServer(a.Handler()), app: a, log: logs}
-	t.Cleanup(func() {
-		ts.Close()
-		a.Close()
-		if t.Failed() {
-			t.Logf("instance %s log:\n%s", id, logs.String())
-		}
-	})
-	return ts
+	return serveApp(t, cfg, logs, "instance "+id)
 }
 
 // newCluster starts a NATS server and two instances, A and B, that know of

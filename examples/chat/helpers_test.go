@@ -28,7 +28,15 @@ type testServer struct {
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
 	logs := &syncBuffer{}
-	a, err := newApp(config{Logger: log.New(logs, "", log.Lmicroseconds)})
+	return serveApp(t, config{Logger: log.New(logs, "", log.Lmicroseconds)}, logs, "server")
+}
+
+// serveApp serves a new app of cfg, which logs to logs. At the end of the
+// test it stops both and, if the test failed, shows logs headed
+// "<title> log:".
+func serveApp(t *testing.T, cfg config, logs *syncBuffer, title string) *testServer {
+	t.Helper()
+	a, err := newApp(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +45,7 @@ func newTestServer(t *testing.T) *testServer {
 		ts.Close()
 		a.Close()
 		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
+			t.Logf("%s log:\n%s", title, logs.String())
 		}
 	})
 	return ts
