@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"net"
 	"reflect"
 	"regexp"
 	"strings"
@@ -82,12 +81,7 @@ func TestInvalidPrefix(t *testing.T) {
 }
 
 func TestConnectFailsFast(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens there now
+	addr := testkit.UnusedAddr(t)
 	start := time.Now()
 	b, err := Connect("nats://"+addr, Options{})
 	if err == nil {

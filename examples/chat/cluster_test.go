@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"reflect"
 	"slices"
@@ -391,12 +390,7 @@ func TestClusterForgetsASilentInstance(t *testing.T) {
 }
 
 func TestClusterNeedsNATSAtStart(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "nats://" + ln.Addr().String()
-	ln.Close() // nothing listens there now
+	url := "nats://" + testkit.UnusedAddr(t)
 	a, err := newApp(config{Logger: quietLogger(), NATSURL: url})
 	if err == nil {
 		a.Close()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http/httptest"
 	"os/exec"
 	"reflect"
@@ -18,12 +17,7 @@ import (
 
 // The command refuses to start without the NATS server it is told to use.
 func TestCommandFailsWithoutNATS(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "nats://" + ln.Addr().String()
-	ln.Close()
+	url := "nats://" + testkit.UnusedAddr(t)
 	c := startCommand(t, "-nats "+url)
 	select {
 	case <-c.Exited:

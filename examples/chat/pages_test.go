@@ -118,25 +118,19 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- serve(ctx, ln, a) }()
+	srv := testkit.Serve(t, func(ctx context.Context, ln net.Listener) error { return serve(ctx, ln, a) })
 
-	resp, _ := get(t, "http://"+ln.Addr().String()+"/")
+	resp, _ := get(t, "http://"+srv.Addr+"/")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	// A member is in a room: shutting down closes its socket with 1001.
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+ln.Addr().String()+"/sockets/rooms/r/ann", nil)
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr+"/sockets/rooms/r/ann", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	cancel()
+	srv.Stop()
 	ws.SetReadDeadline(time.Now().Add(testkit.Wait))
 	for {
 		_, _, err := ws.ReadMessage()
@@ -148,15 +142,8 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 		}
 		break
 	}
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	case <-time.After(testkit.Wait):
-		t.Fatal("serve did not return after cancel")
-	}
-	if _, err := net.DialTimeout("tcp", ln.Addr().String(), testkit.Wait); err == nil {
+	srv.Wait(t)
+	if _, err := net.DialTimeout("tcp", srv.Addr, testkit.Wait); err == nil {
 		t.Error("still listening")
 	}
 }

@@ -26,17 +26,10 @@ func TestServeShutsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- serve(ctx, ln, a) }()
+	srv := testkit.Serve(t, func(ctx context.Context, ln net.Listener) error { return serve(ctx, ln, a) })
 
 	ts := &testServer{app: a, log: logs}
-	u := "ws://" + ln.Addr().String() + "/api/logs/stream"
+	u := "ws://" + srv.Addr + "/api/logs/stream"
 	ws, _, _, err := testkit.Dial(u)
 	if err != nil {
 		t.Fatal(err)
@@ -47,19 +40,12 @@ func TestServeShutsDown(t *testing.T) {
 	appendLines(t, path, "before shutdown")
 	c.expect("before shutdown")
 
-	cancel()
+	srv.Stop()
 	var ce *websocket.CloseError
 	if err := c.closed(); !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
 		t.Errorf("the client's socket ended with %v, want a 1001 close", err)
 	}
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Errorf("serve returned %v", err)
-		}
-	case <-time.After(testkit.Wait):
-		t.Fatal("serve did not return")
-	}
+	srv.Wait(t)
 	if _, _, _, err := testkit.Dial(u); err == nil {
 		t.Error("a socket opened after the shutdown")
 	}
