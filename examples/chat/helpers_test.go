@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
@@ -216,23 +215,15 @@ func (c *client) closed() error {
 func msg(from, text string) Message    { return Message{Typ: typMessage, From: from, Text: text} }
 func status(from, text string) Message { return Message{Typ: typStatus, From: from, Text: text} }
 
-// get fetches a page and returns its status, headers and body.
+// get fetches a page, not following redirects, and returns the response
+// and its body.
 func get(t *testing.T, u string) (*http.Response, string) {
 	t.Helper()
 	client := &http.Client{
 		Timeout:       testkit.Wait,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	resp, err := client.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	return testkit.Get(t, client, u)
 }
 
 // dialAtOnce dials n connections as name into room at the same moment,

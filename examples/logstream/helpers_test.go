@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -280,17 +279,7 @@ func (ts *testServer) waitRing(t *testing.T, file string, n uint64) {
 // get fetches a URL and returns the response and its body.
 func get(t *testing.T, u string) (*http.Response, string) {
 	t.Helper()
-	c := &http.Client{Timeout: testkit.Wait}
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	return testkit.Get(t, &http.Client{Timeout: testkit.Wait}, u)
 }
 
 func query(kv ...string) url.Values {

@@ -3,6 +3,7 @@ package testkit
 import (
 	"io"
 	"net/http"
+	"testing"
 
 	"github.com/gorilla/websocket"
 )
@@ -22,4 +23,20 @@ func Dial(url string) (ws *websocket.Conn, status int, body string, err error) {
 		return nil, status, body, err
 	}
 	return ws, http.StatusSwitchingProtocols, "", nil
+}
+
+// Get fetches url with c and returns the response (its body read and
+// closed) and the body. An error fails the test.
+func Get(t testing.TB, c *http.Client, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
 }
