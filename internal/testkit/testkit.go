@@ -1,5 +1,6 @@
 // Package testkit holds what the module's tests share: one bound for their
-// waits, polling a condition until it holds, a log sink safe for concurrent
+// waits, polling a condition until it holds, a WebSocket dial and an HTTP
+// fetch, a serve loop in the background, a log sink safe for concurrent
 // use, a TCP proxy that can cut or silence its connections, and a way to
 // run a test binary as its own command. Browser and NATS helpers live in
 // the sub-packages browser and natstest, so that tests which need neither
