@@ -152,7 +152,7 @@ func TestFloodingClientIsBoundedByBackpressure(t *testing.T) {
 	}()
 	// Wait until the client is stuck: nothing written for a while.
 	var last int64 = -1
-	waitFor(t, "the client to be pushed back", func() bool {
+	testkit.Eventually(t, "the client to be pushed back", func() bool {
 		w := written.Load()
 		stuck := w == last && w > 0
 		last = w
@@ -239,7 +239,7 @@ func TestUpgradeBurstDoesNotStarveOthers(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, "the burst to be under way", func() bool { return attempts.Load() > burst/4 })
+	testkit.Eventually(t, "the burst to be under way", func() bool { return attempts.Load() > burst/4 })
 	start := time.Now()
 	ws, _, err := ts.tryDial(nil)
 	if err != nil {
@@ -281,7 +281,7 @@ func TestCloseAbortsAStuckWriter(t *testing.T) {
 	ws := ts.dial(t, nil)
 	_ = ws // never reads
 	c := recv(t, conns, "conn")
-	waitFor(t, "the writer to be stuck", func() bool {
+	testkit.Eventually(t, "the writer to be stuck", func() bool {
 		return goroutinesIn("(*netConn).release(") == 1 || goroutinesIn("(*netConn).flushLocked(") == 1
 	})
 	start := time.Now()

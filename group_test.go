@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"gopkg.in/macaron.v1"
 )
 
@@ -25,7 +26,7 @@ func TestShutdownClosesWith1001AndRefusesNewUpgrades(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		clients = append(clients, ts.dial(t, nil))
 	}
-	waitFor(t, "3 open connections", func() bool { return opts.Group.Len() == 3 })
+	testkit.Eventually(t, "3 open connections", func() bool { return opts.Group.Len() == 3 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -55,7 +56,7 @@ func TestShutdownIsBoundedByContext(t *testing.T) {
 		<-release // ignores done: a stubborn handler
 	})
 	ts.dial(t, nil)
-	waitFor(t, "an open connection", func() bool { return opts.Group.Len() == 1 })
+	testkit.Eventually(t, "an open connection", func() bool { return opts.Group.Len() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := opts.Group.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {

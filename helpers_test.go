@@ -16,7 +16,7 @@ import (
 )
 
 // waitTimeout bounds every wait in the tests.
-const waitTimeout = 5 * time.Second
+const waitTimeout = testkit.Wait
 
 // testServer is a Macaron app with one socket route at /ws, served on
 // 127.0.0.1:0. finished receives once per connection whose middleware has

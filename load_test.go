@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"gopkg.in/macaron.v1"
 )
 
@@ -64,7 +65,7 @@ func runLoad(t *testing.T, conns int) {
 			t.Fatalf("dial: %v", err)
 		}
 	}
-	waitFor(t, fmt.Sprintf("%d members", conns), func() bool { return hub.Count("all") == conns })
+	testkit.Eventually(t, fmt.Sprintf("%d members", conns), func() bool { return hub.Count("all") == conns })
 
 	// Fan-out: every client counts what it gets.
 	const messages = 20
@@ -99,7 +100,7 @@ func runLoad(t *testing.T, conns int) {
 	}
 	ts.waitFinished(t, conns)
 	ts.Close()
-	waitFor(t, "goroutines back to the baseline", func() bool {
+	testkit.Eventually(t, "goroutines back to the baseline", func() bool {
 		return runtime.NumGoroutine() <= baseGoroutines+5
 	})
 	clients = nil

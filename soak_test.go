@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"gopkg.in/macaron.v1"
 )
 
@@ -109,7 +110,7 @@ func TestSoak(t *testing.T) {
 	ended.Wait()
 	ts.waitFinished(t, size+closed-finished)
 	ts.Close()
-	waitFor(t, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= baseGoroutines+5 })
+	testkit.Eventually(t, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= baseGoroutines+5 })
 	if s := hub.Stats(); s.Connections != 0 {
 		t.Errorf("hub members after the soak: got %d, want 0", s.Connections)
 	}
