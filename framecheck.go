@@ -23,8 +23,8 @@ import (
 // RSV1 anywhere but on the first frame of a data message are protocol
 // errors here.
 //
-// It keeps no payload but a close frame's (125 bytes at most) and costs a
-// few comparisons per frame: payload bytes are only counted.
+// It keeps no payload but a close frame's (125 bytes at most), and costs a
+// few comparisons per frame: other payload bytes are only counted.
 type frameCheck struct {
 	// limit is the largest message, summed over its frames' payload
 	// lengths (as gorilla's read limit counts them).
@@ -39,11 +39,10 @@ type frameCheck struct {
 	left     int64    // payload bytes of the current frame still to come
 	opcode   byte
 	mask     [4]byte
-	body     [125]byte // a close frame's payload, unmasked
-	bodyLen  int
-	fragment bool  // a fragmented data message is open
-	msgLen   int64 // payload bytes of the current data message so far
-	closed   bool  // a close frame went through: gorilla reads no further
+	body     []byte // a close frame's payload, unmasked, until checked
+	fragment bool   // a fragmented data message is open
+	msgLen   int64  // payload bytes of the current data message so far
+	closed   bool   // a close frame went through: gorilla reads no further
 	err      *protocolError
 }
 
@@ -91,19 +90,12 @@ func (f *frameCheck) feed(p []byte) (int, *protocolError) {
 				n = f.left
 			}
 			if f.opcode == opClose {
-				for _, b := range p[i : i+int(n)] {
-					f.body[f.bodyLen] = b ^ f.mask[f.bodyLen%4]
-					f.bodyLen++
+				if f.err = f.closeBody(p[i:i+int(n)], f.left == n); f.err != nil {
+					return i + int(n) - 1, f.err
 				}
 			}
 			f.left -= n
 			i += int(n)
-			if f.left == 0 && f.opcode == opClose {
-				if f.err = f.closeBody(); f.err != nil {
-					return i - 1, f.err
-				}
-				f.closed = true
-			}
 			continue
 		}
 		f.head[f.got] = p[i]
@@ -213,7 +205,7 @@ func (f *frameCheck) headerDone() *protocolError {
 		}
 		f.msgLen += n
 	case opClose:
-		f.bodyLen = 0
+		f.body = make([]byte, 0, n)
 		if n == 0 {
 			f.closed = true
 		}
@@ -221,19 +213,25 @@ func (f *frameCheck) headerDone() *protocolError {
 	return nil
 }
 
-// closeBody checks a close frame's payload: a status code a peer may send
-// and a UTF-8 reason, or nothing at all.
-func (f *frameCheck) closeBody() *protocolError {
-	body := f.body[:f.bodyLen]
-	if len(body) == 1 {
+// closeBody gathers the next bytes of a close frame's payload, last
+// telling whether they end it, and then checks it as gorilla would, once
+// whole: a status code a peer may send and a UTF-8 reason, or nothing.
+func (f *frameCheck) closeBody(p []byte, last bool) *protocolError {
+	for _, b := range p {
+		f.body = append(f.body, b^f.mask[len(f.body)%4])
+	}
+	if !last {
+		return nil
+	}
+	switch {
+	case len(f.body) == 1:
 		return protocolFault("close frame body of one byte")
-	}
-	if code := int(binary.BigEndian.Uint16(body)); !validReceivedCode(code) {
-		return protocolFault("bad close code " + strconv.Itoa(code))
-	}
-	if !utf8.Valid(body[2:]) {
+	case !validReceivedCode(int(binary.BigEndian.Uint16(f.body))):
+		return protocolFault("bad close code " + strconv.Itoa(int(binary.BigEndian.Uint16(f.body))))
+	case !utf8.Valid(f.body[2:]):
 		return protocolFault("invalid utf8 payload in close frame")
 	}
+	f.closed = true
 	return nil
 }
 
