@@ -1,7 +1,11 @@
 package sockets
 
 import (
+	"bufio"
 	"bytes"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -9,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"gopkg.in/macaron.v1"
 )
 
 // goroutinesIn counts live goroutines whose stack contains fn.
@@ -165,17 +170,51 @@ func TestLateDisconnectDoesNotBlock(t *testing.T) {
 	ts.waitFinished(t, 1)
 }
 
-// The upgrader must not allocate a fixed buffer pair per connection on top
-// of the HTTP server's own (the package we replace asked for 1024 bytes
-// each): zero sizes and no pool reuse the server's own read and write
-// buffers.
-func TestUpgraderReusesServerBuffers(t *testing.T) {
+// An idle connection holds no buffer it is not using: the HTTP server's
+// 4 KiB read and write buffers are let go after the handshake, gorilla
+// keeps a small reader and borrows write buffers from a pool.
+func TestIdleConnectionHoldsNoServerBuffers(t *testing.T) {
 	opts, err := prepareOptions(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := newUpgrader(opts)
-	if u.ReadBufferSize != 0 || u.WriteBufferSize != 0 || u.WriteBufferPool != nil {
-		t.Errorf("upgrader buffers: got read %d, write %d, pool %v; want 0, 0 and no pool", u.ReadBufferSize, u.WriteBufferSize, u.WriteBufferPool != nil)
+	if u := newUpgrader(opts); u.ReadBufferSize > 256 || u.WriteBufferPool == nil {
+		t.Errorf("upgrader: read buffer %d, write pool %v; want at most 256 and a pool", u.ReadBufferSize, u.WriteBufferPool != nil)
 	}
+
+	hijacked := make(chan *bufio.ReadWriter, 1)
+	served := make(chan struct{})
+	m := macaron.New()
+	m.Get("/ws", Messages(quiet()), func(done <-chan bool) {
+		close(served)
+		<-done
+	})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.ServeHTTP(&recordingHijacker{ResponseWriter: w, brw: hijacked}, r)
+	}))
+	defer srv.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	brw := recv(t, hijacked, "the hijack")
+	recv(t, served, "the handler")
+	if brw.Reader.Size() != 0 || brw.Writer.Size() != 0 {
+		t.Errorf("the HTTP server's buffers are held: reader %d, writer %d bytes", brw.Reader.Size(), brw.Writer.Size())
+	}
+}
+
+// recordingHijacker passes on what Hijack returns, and sends the buffers.
+type recordingHijacker struct {
+	http.ResponseWriter
+	brw chan *bufio.ReadWriter
+}
+
+func (h *recordingHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := h.ResponseWriter.(http.Hijacker).Hijack()
+	if err == nil {
+		h.brw <- brw
+	}
+	return c, brw, err
 }

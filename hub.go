@@ -49,12 +49,12 @@ type Hub struct {
 	policy SlowClientPolicy
 	broker Broker
 
-	mu      sync.RWMutex
-	rooms   map[string]map[*Conn]struct{}
-	members map[*Conn]map[string]struct{} // the rooms of each connection
-	// hooked holds the connections whose close already makes them leave
-	// this hub: one OnClose hook per connection, however often it rejoins.
-	hooked map[*Conn]struct{}
+	mu    sync.RWMutex
+	rooms map[string]map[*Conn]struct{}
+	// members holds every connection that joined a room here and has not
+	// closed: one OnClose hook each, however often it rejoins.
+	members map[*Conn]member
+	inRooms int // members in at least one room
 
 	// subMu orders the broker's Subscribe and Unsubscribe calls. subscribed
 	// is what the broker was last told, per room: written holding subMu
@@ -131,8 +131,7 @@ type Broker interface {
 func NewHub(opts *HubOptions) (*Hub, error) {
 	h := &Hub{
 		rooms:      make(map[string]map[*Conn]struct{}),
-		members:    make(map[*Conn]map[string]struct{}),
-		hooked:     make(map[*Conn]struct{}),
+		members:    make(map[*Conn]member),
 		subscribed: make(map[string]bool),
 	}
 	if opts != nil {
@@ -161,22 +160,20 @@ func (h *Hub) Join(room string, c *Conn) error {
 		return errEmptyRoom
 	}
 	h.mu.Lock()
-	_, hooked := h.hooked[c]
-	if !hooked {
-		h.hooked[c] = struct{}{}
+	m, hooked := h.members[c]
+	if !m.in(room) {
+		if len(m.rooms) == 0 {
+			h.inRooms++
+		}
+		m.rooms = append(m.rooms, room)
+		h.members[c] = m
+		set := h.rooms[room]
+		if set == nil {
+			set = make(map[*Conn]struct{})
+			h.rooms[room] = set
+		}
+		set[c] = struct{}{}
 	}
-	rooms := h.members[c]
-	if rooms == nil {
-		rooms = make(map[string]struct{})
-		h.members[c] = rooms
-	}
-	set := h.rooms[room]
-	if set == nil {
-		set = make(map[*Conn]struct{})
-		h.rooms[room] = set
-	}
-	rooms[room] = struct{}{}
-	set[c] = struct{}{}
 	ask := h.broker != nil && !h.subscribed[room]
 	h.mu.Unlock()
 
@@ -187,6 +184,33 @@ func (h *Hub) Join(room string, c *Conn) error {
 		return h.syncRoom(room)
 	}
 	return nil
+}
+
+// member is what a hub keeps of a connection: its rooms, in a slice, since
+// a connection is in few rooms (joining and leaving cost a search of them).
+type member struct {
+	rooms []string
+}
+
+func (m member) in(room string) bool {
+	for _, r := range m.rooms {
+		if r == room {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *member) leave(room string) {
+	for i, r := range m.rooms {
+		if r == room {
+			last := len(m.rooms) - 1
+			m.rooms[i] = m.rooms[last]
+			m.rooms[last] = ""
+			m.rooms = m.rooms[:last]
+			return
+		}
+	}
 }
 
 var errEmptyRoom = errors.New("sockets: a hub room needs a name (use PublishAll to reach every room)")
@@ -229,24 +253,25 @@ func (h *Hub) leaveAllLocal(c *Conn, closed bool) []string {
 	var emptied []string
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for room := range h.members[c] {
+	for _, room := range append([]string(nil), h.members[c].rooms...) {
 		emptied = append(emptied, h.leaveLocked(room, c)...)
 	}
 	if closed {
-		delete(h.hooked, c)
+		delete(h.members, c)
 	}
 	return emptied
 }
 
 // leaveLocked removes c from room and returns the room if it is now empty.
 func (h *Hub) leaveLocked(room string, c *Conn) []string {
-	rooms := h.members[c]
-	if _, in := rooms[room]; !in {
+	m, ok := h.members[c]
+	if !ok || !m.in(room) {
 		return nil
 	}
-	delete(rooms, room)
-	if len(rooms) == 0 {
-		delete(h.members, c)
+	m.leave(room)
+	h.members[c] = m
+	if len(m.rooms) == 0 {
+		h.inRooms--
 	}
 	set := h.rooms[room]
 	delete(set, c)
@@ -374,8 +399,10 @@ func (h *Hub) deliver(env Envelope, except uint64) error {
 	var slow []*Conn
 	h.mu.RLock()
 	if env.Room == "" {
-		for c := range h.members {
-			slow = h.offer(c, except, pm, slow)
+		for c, m := range h.members {
+			if len(m.rooms) > 0 {
+				slow = h.offer(c, except, pm, slow)
+			}
 		}
 	} else {
 		for c := range h.rooms[env.Room] {
@@ -472,7 +499,7 @@ type Stats struct {
 // Stats returns the hub's counters now.
 func (h *Hub) Stats() Stats {
 	h.mu.RLock()
-	s := Stats{Connections: len(h.members), Rooms: len(h.rooms)}
+	s := Stats{Connections: h.inRooms, Rooms: len(h.rooms)}
 	h.mu.RUnlock()
 	s.MessagesIn = h.in.Load()
 	s.MessagesOut = h.out.Load()

@@ -367,7 +367,7 @@ func TestHubRejoinKeepsOneCloseHook(t *testing.T) {
 		t.Errorf("after close: %d in room a, %d connections; want 0", h.Count("a"), h.Stats().Connections)
 	}
 	h.mu.RLock()
-	n := len(h.hooked)
+	n := len(h.members)
 	h.mu.RUnlock()
 	if n != 0 {
 		t.Errorf("hub still holds %d closed connections", n)

@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 
+	"github.com/go-macaron/inject"
 	"github.com/gorilla/websocket"
 	"gopkg.in/macaron.v1"
 )
@@ -62,6 +64,13 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 			return
 		}
 		ctx.Resp = guard
+		guard.releaseServerBuffers()
+		// What the next handlers may ask for goes into a small injector of
+		// its own, in front of the request's: adding it to the request's
+		// would grow that one's map for the socket's life.
+		values := inject.New()
+		values.SetParent(ctx.Injector)
+		ctx.Injector = values
 		ctx.MapTo(guard, (*http.ResponseWriter)(nil))
 
 		guard.conn.check = newFrameCheck(opts.MaxMessageSize, opts.EnableCompression && offersDeflate(r))
@@ -82,21 +91,25 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 	}
 }
 
-// newUpgrader configures gorilla for opts. Zero buffer sizes and no pool
-// make gorilla reuse the read and write buffers the HTTP server already
-// allocated for the connection (and keeps alive while the handler runs), so
-// a connection costs no buffer pair on top of the server's own, and a
-// message written costs no buffer from a pool.
+// newUpgrader configures gorilla for opts. Its reader buffer is small
+// (input is staged by netConn, only while bytes are waiting) and its write
+// buffers come from a pool for the time of a write, so an idle connection
+// holds neither; the HTTP server's two 4 KiB buffers are let go after the
+// handshake (hijackGuard.releaseServerBuffers).
 func newUpgrader(opts *Options) *websocket.Upgrader {
 	return &websocket.Upgrader{
 		HandshakeTimeout:  opts.HandshakeTimeout,
 		ReadBufferSize:    opts.ReadBufferSize,
+		WriteBufferPool:   &writeBuffers,
 		Subprotocols:      opts.Subprotocols,
 		EnableCompression: opts.EnableCompression,
 		CheckOrigin:       func(*http.Request) bool { return true }, // checked before
 		Error:             refuse,
 	}
 }
+
+// writeBuffers lend gorilla a buffer for each message it writes.
+var writeBuffers sync.Pool
 
 // refuse answers a request that cannot be upgraded, in plain text.
 func refuse(w http.ResponseWriter, r *http.Request, status int, reason error) {
@@ -117,6 +130,7 @@ func refuse(w http.ResponseWriter, r *http.Request, status int, reason error) {
 type hijackGuard struct {
 	macaron.ResponseWriter
 	conn *netConn
+	brw  *bufio.ReadWriter // the HTTP server's buffers, which Hijack returned
 	// failed is set when the upgrade failed after gorilla took the
 	// connection over: the chain must stop, as after any refusal.
 	failed bool
@@ -133,7 +147,19 @@ func (g *hijackGuard) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	g.conn = newNetConn(nc)
+	g.brw = brw
 	return g.conn, brw, nil
+}
+
+// releaseServerBuffers lets the HTTP server's read and write buffers go
+// once gorilla has upgraded the connection without keeping them (it has
+// its own reader buffer and a pool of write buffers). net/http keeps its
+// connection, and so those buffers, reachable until the handler returns,
+// but never touches a hijacked connection's buffers again.
+func (g *hijackGuard) releaseServerBuffers() {
+	*g.brw.Reader = bufio.Reader{}
+	*g.brw.Writer = bufio.Writer{}
+	g.brw = nil
 }
 
 func (g *hijackGuard) hijacked() bool { return g.conn != nil }

@@ -1,8 +1,10 @@
 package sockets
 
 import (
+	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -10,7 +12,10 @@ import (
 //
 // On the way in, every byte passes a frameCheck first, so that a fault in
 // the client's frames comes back to the reader as an error and gorilla
-// never answers it on its own. On the way out, a burst of frames leaves in
+// never answers it on its own. Input is staged in a buffer borrowed from a
+// pool only while bytes are waiting: gorilla's own reader buffer is small,
+// and an idle connection waits for input holding no buffer at all (see
+// readWhenReady). On the way out, a burst of frames leaves in
 // one write system call: between hold and release, writes are appended to
 // a buffer borrowed from a pool, and release writes them at once and gives
 // the buffer back, so an idle connection holds none.
@@ -23,6 +28,9 @@ type netConn struct {
 	// The reader goroutine's: gorilla reads only there.
 	check   frameCheck
 	readErr error
+	raw     syscall.RawConn // nil: input is waited for with a blocking Read
+	staged  *[]byte         // input read, not yet passed on; nil when none
+	next    int             // where the rest of staged begins
 
 	// dmu guards both deadlines. It is never held across I/O, so the
 	// closer can cap a deadline while a read or a write is blocked.
@@ -41,15 +49,27 @@ type netConn struct {
 }
 
 func newNetConn(c net.Conn) *netConn {
-	return &netConn{Conn: c}
+	return &netConn{Conn: c, raw: rawReader(c)}
 }
 
-// Read reads from the network and passes on what frameCheck lets through.
+// stageSize is the size of the buffers input is staged in: large enough
+// that a flood of small messages costs few system calls.
+const stageSize = 4096
+
+var stagePool = sync.Pool{New: func() interface{} {
+	b := make([]byte, stageSize)
+	return &b
+}}
+
+func borrowStage() *[]byte    { return stagePool.Get().(*[]byte) }
+func giveBackStage(b *[]byte) { *b = (*b)[:cap(*b)]; stagePool.Put(b) }
+
+// Read passes on input, as far as frameCheck lets it through.
 func (nc *netConn) Read(p []byte) (int, error) {
 	if nc.readErr != nil {
 		return 0, nc.readErr
 	}
-	n, err := nc.Conn.Read(p)
+	n, err := nc.readInput(p)
 	ok, fault := nc.check.feed(p[:n])
 	if fault != nil {
 		nc.readErr = fault
@@ -59,6 +79,48 @@ func (nc *netConn) Read(p []byte) (int, error) {
 		return 0, fault
 	}
 	return n, err
+}
+
+// readInput reads what is staged, or, with nothing staged, reads from the
+// network: straight into p when p is large, else into a staging buffer.
+func (nc *netConn) readInput(p []byte) (int, error) {
+	if nc.staged == nil {
+		if len(p) >= stageSize {
+			return nc.Conn.Read(p)
+		}
+		var err error
+		if nc.raw != nil {
+			nc.staged, err = readWhenReady(nc.raw, borrowStage, giveBackStage)
+		} else {
+			nc.staged, err = nc.readBlocking()
+		}
+		if err != nil {
+			return 0, err
+		}
+		nc.next = 0
+	}
+	n := copy(p, (*nc.staged)[nc.next:])
+	nc.next += n
+	if nc.next == len(*nc.staged) {
+		giveBackStage(nc.staged)
+		nc.staged = nil
+	}
+	return n, nil
+}
+
+// readBlocking reads into a staging buffer, holding it while it waits.
+func (nc *netConn) readBlocking() (*[]byte, error) {
+	b := borrowStage()
+	n, err := nc.Conn.Read(*b)
+	if n == 0 {
+		giveBackStage(b)
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return nil, err
+	}
+	*b = (*b)[:n]
+	return b, nil
 }
 
 // deadline is one direction's deadline on the network connection.
