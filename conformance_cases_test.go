@@ -807,7 +807,9 @@ func limitCases() []confCase {
 
 // Control frames spaced in time (ours): each control frame gorilla writes
 // (a pong, a close answer) has a 1 s write deadline; a connection must
-// still answer the next one, whenever it comes.
+// still answer the next one, whenever it comes. The gap runs from the
+// first pong's arrival, so that it is the time between the server's two
+// control frames.
 func controlTimingCases() []confCase {
 	var cases []confCase
 	for _, gap := range []time.Duration{0, 500 * time.Millisecond, 1500 * time.Millisecond, 2500 * time.Millisecond} {
@@ -819,9 +821,8 @@ func controlTimingCases() []confCase {
 				ping1, ping2 := []byte("first ping"), []byte("second ping")
 				alive := s.text([]byte("still alive"))
 				s.expect(pongEv(ping1), pongEv(ping2), s.echo(wsraw.OpText, alive))
-				t0 := time.Now()
 				s.send(wsraw.Whole, wsraw.Ping(ping1))
-				if !s.await(1, defaultBudget) || !s.waitUntil(t0.Add(gap), "") {
+				if !s.await(1, defaultBudget) || !s.wait(gap, "") {
 					return
 				}
 				s.send(wsraw.Whole, wsraw.Ping(ping2))
@@ -837,9 +838,8 @@ func controlTimingCases() []confCase {
 			run: func(s *session) {
 				ping := []byte("first ping")
 				s.expect(pongEv(ping))
-				t0 := time.Now()
 				s.send(wsraw.Whole, wsraw.Ping(ping))
-				if !s.await(1, defaultBudget) || !s.waitUntil(t0.Add(gap), "") {
+				if !s.await(1, defaultBudget) || !s.wait(gap, "") {
 					return
 				}
 				s.close(1000, "")

@@ -661,11 +661,7 @@ func (s *session) take(e wsraw.Event) {
 // connection is still open then, records a timeout event with tag (none
 // when tag is empty). It reports whether the connection is still open.
 func (s *session) wait(d time.Duration, tag string) bool {
-	return s.waitUntil(time.Now().Add(d), tag)
-}
-
-func (s *session) waitUntil(t time.Time, tag string) bool {
-	s.pump(t, s.ended)
+	s.pumpFor(d, s.ended)
 	if s.ended() {
 		return false
 	}
