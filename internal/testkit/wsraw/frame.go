@@ -18,12 +18,18 @@ import (
 
 // Opcodes of RFC 6455 §5.2. The others (3–7, 11–15) are reserved.
 const (
+	// OpContinuation continues a fragmented message.
 	OpContinuation byte = 0x0
-	OpText         byte = 0x1
-	OpBinary       byte = 0x2
-	OpClose        byte = 0x8
-	OpPing         byte = 0x9
-	OpPong         byte = 0xA
+	// OpText starts a text message.
+	OpText byte = 0x1
+	// OpBinary starts a binary message.
+	OpBinary byte = 0x2
+	// OpClose is a close frame.
+	OpClose byte = 0x8
+	// OpPing is a ping frame.
+	OpPing byte = 0x9
+	// OpPong is a pong frame.
+	OpPong byte = 0xA
 )
 
 // IsControl reports whether op is a control opcode (8–15, reserved ones
@@ -48,8 +54,12 @@ const (
 // RSV1 RSV2 RSV3 read as a number, so RSV = 4 is RSV1 alone and RSV = 1 is
 // RSV3 alone.
 const (
+	// RSV1 is the first reserved bit (permessage-deflate's, when
+	// negotiated).
 	RSV1 byte = 4
+	// RSV2 is the second reserved bit.
 	RSV2 byte = 2
+	// RSV3 is the third reserved bit.
 	RSV3 byte = 1
 )
 
