@@ -193,10 +193,8 @@ func (p *pump[T]) drain() error {
 // once the connection is ending) and the queue's frames.
 func (p *pump[T]) writeRung() error {
 	c := p.c
-	if pong := c.pong.Swap(nil); pong != nil {
-		if err := c.ws.WriteControl(websocket.PongMessage, *pong, time.Now().Add(c.opts.WriteWait)); err != nil {
-			return err
-		}
+	if err := p.writePong(); err != nil {
+		return err
 	}
 	if p.ping != nil && c.pingDue.Swap(false) {
 		if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteWait)); err != nil {
@@ -236,9 +234,26 @@ func (p *pump[T]) writeQueued() error {
 	return nil
 }
 
-// writeValue encodes v and writes it. A value that cannot be encoded is
-// reported on the errors channel and skipped; only a write error is returned.
+// writePong answers the latest ping, if it is not answered yet.
+func (p *pump[T]) writePong() error {
+	pong := p.c.pong.Swap(nil)
+	if pong == nil {
+		return nil
+	}
+	return p.c.ws.WriteControl(websocket.PongMessage, *pong, time.Now().Add(p.c.opts.WriteWait))
+}
+
+// writeValue encodes v, a value the handler sent, and writes it. A ping
+// that came before the message the handler answers with v is answered
+// first: its pong is due by then. A value that cannot be encoded is
+// reported on the errors channel and skipped; only a write error is
+// returned.
 func (p *pump[T]) writeValue(v T) error {
+	if p.c.pong.Load() != nil {
+		if err := p.writePong(); err != nil {
+			return err
+		}
+	}
 	mt, frame, err := p.codec.encode(p.scratch[:0], v)
 	if err != nil {
 		p.c.logPanic(err)
