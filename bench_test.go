@@ -1,6 +1,7 @@
 package sockets
 
 import (
+	"bytes"
 	"reflect"
 	"strings"
 	"testing"
@@ -134,4 +135,41 @@ func newConnForBench(b *testing.B) *Conn {
 		b.Fatal(err)
 	}
 	return newConn(nil, nil, nil, opts)
+}
+
+// BenchmarkReadFlood measures the reading side under a flood: a client
+// sends 512-byte messages as fast as it can, the handler takes them.
+func BenchmarkReadFlood(b *testing.B) {
+	got := make(chan struct{}, 1)
+	n := 0
+	ts := newTestServer(b, Messages(quiet()), func(receiver <-chan string, done <-chan bool) {
+		for {
+			select {
+			case <-receiver:
+				n++
+				if n == b.N {
+					got <- struct{}{}
+				}
+			case <-done:
+				return
+			}
+		}
+	})
+	ws, _, err := websocket.DefaultDialer.Dial(ts.wsURL(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ws.Close()
+	msg := bytes.Repeat([]byte("x"), 512)
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := ws.WriteMessage(websocket.TextMessage, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-got
+	b.StopTimer()
+	ws.Close()
+	<-ts.finished
 }

@@ -74,6 +74,7 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 		ctx.MapTo(guard, (*http.ResponseWriter)(nil))
 
 		guard.conn.check = newFrameCheck(opts.MaxMessageSize, opts.EnableCompression && offersDeflate(r))
+		guard.conn.writeWait = opts.WriteWait
 		c := newConn(ws, guard.conn, r, opts)
 		recv, send, inject := channels(opts.RecvChannelBuffer, opts.SendChannelBuffer)
 		p := &pump[T]{c: c, codec: cd, recv: recv, send: send}

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -12,10 +13,10 @@ import (
 //
 // On the way in, every byte passes a frameCheck first, so that a fault in
 // the client's frames comes back to the reader as an error and gorilla
-// never answers it on its own. Input is staged in a buffer borrowed from a
-// pool only while bytes are waiting: gorilla's own reader buffer is small,
-// and an idle connection waits for input holding no buffer at all (see
-// readWhenReady). On the way out, a burst of frames leaves in
+// never answers it on its own. gorilla's own reader buffer is small;
+// during a flood of messages input is staged in a larger buffer, borrowed
+// from a pool only while bytes are waiting (see readInput), so an idle
+// connection holds no buffer but gorilla's. On the way out, a burst of frames leaves in
 // one write system call: between hold and release, writes are appended to
 // a buffer borrowed from a pool, and release writes them at once and gives
 // the buffer back, so an idle connection holds none.
@@ -31,12 +32,16 @@ type netConn struct {
 	raw     syscall.RawConn // nil: input is waited for with a blocking Read
 	staged  *[]byte         // input read, not yet passed on; nil when none
 	next    int             // where the rest of staged begins
+	flooded bool            // the last read filled its buffer
+	// readReady is readFD as a func, made once: the poller calls it.
+	readReady func(fd uintptr) bool
+	rawBuf    *[]byte // readFD's borrowed buffer
+	rawN      int     // and what it read
+	rawErr    error
 
-	// dmu guards both deadlines. It is never held across I/O, so the
-	// closer can cap a deadline while a read or a write is blocked.
-	dmu           sync.Mutex
-	readDeadline  deadline
-	writeDeadline deadline
+	readDeadline  deadline // the reader's
+	writeDeadline deadline // the writer's
+	writeWait     time.Duration
 
 	// wmu orders writes: the writer's, gorilla's on its behalf, the
 	// burst's flush.
@@ -49,7 +54,11 @@ type netConn struct {
 }
 
 func newNetConn(c net.Conn) *netConn {
-	return &netConn{Conn: c, raw: rawReader(c)}
+	nc := &netConn{Conn: c, raw: rawReader(c)}
+	if nc.raw != nil {
+		nc.readReady = nc.readFD
+	}
+	return nc
 }
 
 // stageSize is the size of the buffers input is staged in: large enough
@@ -81,16 +90,22 @@ func (nc *netConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// readInput reads what is staged, or, with nothing staged, reads from the
-// network: straight into p when p is large, else into a staging buffer.
+// readInput passes on what is staged. With nothing staged, it reads from
+// the network straight into p: gorilla's small buffer, held anyway, or a
+// message's. Only when such a read fills p, so that more is likely
+// waiting (a flood of messages), does the next read go through a staging
+// buffer, borrowed while it holds bytes, so that a flood costs few system
+// calls.
 func (nc *netConn) readInput(p []byte) (int, error) {
 	if nc.staged == nil {
-		if len(p) >= stageSize {
-			return nc.Conn.Read(p)
+		if !nc.flooded || len(p) >= stageSize {
+			n, err := nc.Conn.Read(p)
+			nc.flooded = n == len(p) && n < stageSize
+			return n, err
 		}
 		var err error
 		if nc.raw != nil {
-			nc.staged, err = readWhenReady(nc.raw, borrowStage, giveBackStage)
+			nc.staged, err = nc.readWhenReady()
 		} else {
 			nc.staged, err = nc.readBlocking()
 		}
@@ -98,6 +113,7 @@ func (nc *netConn) readInput(p []byte) (int, error) {
 			return 0, err
 		}
 		nc.next = 0
+		nc.flooded = len(*nc.staged) == stageSize
 	}
 	n := copy(p, (*nc.staged)[nc.next:])
 	nc.next += n
@@ -123,73 +139,89 @@ func (nc *netConn) readBlocking() (*[]byte, error) {
 	return b, nil
 }
 
-// deadline is one direction's deadline on the network connection.
+// deadline is one direction's deadline on the network connection, kept by
+// the one goroutine that reads (the reader) or writes (the writer).
 //
 // A deadline later than the one in force by less than 1/32 of the time
 // left until it is not applied: the one in force stays, so a stream of
 // frames does not change the runtime's timers for every frame, and an
 // operation may time out up to 1/32 of its allowance early. An earlier
-// deadline, or none, is always applied. Once capped, no deadline later
-// than the cap is applied.
+// deadline, or none, is always applied. Once capped (by end, from any
+// goroutine), the cap stands.
 type deadline struct {
-	at  time.Time // in force on the connection; zero: none
-	cap time.Time // zero: none
+	at     time.Time // in force on the connection; zero: none
+	cap    time.Time // written once, before capped is set
+	capped atomic.Bool
 }
 
-// next returns the deadline to apply when t is asked for at now, and
-// whether it differs from the one in force.
-func (d *deadline) next(t, now time.Time) (time.Time, bool) {
-	if !d.cap.IsZero() && (t.IsZero() || t.After(d.cap)) {
-		t = d.cap
-	}
+// due reports whether t, asked for at now, must be applied, and if so
+// records it as the one in force.
+func (d *deadline) due(t, now time.Time) bool {
 	if t.Equal(d.at) {
-		return t, false
+		return false
 	}
 	if !t.IsZero() && !d.at.IsZero() && t.After(d.at) && t.Sub(d.at) < t.Sub(now)/32 {
-		return t, false
+		return false
 	}
 	d.at = t
-	return t, true
+	return true
 }
 
-// setDeadline asks for t on one direction, applying it when the rule says.
-func (nc *netConn) setDeadline(d *deadline, t, now time.Time, apply func(time.Time) error) error {
-	nc.dmu.Lock()
-	defer nc.dmu.Unlock()
-	t, change := d.next(t, now)
-	if !change {
+// extendReadDeadline asks for a read deadline of t at now; reader only.
+func (nc *netConn) extendReadDeadline(t, now time.Time) {
+	d := &nc.readDeadline
+	if d.capped.Load() || !d.due(t, now) {
+		return
+	}
+	nc.Conn.SetReadDeadline(t)
+	if d.capped.Load() { // capped meanwhile: the cap stands
+		nc.Conn.SetReadDeadline(d.cap)
+	}
+}
+
+// applyWriteDeadline asks for a write deadline of t (none: now plus
+// writeWait); writer only.
+func (nc *netConn) applyWriteDeadline(t time.Time) error {
+	d := &nc.writeDeadline
+	if d.capped.Load() {
 		return nil
 	}
-	return apply(t)
-}
-
-// extendReadDeadline asks for a read deadline of t at now.
-func (nc *netConn) extendReadDeadline(t, now time.Time) error {
-	return nc.setDeadline(&nc.readDeadline, t, now, nc.Conn.SetReadDeadline)
-}
-
-// capDeadlines makes t the latest deadline either direction may have, from
-// now on, and applies it where the one in force is later.
-func (nc *netConn) capDeadlines(t time.Time) {
-	nc.dmu.Lock()
-	defer nc.dmu.Unlock()
-	for _, d := range []struct {
-		dl    *deadline
-		apply func(time.Time) error
-	}{{&nc.readDeadline, nc.Conn.SetReadDeadline}, {&nc.writeDeadline, nc.Conn.SetWriteDeadline}} {
-		d.dl.cap = t
-		if t, change := d.dl.next(t, time.Now()); change {
-			d.apply(t)
-		}
+	now := time.Now()
+	if t.IsZero() && nc.writeWait > 0 {
+		t = now.Add(nc.writeWait)
 	}
+	if !d.due(t, now) {
+		return nil
+	}
+	err := nc.Conn.SetWriteDeadline(t)
+	if d.capped.Load() {
+		err = nc.Conn.SetWriteDeadline(d.cap)
+	}
+	return err
 }
 
-// SetWriteDeadline asks for t now, or for the held burst's flush. The
-// flush carries every frame of the burst, so it gets the latest deadline
-// asked for during the burst (none, if one asked for none).
+// capDeadlines makes t the deadline of both directions from now on, for
+// the closing handshake; it is called once, from any goroutine.
+func (nc *netConn) capDeadlines(t time.Time) {
+	for _, d := range [...]*deadline{&nc.readDeadline, &nc.writeDeadline} {
+		d.cap = t
+		d.capped.Store(true)
+	}
+	nc.Conn.SetReadDeadline(t)
+	nc.Conn.SetWriteDeadline(t)
+}
+
+// SetWriteDeadline asks for t now, or for the held burst's flush. gorilla
+// asks before every frame: for data frames with no deadline, which stands
+// for writeWait from now, and for control frames with the writer's own.
+// The flush carries every frame of the burst, so it gets the latest
+// deadline asked for during the burst.
 func (nc *netConn) SetWriteDeadline(t time.Time) error {
 	nc.wmu.Lock()
 	if nc.holding {
+		if t.IsZero() && nc.writeWait > 0 {
+			t = time.Now().Add(nc.writeWait)
+		}
 		if !nc.burstDead || (!nc.burstEnd.IsZero() && (t.IsZero() || t.After(nc.burstEnd))) {
 			nc.burstEnd = t
 		}
@@ -198,7 +230,7 @@ func (nc *netConn) SetWriteDeadline(t time.Time) error {
 		return nil
 	}
 	nc.wmu.Unlock()
-	return nc.setDeadline(&nc.writeDeadline, t, time.Now(), nc.Conn.SetWriteDeadline)
+	return nc.applyWriteDeadline(t)
 }
 
 const (
@@ -255,7 +287,7 @@ func (nc *netConn) flushLocked() error {
 		return nc.writeErr
 	}
 	if nc.burstDead {
-		nc.setDeadline(&nc.writeDeadline, nc.burstEnd, time.Now(), nc.Conn.SetWriteDeadline)
+		nc.applyWriteDeadline(nc.burstEnd)
 		nc.burstDead = false
 	}
 	var err error

@@ -9,11 +9,17 @@ import (
 // deadlineConn records the write deadlines applied to it.
 type deadlineConn struct {
 	net.Conn
-	applied []time.Time
+	applied []time.Time // write deadlines
+	read    time.Time
 }
 
 func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
 	d.applied = append(d.applied, t)
+	return nil
+}
+
+func (d *deadlineConn) SetReadDeadline(t time.Time) error {
+	d.read = t
 	return nil
 }
 
@@ -30,37 +36,52 @@ func TestDeadlineRule(t *testing.T) {
 		name    string
 		now     time.Time
 		ask     time.Time
-		cap     time.Time
 		applied bool
 		inForce time.Time
 	}{
-		{"first", now, minute, time.Time{}, true, minute},
-		{"later by under 1/32 of a minute", now, minute.Add(time.Second), time.Time{}, false, minute},
-		{"later by 1/32 of the time left", now, minute.Add(2 * time.Second), time.Time{}, true, minute.Add(2 * time.Second)},
-		{"earlier", now, minute, time.Time{}, true, minute},
-		{"none", now, time.Time{}, time.Time{}, true, time.Time{}},
-		{"after none", now, minute, time.Time{}, true, minute},
-		{"one second, asked at once", now, now.Add(time.Second), time.Time{}, true, now.Add(time.Second)},
-		{"one second, asked 0.5 s later", now.Add(500 * time.Millisecond), now.Add(1500 * time.Millisecond), time.Time{}, true, now.Add(1500 * time.Millisecond)},
-		{"one second, asked after the last passed", now.Add(3 * time.Second), now.Add(4 * time.Second), time.Time{}, true, now.Add(4 * time.Second)},
-		{"one second, 10 ms later: kept", now.Add(3*time.Second + 10*time.Millisecond), now.Add(4*time.Second + 10*time.Millisecond), time.Time{}, false, now.Add(4 * time.Second)},
-		{"capped", now.Add(3 * time.Second), now.Add(time.Hour), now.Add(5 * time.Second), true, now.Add(5 * time.Second)},
-		{"none, capped", now.Add(3 * time.Second), time.Time{}, now.Add(5 * time.Second), false, now.Add(5 * time.Second)},
+		{"first", now, minute, true, minute},
+		{"later by under 1/32 of a minute", now, minute.Add(time.Second), false, minute},
+		{"later by 1/32 of the time left", now, minute.Add(2 * time.Second), true, minute.Add(2 * time.Second)},
+		{"earlier", now, minute, true, minute},
+		{"none", now, time.Time{}, true, time.Time{}},
+		{"after none", now, minute, true, minute},
+		{"one second, asked at once", now, now.Add(time.Second), true, now.Add(time.Second)},
+		{"one second, asked 0.5 s later", now.Add(500 * time.Millisecond), now.Add(1500 * time.Millisecond), true, now.Add(1500 * time.Millisecond)},
+		{"one second, asked after the last passed", now.Add(3 * time.Second), now.Add(4 * time.Second), true, now.Add(4 * time.Second)},
+		{"one second, 10 ms later: kept", now.Add(3*time.Second + 10*time.Millisecond), now.Add(4*time.Second + 10*time.Millisecond), false, now.Add(4 * time.Second)},
 	}
 	var d deadline
 	for _, s := range steps {
-		d.cap = s.cap
-		got, applied := d.next(s.ask, s.now)
-		if applied != s.applied || !d.at.Equal(s.inForce) || (applied && !got.Equal(s.inForce)) {
-			t.Errorf("%s: got %v applied %v (in force %v), want applied %v in force %v",
-				s.name, got.Sub(now), applied, d.at.Sub(now), s.applied, s.inForce.Sub(now))
+		applied := d.due(s.ask, s.now)
+		if applied != s.applied || !d.at.Equal(s.inForce) {
+			t.Errorf("%s: applied %v (in force %v), want applied %v in force %v",
+				s.name, applied, d.at.Sub(now), s.applied, s.inForce.Sub(now))
 		}
 		if !s.ask.IsZero() && d.at.After(s.ask) {
 			t.Errorf("%s: in force %v, later than asked %v", s.name, d.at.Sub(now), s.ask.Sub(now))
 		}
-		if !s.ask.IsZero() && s.cap.IsZero() && s.ask.Sub(d.at) > s.ask.Sub(s.now)/32 {
+		if !s.ask.IsZero() && s.ask.Sub(d.at) > s.ask.Sub(s.now)/32 {
 			t.Errorf("%s: in force %v, earlier than asked %v by more than 1/32 of the time left", s.name, d.at.Sub(now), s.ask.Sub(now))
 		}
+	}
+}
+
+// Once the closing handshake caps the deadlines, the reader and the writer
+// cannot move them later.
+func TestCappedDeadlinesStand(t *testing.T) {
+	d := &deadlineConn{Conn: nopConn{}}
+	nc := newNetConn(d)
+	nc.writeWait = time.Minute
+	soon := time.Now().Add(time.Second)
+	nc.capDeadlines(soon)
+	nc.extendReadDeadline(time.Now().Add(time.Hour), time.Now())
+	nc.SetWriteDeadline(time.Time{})
+	nc.SetWriteDeadline(time.Now().Add(time.Hour))
+	if len(d.applied) != 1 || !d.applied[0].Equal(soon) {
+		t.Errorf("write deadlines applied after the cap: %v, want only the cap", d.applied)
+	}
+	if !d.read.Equal(soon) {
+		t.Errorf("read deadline %v, want the cap", d.read)
 	}
 }
 

@@ -143,11 +143,11 @@ func (p *pump[T]) awaitReplies() error {
 	}
 }
 
-// beginBurst sets one write deadline for the frames to come. When more
-// than the first frame is waiting, it buffers them all for one system call;
-// a lone frame is written straight through, with no copy.
+// beginBurst starts writing what is waiting. When more than the first
+// frame is waiting, it buffers them all for one system call; a lone frame
+// is written straight through, with no copy. Each write is allowed
+// WriteWait (netConn applies it: gorilla asks for no deadline of its own).
 func (p *pump[T]) beginBurst() {
-	p.c.ws.SetWriteDeadline(time.Now().Add(p.c.opts.WriteWait))
 	if len(p.send) > 0 || p.c.queue.pending() {
 		p.c.net.hold()
 	}
