@@ -94,9 +94,9 @@ type Options struct {
 	// Default: false.
 	EnableCompression bool
 	// ReadBufferSize is the size of gorilla's buffered reader, which the
-	// connection keeps for its life. Input is staged in a pooled 4 KiB
-	// buffer while bytes are waiting, so a small one costs no system calls.
-	// Default: 256 bytes (gorilla raises anything below 125).
+	// connection keeps for its life. During a flood of messages input is
+	// staged in a pooled 4 KiB buffer, so a small one costs no extra system
+	// calls. Default: 256 bytes (gorilla raises anything below 125).
 	ReadBufferSize int
 	// Group is the set of connections that Shutdown closes together.
 	// Default: DefaultGroup.
