@@ -61,8 +61,10 @@ type Hub struct {
 	// and mu, so either lock is enough to read it.
 	subMu      sync.Mutex
 	subscribed map[string]bool
-	// unsubscribing counts the goroutines of forget.
+	// unsubscribing counts the goroutines of forget; none starts once
+	// closed is set (under mu), so Close can wait for them.
 	unsubscribing sync.WaitGroup
+	closed        bool
 
 	in, out, dropped, slow, brokerErrors, refused atomic.Uint64
 }
@@ -237,7 +239,15 @@ func (h *Hub) forget(c *Conn) {
 	if len(emptied) == 0 || h.broker == nil {
 		return
 	}
-	h.unsubscribing.Add(1)
+	h.mu.Lock()
+	closed := h.closed
+	if !closed {
+		h.unsubscribing.Add(1)
+	}
+	h.mu.Unlock()
+	if closed {
+		return // the broker is closed: nothing to tell it
+	}
 	go func() {
 		defer h.unsubscribing.Done()
 		h.unsubscribe(emptied)
@@ -531,6 +541,9 @@ func (h *Hub) Close() error {
 	if h.broker == nil {
 		return nil
 	}
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
 	h.unsubscribing.Wait()
 	return h.broker.Close()
 }

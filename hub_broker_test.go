@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -200,5 +201,58 @@ func TestSlowBrokerDoesNotDelayDone(t *testing.T) {
 	}
 	if b.isSubscribed("r") {
 		t.Error("the emptied room is still subscribed")
+	}
+}
+
+// closingBroker reports any call made after Close.
+type closingBroker struct {
+	recordingBroker
+	mu     sync.Mutex
+	closed bool
+	late   int
+}
+
+func (b *closingBroker) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	return nil
+}
+
+func (b *closingBroker) Unsubscribe(room string) error {
+	b.mu.Lock()
+	if b.closed {
+		b.late++
+	}
+	b.mu.Unlock()
+	return b.recordingBroker.Unsubscribe(room)
+}
+
+// Connections that close while the hub closes: Close waits for the broker
+// calls already under way, and no call reaches the broker after it.
+func TestHubCloseWhileConnectionsClose(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		b := &closingBroker{recordingBroker: *newRecordingBroker()}
+		h := newHub(t, &HubOptions{Broker: b})
+		conns := make([]*Conn, 20)
+		for i := range conns {
+			conns[i] = fakeConn(t, 4)
+			h.Join(fmt.Sprintf("room%d", i), conns[i])
+		}
+		var wg sync.WaitGroup
+		for _, c := range conns {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.markGone() }()
+		}
+		if err := h.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		b.mu.Lock()
+		late := b.late
+		b.mu.Unlock()
+		if late != 0 {
+			t.Fatalf("round %d: %d broker calls after Close", round, late)
+		}
 	}
 }
