@@ -343,7 +343,7 @@ func parseFilterMessage(msg string, defaultRefill int) (*logline.Filter, filterK
 // its filter; see the package doc.
 func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan string, sender chan<- string, done <-chan bool) {
 	s := req.stream
-	sub := &subscription{conn: c, private: fmt.Sprintf("conn/%d", c.ID()), filter: req.filter, key: req.key}
+	sub := &subscription{conn: c, filter: req.filter, key: req.key}
 	defer s.unsubscribe(sub)
 	log := a.log.With("file", s.name, "remote", c.Request().RemoteAddr, "conn", c.ID())
 	log.Info("stream opened", "level", req.key.level, "search", req.key.search, "backfill", req.backfill, "since", req.since.String())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -247,11 +248,10 @@ func (s *stream) add(l tail.Line) {
 // belong to the client's handler goroutine; group is guarded by the
 // stream's lock.
 type subscription struct {
-	conn    *sockets.Conn
-	private string // the client's own room: filter changes while live
-	filter  *logline.Filter
-	key     filterKey
-	group   *group // nil until live
+	conn   *sockets.Conn
+	filter *logline.Filter
+	key    filterKey
+	group  *group // nil until live
 }
 
 // backfill returns the frames of the last n lines that pass f, oldest
@@ -364,20 +364,26 @@ func (s *stream) catchUp(sub *subscription, cursor uint64) (frames []string, nex
 }
 
 // refilter changes a live subscription's filter. The client's connection
-// gets, through the hub and in this order, whatever its old group
-// published before, the acknowledgement of the new filter, the last n
-// lines that pass it, then what its new group publishes: one queue, so no
-// line is lost, repeated or reordered around the change.
+// gets, in this order, whatever its old group published before, the
+// acknowledgement of the new filter and the last n lines that pass it
+// (sent to it alone with Conn.Send), then what its new group publishes:
+// the hub's frames and Send's share the connection's queue, so no line is
+// lost, repeated or reordered around the change.
 func (s *stream) refilter(sub *subscription, f *logline.Filter, key filterKey, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.leaveLocked(sub)
 	sub.filter, sub.key = f, key
-	s.hub.Join(sub.private, sub.conn)
 	ack := encodeFrame(controlFrame{Filter: &filterState{Level: key.level, Search: key.search}})
-	s.hub.Publish(sub.private, websocket.TextMessage, []byte(ack))
-	for _, frame := range s.backfillLocked(f, n) {
-		s.hub.Publish(sub.private, websocket.TextMessage, []byte(frame))
+	frames := append([]string{ack}, s.backfillLocked(f, n)...)
+	for _, frame := range frames {
+		if err := sub.conn.Send(sockets.TextMessage, []byte(frame)); err != nil {
+			if errors.Is(err, sockets.ErrQueueFull) {
+				// As the hub does with a member whose queue is full.
+				sub.conn.Close(websocket.ClosePolicyViolation, "slow client")
+			}
+			return
+		}
 	}
 	s.joinLocked(sub)
 }
