@@ -46,8 +46,11 @@ import (
 // then wait for the broker's call (natsbroker's: at most its write
 // timeout, when the NATS server stops reading).
 type Hub struct {
-	policy SlowClientPolicy
-	broker Broker
+	policy       SlowClientPolicy
+	broker       Broker
+	history      HistoryStore
+	historyFrame func(Record) (int, []byte)
+	presence     PresenceStore
 
 	mu    sync.RWMutex
 	rooms map[string]map[*Conn]struct{}
@@ -61,12 +64,24 @@ type Hub struct {
 	// and mu, so either lock is enough to read it.
 	subMu      sync.Mutex
 	subscribed map[string]bool
-	// unsubscribing counts the goroutines of forget; none starts once
-	// closed is set (under mu), so Close can wait for them.
+	// unsubscribing counts the goroutines of inBackground (a closed
+	// connection's broker and store calls); none starts once closed is set
+	// (under mu), so Close can wait for them.
 	unsubscribing sync.WaitGroup
 	closed        bool
+	// following holds the rooms followed in the history store, written
+	// under subMu (as subscribed).
+	following map[string]historyRoom
 
-	in, out, dropped, slow, brokerErrors, refused atomic.Uint64
+	// catchMu guards what JoinSince and PublishExcept leave for the
+	// store's deliveries.
+	catchMu  sync.Mutex
+	catching map[catchKey]*catchUp // members joining with JoinSince
+	excepts  map[string]uint64     // message id -> connection left out
+	idPrefix string
+	ids      atomic.Uint64
+
+	in, out, dropped, slow, brokerErrors, refused, storeErrors atomic.Uint64
 }
 
 // SlowClientPolicy says what a Hub does with a member whose queue is full.
@@ -99,8 +114,21 @@ type HubOptions struct {
 	// Options.HubQueueSize.
 	SlowClientPolicy SlowClientPolicy
 	// Broker links this hub with hubs on other instances. Default: nil, an
-	// in-process hub.
+	// in-process hub. With History set, the store links rooms across
+	// instances, and the broker carries only PublishAll's messages.
 	Broker Broker
+	// History keeps what is published to rooms, in one order shared by
+	// every instance using the store (NewMemoryHistory for one process;
+	// natsjs on NATS JetStream), and lets members join since a position
+	// (JoinSince). Default: nil, no history.
+	History HistoryStore
+	// HistoryFrame builds the frame members get for a record of the
+	// history, once per message. Default: DefaultHistoryFrame, which adds
+	// the position to JSON objects.
+	HistoryFrame func(Record) (messageType int, frame []byte)
+	// Presence keeps who is in which room across instances (Claim,
+	// Presence, WatchPresence). Default: nil, no presence.
+	Presence PresenceStore
 }
 
 // Envelope is a published message as it travels between hubs.
@@ -132,13 +160,23 @@ type Broker interface {
 // NewHub returns an empty hub.
 func NewHub(opts *HubOptions) (*Hub, error) {
 	h := &Hub{
-		rooms:      make(map[string]map[*Conn]struct{}),
-		members:    make(map[*Conn]member),
-		subscribed: make(map[string]bool),
+		rooms:        make(map[string]map[*Conn]struct{}),
+		members:      make(map[*Conn]member),
+		subscribed:   make(map[string]bool),
+		following:    make(map[string]historyRoom),
+		catching:     make(map[catchKey]*catchUp),
+		excepts:      make(map[string]uint64),
+		idPrefix:     newIDPrefix(),
+		historyFrame: DefaultHistoryFrame,
 	}
 	if opts != nil {
 		h.policy = opts.SlowClientPolicy
 		h.broker = opts.Broker
+		h.history = opts.History
+		h.presence = opts.Presence
+		if opts.HistoryFrame != nil {
+			h.historyFrame = opts.HistoryFrame
+		}
 	}
 	if h.broker != nil {
 		if err := h.broker.Attach(h.deliverRemote); err != nil {
@@ -176,7 +214,7 @@ func (h *Hub) Join(room string, c *Conn) error {
 		}
 		set[c] = struct{}{}
 	}
-	ask := h.broker != nil && !h.subscribed[room]
+	ask := (h.broker != nil || h.history != nil) && !h.subscribed[room]
 	h.mu.Unlock()
 
 	if !hooked {
@@ -236,22 +274,19 @@ func (h *Hub) LeaveAll(c *Conn) {
 // its own (Close waits for it), so that a slow broker never delays done.
 func (h *Hub) forget(c *Conn) {
 	emptied := h.leaveAllLocal(c, true)
-	if len(emptied) == 0 || h.broker == nil {
+	if h.history != nil {
+		h.forgetCatchUps(c)
+	}
+	if len(emptied) == 0 || (h.broker == nil && h.history == nil) {
 		return
 	}
-	h.mu.Lock()
+	h.mu.RLock()
 	closed := h.closed
-	if !closed {
-		h.unsubscribing.Add(1)
-	}
-	h.mu.Unlock()
+	h.mu.RUnlock()
 	if closed {
-		return // the broker is closed: nothing to tell it
+		return // the broker is closed and the rooms unfollowed
 	}
-	go func() {
-		defer h.unsubscribing.Done()
-		h.unsubscribe(emptied)
-	}()
+	h.inBackground(func() { h.unsubscribe(emptied) })
 }
 
 func (h *Hub) leaveAll(c *Conn, closed bool) {
@@ -303,7 +338,7 @@ func (h *Hub) unsubscribe(rooms []string) {
 // call the broker after; deciding again here, in order, means that a leave
 // overtaken by a join cannot leave a member without a subscription.
 func (h *Hub) syncRoom(room string) error {
-	if h.broker == nil || room == "" {
+	if (h.broker == nil && h.history == nil) || room == "" {
 		return nil
 	}
 	h.subMu.Lock()
@@ -313,6 +348,9 @@ func (h *Hub) syncRoom(room string) error {
 	h.mu.RUnlock()
 	if want == h.subscribed[room] {
 		return nil
+	}
+	if h.history != nil {
+		return h.syncFollow(room, want)
 	}
 	var err error
 	if want {
@@ -375,6 +413,9 @@ func (h *Hub) publish(env Envelope, except uint64, everyRoom bool) error {
 	if env.Room == "" && !everyRoom {
 		h.refused.Add(1)
 		return errEmptyRoom
+	}
+	if h.history != nil && !everyRoom {
+		return h.publishToHistory(env, except)
 	}
 	if err := h.deliver(env, except); err != nil {
 		return err
@@ -504,6 +545,7 @@ type Stats struct {
 	SlowDisconnects uint64 `json:"slow_disconnects"` // members closed under DisconnectSlowClient
 	BrokerErrors    uint64 `json:"broker_errors"`    // broker calls that failed
 	Refused         uint64 `json:"refused"`          // messages refused: no room name, not text or binary, text not UTF-8
+	StoreErrors     uint64 `json:"store_errors"`     // history store calls that failed
 }
 
 // Stats returns the hub's counters now.
@@ -517,6 +559,7 @@ func (h *Hub) Stats() Stats {
 	s.SlowDisconnects = h.slow.Load()
 	s.BrokerErrors = h.brokerErrors.Load()
 	s.Refused = h.refused.Load()
+	s.StoreErrors = h.storeErrors.Load()
 	return s
 }
 
@@ -535,15 +578,47 @@ func (h *Hub) PublishExpvar(name string) error {
 
 var expvarMu sync.Mutex
 
-// Close waits for the broker calls under way for connections that closed,
-// and closes the broker, if any. Connections are not closed.
+// Close waits for the broker and store calls under way for connections
+// that closed, stops following the history store, and closes the broker,
+// if any. Connections are not closed, and neither are the stores, which
+// the app may share.
 func (h *Hub) Close() error {
-	if h.broker == nil {
-		return nil
-	}
 	h.mu.Lock()
 	h.closed = true
 	h.mu.Unlock()
 	h.unsubscribing.Wait()
+	h.subMu.Lock()
+	for room, f := range h.following {
+		f.stop()
+		delete(h.following, room)
+	}
+	h.subMu.Unlock()
+	if h.broker == nil {
+		return nil
+	}
 	return h.broker.Close()
+}
+
+// syncFollow starts or stops following room in the history store; subMu
+// is held.
+func (h *Hub) syncFollow(room string, want bool) error {
+	if want {
+		stop, err := h.history.Follow(room, h.deliverRecord)
+		if err != nil {
+			h.storeErrors.Add(1)
+			return fmt.Errorf("sockets: following room %q in the history store: %w", room, err)
+		}
+		h.following[room] = historyRoom{stop: stop}
+	} else if f, ok := h.following[room]; ok {
+		f.stop()
+		delete(h.following, room)
+	}
+	h.mu.Lock()
+	if want {
+		h.subscribed[room] = true
+	} else {
+		delete(h.subscribed, room)
+	}
+	h.mu.Unlock()
+	return nil
 }

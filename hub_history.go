@@ -1,0 +1,253 @@
+package sockets
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// A hub with HubOptions.History keeps what is published to rooms in the
+// store, and delivers to its members what the store hands back, in the
+// store's order: the same on every instance. Publish returns once the
+// store has the message (one round trip for a remote store) and reports a
+// store failure as an error: nothing is acknowledged and then lost.
+// Members get each message as the frame HubOptions.HistoryFrame makes of
+// its record, built once per message and shared by every member.
+
+// historyRoom is what the hub knows of a room it follows in the store.
+type historyRoom struct {
+	stop func() // ends the store's Follow
+}
+
+// catchUp is a member joining with JoinSince: live records wait in
+// pending while what it missed is read; then records at or before floor,
+// which it got from the read, are not sent again.
+type catchUp struct {
+	pending []Record
+	live    bool   // the read is sent: skip records up to floor
+	floor   uint64 // the last offset sent from the read
+}
+
+type catchKey struct {
+	room string
+	c    *Conn
+}
+
+// maxPending bounds what a member joining with JoinSince may have waiting
+// while its missed records are read; past it, the slow-client policy
+// applies.
+const maxPending = 4096
+
+// appendTimeout bounds Publish's call to the store.
+const appendTimeout = 5 * time.Second
+
+// newMessageID makes the id of a published message: unique to this hub,
+// so that a store de-duplicates only a retried append.
+func (h *Hub) newMessageID() string {
+	return h.idPrefix + strconv.FormatUint(h.ids.Add(1), 36)
+}
+
+func newIDPrefix() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:]) + "-"
+}
+
+// publishToHistory appends env to the store; members get it from the
+// store, except's connection (ID; 0: none) left out.
+func (h *Hub) publishToHistory(env Envelope, except uint64) error {
+	if err := CheckName("room", env.Room, MaxRoomLen); err != nil {
+		h.refused.Add(1)
+		return err
+	}
+	if err := checkFrame(env.Type, env.Data); err != nil {
+		h.refused.Add(1)
+		return err
+	}
+	id := h.newMessageID()
+	if except != 0 {
+		h.catchMu.Lock()
+		h.excepts[id] = except
+		h.catchMu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+	defer cancel()
+	if _, err := h.history.Append(ctx, env.Room, env.Type, env.Data, id); err != nil {
+		if except != 0 {
+			h.catchMu.Lock()
+			delete(h.excepts, id)
+			h.catchMu.Unlock()
+		}
+		h.storeErrors.Add(1)
+		return fmt.Errorf("sockets: storing a message for room %q: %w", env.Room, err)
+	}
+	return nil
+}
+
+// deliverRecord hands a record from the store to the room's members here.
+func (h *Hub) deliverRecord(rec Record) {
+	mt, frame := h.historyFrame(rec)
+	pm, err := websocket.NewPreparedMessage(mt, frame)
+	if err != nil {
+		h.refused.Add(1)
+		return
+	}
+	h.in.Add(1)
+	h.catchMu.Lock()
+	except := h.excepts[rec.ID]
+	if except != 0 {
+		delete(h.excepts, rec.ID)
+	}
+	catching := len(h.catching) > 0
+	h.catchMu.Unlock()
+
+	var slow []*Conn
+	h.mu.RLock()
+	for c := range h.rooms[rec.Room] {
+		if catching && h.held(rec, c) {
+			continue
+		}
+		slow = h.offer(c, except, pm, slow)
+	}
+	h.mu.RUnlock()
+	h.closeSlow(slow)
+}
+
+// held reports whether rec waits for (or was already sent to) c, a member
+// joining with JoinSince, rather than going out now.
+func (h *Hub) held(rec Record, c *Conn) bool {
+	h.catchMu.Lock()
+	defer h.catchMu.Unlock()
+	cu := h.catching[catchKey{rec.Room, c}]
+	switch {
+	case cu == nil:
+		return false
+	case !cu.live:
+		if len(cu.pending) >= maxPending {
+			return false // too much waits: the queue's policy decides
+		}
+		cu.pending = append(cu.pending, rec)
+		return true
+	case rec.Pos.Offset <= cu.floor:
+		return true // sent with what it missed
+	}
+	delete(h.catching, catchKey{rec.Room, c}) // past the read: live now
+	return false
+}
+
+func (h *Hub) closeSlow(slow []*Conn) {
+	for _, c := range slow {
+		c.Close(websocket.ClosePolicyViolation, "slow client")
+	}
+}
+
+// JoinSince adds c to room, as Join does, and first sends it what the
+// room's history holds after since: with the zero Position, everything the
+// history keeps (its last HistoryOptions.Size messages); with a position
+// a client saw, exactly what it missed. Live messages follow with no gap
+// and no duplicate between the two. When the history cannot be continued
+// from since (the position is older than what is kept, or from another
+// epoch), JoinSince returns an error wrapping ErrCannotRecover and c is
+// not joined: tell the client to start over, and join it again with the
+// zero Position. It needs HubOptions.History.
+func (h *Hub) JoinSince(ctx context.Context, room string, c *Conn, since Position) error {
+	if h.history == nil {
+		return errNoHistory
+	}
+	if err := CheckName("room", room, MaxRoomLen); err != nil {
+		return err
+	}
+	key := catchKey{room, c}
+	h.catchMu.Lock()
+	h.catching[key] = &catchUp{}
+	h.catchMu.Unlock()
+	undo := func() {
+		h.catchMu.Lock()
+		delete(h.catching, key)
+		h.catchMu.Unlock()
+		h.Leave(room, c)
+	}
+	if err := h.Join(room, c); err != nil {
+		undo()
+		return err
+	}
+	recs, err := h.history.Read(ctx, room, since, 0)
+	if err != nil {
+		undo()
+		return fmt.Errorf("sockets: joining room %q since %v: %w", room, since, err)
+	}
+
+	// Under catchMu, no live record reaches c while what it missed and
+	// what waited go out, in order.
+	h.catchMu.Lock()
+	cu := h.catching[key]
+	last := since.Offset
+	var slow []*Conn
+	send := func(rec Record) {
+		if rec.Pos.Offset <= last {
+			return
+		}
+		last = rec.Pos.Offset
+		mt, frame := h.historyFrame(rec)
+		pm, err := websocket.NewPreparedMessage(mt, frame)
+		if err != nil {
+			return
+		}
+		slow = h.offer(c, 0, pm, slow)
+	}
+	for _, rec := range recs {
+		send(rec)
+	}
+	if cu != nil {
+		for _, rec := range cu.pending {
+			send(rec)
+		}
+		cu.pending = nil
+		cu.live, cu.floor = true, last
+	}
+	h.catchMu.Unlock()
+	h.closeSlow(slow)
+	return nil
+}
+
+var errNoHistory = errors.New("sockets: this hub keeps no history (HubOptions.History)")
+
+// forgetCatchUps drops what the hub keeps for c joining rooms; c closed.
+func (h *Hub) forgetCatchUps(c *Conn) {
+	h.catchMu.Lock()
+	defer h.catchMu.Unlock()
+	for key := range h.catching {
+		if key.c == c {
+			delete(h.catching, key)
+		}
+	}
+}
+
+// DefaultHistoryFrame is the frame a hub with history sends for a record
+// when HubOptions.HistoryFrame is nil: a text message that is a JSON
+// object gets the record's position as its first member, "pos":
+// "EPOCH:OFFSET" (what ParsePosition reads back); any other message goes
+// out as published.
+func DefaultHistoryFrame(rec Record) (messageType int, frame []byte) {
+	d := rec.Data
+	if rec.Type != TextMessage || len(d) < 2 || d[0] != '{' {
+		return rec.Type, rec.Data
+	}
+	quoted, _ := json.Marshal(rec.Pos.String())
+	pos := append(append(make([]byte, 0, len(d)+len(quoted)+8), `{"pos":`...), quoted...)
+	rest := d[1:]
+	for len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\n' || rest[0] == '\r') {
+		rest = rest[1:]
+	}
+	if len(rest) > 0 && rest[0] != '}' {
+		pos = append(pos, ',')
+	}
+	return TextMessage, append(pos, rest...)
+}

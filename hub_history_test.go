@@ -1,0 +1,424 @@
+package sockets
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/internal/testkit"
+	"gopkg.in/macaron.v1"
+)
+
+// historyServer serves /ws?room=R&since=POS: the connection joins R since
+// POS (JoinSince) in h, and the handler publishes what it receives.
+type historyServer struct {
+	*httptest.Server
+	hub *Hub
+}
+
+func newHistoryServer(t *testing.T, h *Hub, opts *Options) *historyServer {
+	t.Helper()
+	hs := &historyServer{hub: h}
+	m := macaron.New()
+	m.Get("/ws", Messages(opts), func(ctx *macaron.Context, c *Conn, receiver <-chan string, sender chan<- string, done <-chan bool) {
+		since, err := ParsePosition(ctx.Query("since"))
+		if err == nil {
+			err = h.JoinSince(context.Background(), ctx.Query("room"), c, since)
+		}
+		if err != nil {
+			sender <- `{"error":` + jsonString(err.Error()) + `}`
+			<-done
+			return
+		}
+		for {
+			select {
+			case m := <-receiver:
+				if err := h.Publish(ctx.Query("room"), TextMessage, []byte(m)); err != nil {
+					sender <- `{"error":` + jsonString(err.Error()) + `}`
+				}
+			case <-done:
+				return
+			}
+		}
+	})
+	hs.Server = httptest.NewServer(m)
+	t.Cleanup(hs.Close)
+	return hs
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func (hs *historyServer) dial(t *testing.T, room string, since Position) *websocket.Conn {
+	t.Helper()
+	u := "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws?room=" + room + "&since=" + since.String()
+	if since.IsZero() {
+		u = "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws?room=" + room
+	}
+	ws, _, err := websocket.DefaultDialer.Dial(u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return ws
+}
+
+// historyFrame is what DefaultHistoryFrame makes of the test's messages.
+type historyFrame struct {
+	Pos   string `json:"pos"`
+	N     int    `json:"n"`
+	Error string `json:"error"`
+}
+
+func readHistoryFrame(t *testing.T, ws *websocket.Conn) (historyFrame, Position) {
+	t.Helper()
+	ws.SetReadDeadline(time.Now().Add(waitTimeout))
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	var f historyFrame
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("frame %q: %v", data, err)
+	}
+	if f.Error != "" {
+		return f, Position{}
+	}
+	pos, err := ParsePosition(f.Pos)
+	if err != nil {
+		t.Fatalf("frame %q: %v", data, err)
+	}
+	return f, pos
+}
+
+func newHistoryHub(t *testing.T, store HistoryStore) *Hub {
+	t.Helper()
+	h, err := NewHub(&HubOptions{History: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// A member that reconnects since the last position it saw gets exactly
+// what it missed, then live messages, with no gap and no duplicate, while
+// messages keep coming; every member sees one order, with positions.
+func TestJoinSinceRecoversWithoutGapOrDuplicate(t *testing.T) {
+	store := NewMemoryHistory(&HistoryOptions{Size: 10000})
+	t.Cleanup(func() { store.Close() })
+	h := newHistoryHub(t, store)
+	opts := quiet()
+	opts.HubQueueSize = 10000
+	hs := newHistoryServer(t, h, opts)
+
+	const total = 1500
+	watcher := hs.dial(t, "r", Position{})
+	publisher := hs.dial(t, "r", Position{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 1; i <= total; i++ {
+			if err := publisher.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"n":%d}`, i))); err != nil {
+				t.Errorf("publish %d: %v", i, err)
+				return
+			}
+		}
+	}()
+
+	// A client reads some, goes away, and comes back since its last one
+	// while the publisher goes on.
+	first := hs.dial(t, "r", Position{})
+	var last Position
+	var got []int
+	for len(got) < 200 {
+		f, pos := readHistoryFrame(t, first)
+		got = append(got, f.N)
+		last = pos
+	}
+	first.Close()
+	again := hs.dial(t, "r", last)
+	for len(got) < total {
+		f, _ := readHistoryFrame(t, again)
+		if f.Error != "" {
+			t.Fatalf("rejoin: %s", f.Error)
+		}
+		got = append(got, f.N)
+	}
+	wg.Wait()
+	for i, n := range got {
+		if n != i+1 {
+			t.Fatalf("message %d: got n=%d, want %d (a gap or a duplicate around the reconnection)", i, n, i+1)
+		}
+	}
+	// The watcher saw them all once, in the same order.
+	for i := 1; i <= total; i++ {
+		if f, _ := readHistoryFrame(t, watcher); f.N != i {
+			t.Fatalf("watcher: message %d is n=%d", i, f.N)
+		}
+	}
+}
+
+// A position older than what the history keeps, or from another epoch,
+// cannot be continued: JoinSince says so and does not join; the zero
+// Position gets what is kept, then live messages.
+func TestJoinSinceCannotRecover(t *testing.T) {
+	store := NewMemoryHistory(&HistoryOptions{Size: 5})
+	t.Cleanup(func() { store.Close() })
+	h := newHistoryHub(t, store)
+	ctx := context.Background()
+	var positions []Position
+	for i := 1; i <= 12; i++ {
+		pos, err := store.Append(ctx, "r", TextMessage, []byte(fmt.Sprintf(`{"n":%d}`, i)), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		positions = append(positions, pos)
+	}
+	hs := newHistoryServer(t, h, quiet())
+	for _, since := range []Position{positions[2], {Epoch: "elsewhere", Offset: positions[10].Offset}} {
+		ws := hs.dial(t, "r", since)
+		if f, _ := readHistoryFrame(t, ws); !strings.Contains(f.Error, "cannot recover") {
+			t.Errorf("since %v: got %+v, want cannot recover", since, f)
+		}
+	}
+	if n := h.Count("r"); n != 0 {
+		t.Errorf("%d members after refused joins, want 0", n)
+	}
+	ws := hs.dial(t, "r", Position{})
+	for want := 8; want <= 12; want++ {
+		if f, _ := readHistoryFrame(t, ws); f.N != want {
+			t.Fatalf("history: got n=%d, want %d", f.N, want)
+		}
+	}
+	ws.WriteMessage(websocket.TextMessage, []byte(`{"n":13}`))
+	if f, pos := readHistoryFrame(t, ws); f.N != 13 || pos.Offset <= positions[11].Offset {
+		t.Errorf("live: got n=%d at %v", f.N, pos)
+	}
+}
+
+// Two hubs on one store, as two instances: what both publish at the same
+// moment reaches every member in one order, the store's.
+func TestHistoryOrderIsTheSameOnEveryHub(t *testing.T) {
+	store := NewMemoryHistory(&HistoryOptions{Size: 10000})
+	t.Cleanup(func() { store.Close() })
+	opts := quiet()
+	opts.HubQueueSize = 10000
+	a := newHistoryServer(t, newHistoryHub(t, store), opts)
+	b := newHistoryServer(t, newHistoryHub(t, store), opts)
+	wa, wb := a.dial(t, "r", Position{}), b.dial(t, "r", Position{})
+	pa, pb := a.dial(t, "r", Position{}), b.dial(t, "r", Position{})
+	const each = 300
+	var wg sync.WaitGroup
+	for i, p := range []*websocket.Conn{pa, pb} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < each; n++ {
+				p.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"n":%d}`, i*each+n)))
+			}
+		}()
+	}
+	wg.Wait()
+	for i := 0; i < 2*each; i++ {
+		fa, posA := readHistoryFrame(t, wa)
+		fb, posB := readHistoryFrame(t, wb)
+		if fa.N != fb.N || posA != posB {
+			t.Fatalf("message %d: instance a got n=%d at %v, b n=%d at %v", i, fa.N, posA, fb.N, posB)
+		}
+	}
+}
+
+// PublishExcept leaves the sender out of a room with history too; a store
+// that fails makes Publish fail, and nothing is delivered.
+func TestHistoryPublishExceptAndStoreFailure(t *testing.T) {
+	store := NewMemoryHistory(nil)
+	h := newHistoryHub(t, store)
+	sender, other := fakeConn(t, 8), fakeConn(t, 8)
+	h.Join("r", sender)
+	h.Join("r", other)
+	if err := h.PublishExcept("r", sender, TextMessage, []byte(`{"x":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := len(queued(sender)), len(queued(other)); n != 0 || m != 1 {
+		t.Errorf("sender got %d, other %d; want 0 and 1", n, m)
+	}
+	store.Close()
+	if err := h.Publish("r", TextMessage, []byte("after")); !errors.Is(err, ErrStoreClosed) {
+		t.Errorf("publish to a closed store: %v, want ErrStoreClosed", err)
+	}
+	if n := len(queued(other)); n != 0 {
+		t.Errorf("%d frames delivered though the store failed", n)
+	}
+	if s := h.Stats(); s.StoreErrors != 1 {
+		t.Errorf("stats: %+v, want one store error", s)
+	}
+}
+
+// The default frame puts the position first in a JSON object and leaves
+// anything else as published.
+func TestDefaultHistoryFrame(t *testing.T) {
+	pos := Position{Epoch: "e1", Offset: 42}
+	for _, tc := range []struct {
+		typ        int
+		data, want string
+	}{
+		{TextMessage, `{"a":1}`, `{"pos":"e1:42","a":1}`},
+		{TextMessage, `{ }`, `{"pos":"e1:42"}`},
+		{TextMessage, `{}`, `{"pos":"e1:42"}`},
+		{TextMessage, `plain`, `plain`},
+		{TextMessage, `[1]`, `[1]`},
+		{BinaryMessage, `{"a":1}`, `{"a":1}`},
+	} {
+		mt, got := DefaultHistoryFrame(Record{Pos: pos, Type: tc.typ, Data: []byte(tc.data)})
+		if mt != tc.typ || string(got) != tc.want {
+			t.Errorf("%d %s: got %d %s, want %s", tc.typ, tc.data, mt, got, tc.want)
+		}
+		if tc.typ == TextMessage && strings.HasPrefix(tc.want, "{") && !json.Valid(got) {
+			t.Errorf("%s: %s is not JSON", tc.data, got)
+		}
+	}
+}
+
+// Claims through the hub: one holder per key, released when its connection
+// closes; members and events from the store.
+func TestHubPresence(t *testing.T) {
+	store := NewMemoryPresence(nil)
+	t.Cleanup(func() { store.Close() })
+	h, err := NewHub(&HubOptions{Presence: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var mu sync.Mutex
+	var events []PresenceEvent
+	stop, err := h.WatchPresence("r", func(e PresenceEvent) { mu.Lock(); events = append(events, e); mu.Unlock() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ann, bob := fakeConn(t, 4), fakeConn(t, 4)
+	if _, err := h.Claim(ctx, "r", ann, "ann", []byte("Ann")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Claim(ctx, "r", bob, "ann", nil); !errors.Is(err, ErrKeyTaken) {
+		t.Fatalf("second claim: %v, want ErrKeyTaken", err)
+	}
+	members, err := h.Presence(ctx, "r")
+	if err != nil || len(members) != 1 || members[0].Key != "ann" || string(members[0].Info) != "Ann" {
+		t.Fatalf("members %+v, %v", members, err)
+	}
+	ann.markGone() // as its closer does
+	testkit.Eventually(t, "ann's claim released", func() bool {
+		m, _ := h.Presence(ctx, "r")
+		return len(m) == 0
+	})
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != 2 || events[0].Left || !events[1].Left || events[1].Key != "ann" {
+		t.Errorf("events %+v, want ann's join and leave", events)
+	}
+}
+
+// scriptedHistory hands out the records it is given, and runs duringRead
+// while Read is under way, as a live delivery racing the read would.
+type scriptedHistory struct {
+	HistoryStore
+	records    []Record
+	deliver    func(Record)
+	duringRead func()
+}
+
+func (s *scriptedHistory) Follow(room string, deliver func(Record)) (func(), error) {
+	s.deliver = deliver
+	return func() {}, nil
+}
+
+func (s *scriptedHistory) Read(ctx context.Context, room string, since Position, limit int) ([]Record, error) {
+	if s.duringRead != nil {
+		s.duringRead()
+	}
+	var out []Record
+	for _, r := range s.records {
+		if r.Pos.Offset > since.Offset {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// The splice of a member's catch-up with live delivery, step by step: a
+// live record that arrives during the read waits, one the read already
+// sent is not sent again, the next one goes out.
+func TestJoinSinceSplice(t *testing.T) {
+	rec := func(n uint64) Record {
+		return Record{Room: "r", Pos: Position{Epoch: "e", Offset: n}, Type: TextMessage, Data: []byte(fmt.Sprintf(`{"n":%d}`, n))}
+	}
+	s := &scriptedHistory{records: []Record{rec(1), rec(2), rec(3), rec(4), rec(5)}}
+	s.duringRead = func() { s.deliver(rec(4)) } // live, while reading
+	h := newHistoryHub(t, s)
+	c := fakeConn(t, 16)
+	if err := h.JoinSince(context.Background(), "r", c, Position{Epoch: "e", Offset: 1}); err != nil {
+		t.Fatal(err)
+	}
+	s.deliver(rec(5)) // the read sent it already
+	s.deliver(rec(6))
+	s.deliver(rec(7))
+	frames := queued(c)
+	if len(frames) != 6 {
+		t.Fatalf("got %d frames, want 6: records 2 to 7 once each", len(frames))
+	}
+	// Prepared messages hide their payload: compare with fresh ones.
+	for i, pm := range frames {
+		want := rec(uint64(i + 2))
+		_, frame := DefaultHistoryFrame(want)
+		if got := preparedPayload(t, pm); got != string(frame) {
+			t.Errorf("frame %d: %s, want %s", i, got, frame)
+		}
+	}
+}
+
+// preparedPayload is the payload of the frame pm writes.
+func preparedPayload(t *testing.T, pm *websocket.PreparedMessage) string {
+	t.Helper()
+	w := &fakeHijack{in: bytes.NewReader(nil)}
+	r := &http.Request{Method: http.MethodGet, Header: http.Header{
+		"Upgrade":               {"websocket"},
+		"Connection":            {"Upgrade"},
+		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
+		"Sec-Websocket-Version": {"13"},
+	}}
+	ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.WritePreparedMessage(pm); err != nil {
+		t.Fatal(err)
+	}
+	out := w.out.Bytes()
+	out = out[bytes.Index(out, []byte("\r\n\r\n"))+4:]
+	n, head := int(out[1]&0x7f), 2
+	switch n {
+	case 126:
+		n, head = int(binary.BigEndian.Uint16(out[2:4])), 4
+	case 127:
+		n, head = int(binary.BigEndian.Uint64(out[2:10])), 10
+	}
+	return string(out[head : head+n])
+}

@@ -1,0 +1,74 @@
+package sockets
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Claim makes key a member of room in the hub's presence store
+// (HubOptions.Presence), with info, for connection c: at most one holder
+// of a key in a room across every instance (ErrKeyTaken for the others).
+// The claim is released when c closes (after done, so a slow store never
+// delays it), or earlier with the returned Claim's Release. Claim does not
+// join c to the room: Join or JoinSince does that.
+func (h *Hub) Claim(ctx context.Context, room string, c *Conn, key string, info []byte) (Claim, error) {
+	if h.presence == nil {
+		return nil, errNoPresence
+	}
+	cl, err := h.presence.Claim(ctx, room, key, info)
+	if err != nil {
+		return nil, err
+	}
+	c.OnClose(func() { h.inBackground(func() { releaseClaim(cl) }) })
+	return cl, nil
+}
+
+// releaseTimeout bounds the release of a closed connection's claim.
+const releaseTimeout = 5 * time.Second
+
+func releaseClaim(cl Claim) {
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
+	cl.Release(ctx)
+}
+
+// inBackground runs f on a goroutine of its own that Close waits for, or,
+// once Close has begun, on this one.
+func (h *Hub) inBackground(f func()) {
+	h.mu.Lock()
+	closed := h.closed
+	if !closed {
+		h.unsubscribing.Add(1)
+	}
+	h.mu.Unlock()
+	if closed {
+		f()
+		return
+	}
+	go func() {
+		defer h.unsubscribing.Done()
+		f()
+	}()
+}
+
+// Presence returns the members of room across every instance, from the
+// hub's presence store; when the store cannot reach its backend, what it
+// last knew, with an error wrapping ErrStale.
+func (h *Hub) Presence(ctx context.Context, room string) ([]Member, error) {
+	if h.presence == nil {
+		return nil, errNoPresence
+	}
+	return h.presence.Members(ctx, room)
+}
+
+// WatchPresence calls f with each join and leave in room, on any
+// instance, until stop is called.
+func (h *Hub) WatchPresence(room string, f func(PresenceEvent)) (stop func(), err error) {
+	if h.presence == nil {
+		return nil, errNoPresence
+	}
+	return h.presence.Watch(room, f)
+}
+
+var errNoPresence = errors.New("sockets: this hub keeps no presence (HubOptions.Presence)")
