@@ -1,6 +1,7 @@
 package sockets_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -120,4 +121,70 @@ func ExampleHub() {
 	_, got, _ := bob.ReadMessage()
 	fmt.Println(string(got))
 	// Output: hi bob
+}
+
+// The README's history example: a client that comes back with the last
+// position it saw gets what it missed, then live messages.
+func ExampleHub_JoinSince() {
+	hub, _ := sockets.NewHub(&sockets.HubOptions{
+		History:  sockets.NewMemoryHistory(&sockets.HistoryOptions{Size: 100}),
+		Presence: sockets.NewMemoryPresence(nil),
+	})
+	m := macaron.New()
+	m.Get("/rooms/:room", sockets.Messages(), func(ctx *macaron.Context, c *sockets.Conn,
+		receiver <-chan string, sender chan<- string, done <-chan bool) {
+		room := ctx.Params("room")
+		if _, err := hub.Claim(ctx.Req.Context(), room, c, ctx.Query("name"), nil); err != nil {
+			sender <- `{"error":"name taken"}`
+			return
+		}
+		since, _ := sockets.ParsePosition(ctx.Query("since"))
+		if err := hub.JoinSince(ctx.Req.Context(), room, c, since); err != nil {
+			sender <- `{"error":"reload"}`
+			return
+		}
+		for {
+			select {
+			case msg := <-receiver:
+				hub.Publish(room, sockets.TextMessage, []byte(msg))
+			case <-done:
+				return
+			}
+		}
+	})
+	srv := httptest.NewServer(m)
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/rooms/lobby?name="
+	show := func(frame []byte) { // the epoch is new in each process
+		var f struct{ Pos, Text string }
+		json.Unmarshal(frame, &f)
+		pos, _ := sockets.ParsePosition(f.Pos)
+		fmt.Println(pos.Offset, f.Text)
+	}
+
+	ann, _, err := websocket.DefaultDialer.Dial(url+"ann", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ann.WriteMessage(websocket.TextMessage, []byte(`{"text":"one"}`))
+	_, first, _ := ann.ReadMessage()
+	show(first)
+	ann.Close()
+
+	// bob is away while "two" is said, then comes back since "one".
+	bob, _, _ := websocket.DefaultDialer.Dial(url+"bob", nil)
+	_, seen, _ := bob.ReadMessage() // history: "one"
+	bob.WriteMessage(websocket.TextMessage, []byte(`{"text":"two"}`))
+	bob.ReadMessage()
+	bob.Close()
+	var f struct{ Pos string }
+	json.Unmarshal(seen, &f)
+	again, _, _ := websocket.DefaultDialer.Dial(url+"bob2&since="+f.Pos, nil)
+	defer again.Close()
+	_, missed, _ := again.ReadMessage()
+	show(missed)
+	// Output:
+	// 1 one
+	// 2 two
 }
