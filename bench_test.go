@@ -73,7 +73,7 @@ func BenchmarkHubPublish1000(b *testing.B) {
 		h.Join("room", c)
 		members = append(members, c)
 	}
-	spares := make([][]*websocket.PreparedMessage, len(members))
+	spares := make([][]queuedFrame, len(members))
 	msg := []byte(strings.Repeat("x", 64))
 	b.ReportAllocs()
 	b.ResetTimer()

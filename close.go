@@ -78,6 +78,12 @@ func (c *Conn) shutdown() {
 	c.mu.Lock()
 	c.status = status
 	c.mu.Unlock()
+	if sent {
+		c.codeSent = r.code
+	}
+	if r.byClient {
+		c.codeReceived = r.code
+	}
 	if r.err != nil {
 		c.reportError(status)
 	}

@@ -49,6 +49,14 @@ type Conn struct {
 	pingDue atomic.Bool
 	pong    atomic.Pointer[[]byte] // the latest ping's payload, to answer
 
+	// Counters, each written by one goroutine and read by Group.Stats.
+	received, receivedBytes atomic.Uint64 // the reader's: messages from the client
+	sent, sentBytes         atomic.Uint64 // the writer's: data messages to it
+	droppedErrors           atomic.Uint64 // errors that found errs full
+	// The close frames, set by the closer before gone: the code sent, and
+	// the client's when it began (0: none).
+	codeSent, codeReceived int
+
 	mu        sync.Mutex
 	reason    *closeReason // set once, by end
 	closeSent bool         // by the writer, before flushed: the close frame went out
@@ -75,7 +83,7 @@ func newConn(ws *websocket.Conn, nc *netConn, req *http.Request, opts *Options) 
 		gone:        make(chan struct{}),
 		handlerDone: make(chan struct{}),
 		wake:        make(chan struct{}, 1),
-		queue:       outbox{max: opts.HubQueueSize},
+		queue:       outbox{max: opts.HubQueueSize, maxBytes: opts.HubQueueBytes},
 	}
 }
 
@@ -150,7 +158,7 @@ func (c *Conn) Send(messageType int, data []byte) error {
 	if isClosed(c.stop) {
 		return ErrClosed
 	}
-	if !c.enqueue(pm) {
+	if !c.enqueue(pm, len(data)) {
 		if isClosed(c.stop) {
 			return ErrClosed
 		}
@@ -159,10 +167,11 @@ func (c *Conn) Send(messageType int, data []byte) error {
 	return nil
 }
 
-// enqueue offers a frame to the writer without blocking. It reports false
-// when the queue is full or the connection is ending.
-func (c *Conn) enqueue(pm *websocket.PreparedMessage) bool {
-	if isClosed(c.stop) || !c.queue.push(pm) {
+// enqueue offers a frame of size payload bytes to the writer without
+// blocking. It reports false when the queue is full or the connection is
+// ending.
+func (c *Conn) enqueue(pm *websocket.PreparedMessage, size int) bool {
+	if isClosed(c.stop) || !c.queue.push(pm, size) {
 		return false
 	}
 	c.ring()
@@ -206,7 +215,11 @@ func (c *Conn) reportError(err error) {
 	select {
 	case c.errs <- err:
 	default:
-		c.log.warnf("%s: errors channel full, dropped: %v", c.req.RemoteAddr, errorWithoutPayload(err))
+		// Logged at the 1st, 2nd, 4th, 8th... drop: a client cannot flood
+		// the log through it.
+		if n := c.droppedErrors.Add(1); n&(n-1) == 0 {
+			c.log.warnf("%s: errors channel full, %d dropped so far, the last: %v", c.req.RemoteAddr, n, errorWithoutPayload(err))
+		}
 	}
 }
 
@@ -233,6 +246,7 @@ func (c *Conn) serve(read, write func(), handler func()) {
 	}()
 	defer func() {
 		if v := recover(); v != nil {
+			c.opts.Group.stats.panics.Add(1)
 			c.log.errorf("%s: handler panic: %v\n%s", c.req.RemoteAddr, v, debug.Stack())
 			c.end(closeReason{code: websocket.CloseInternalServerErr, text: "internal error"})
 		}
@@ -258,9 +272,9 @@ type pump[T any] struct {
 	send  chan T // from the handler; the writer receives
 
 	// The writer's.
-	scratch []byte                       // encoding buffer
-	frames  []*websocket.PreparedMessage // spare slice for the queue's frames
-	ping    *time.Timer                  // rings for a ping; nil once the connection ends
+	scratch []byte        // encoding buffer
+	frames  []queuedFrame // spare slice for the queue's frames
+	ping    *time.Timer   // rings for a ping; nil once the connection ends
 }
 
 // maxScratch is the largest encoding buffer the writer keeps between frames.

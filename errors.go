@@ -21,6 +21,10 @@ var (
 	// unmasked frame, a bad control frame, fragments out of order, a close
 	// code it may not send); the connection was closed with 1002.
 	ErrProtocol = errors.New("sockets: protocol error")
+	// ErrRateLimited: a message came over Options.MessageRate. With
+	// DropOverRate it was dropped (reported alone on errs); with
+	// CloseOverRate the connection was closed with 1008.
+	ErrRateLimited = errors.New("sockets: message over the rate limit")
 )
 
 // Errors from Conn.Send.
@@ -145,6 +149,10 @@ const (
 	errOrigin refusal = "origin not allowed"
 )
 
-const errShutdown refusal = "server is shutting down"
+const (
+	errShutdown refusal = "server is shutting down"
+	errCapacity refusal = "too many connections"
+	errHost     refusal = "host not allowed"
+)
 
 var errHijacked = errors.New("sockets: response written after the connection was upgraded")

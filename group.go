@@ -12,11 +12,14 @@ import (
 // A Group tracks open connections so that they can be shut down together.
 // Every binding belongs to DefaultGroup unless Options.Group says otherwise.
 type Group struct {
-	mu       sync.Mutex
-	conns    map[*Conn]struct{}
-	active   int           // middleware invocations from before the upgrade to their return
-	shutdown bool          // new upgrades are refused
-	drained  chan struct{} // closed when active drops to 0 during shutdown
+	mu        sync.Mutex
+	conns     map[*Conn]struct{}
+	active    int            // middleware invocations from before the upgrade to their return
+	perClient map[string]int // active, per client (Options.ClientAddr)
+	shutdown  bool           // new upgrades are refused
+	drained   chan struct{}  // closed when active drops to 0 during shutdown
+
+	stats groupStats
 }
 
 // DefaultGroup is the group of every binding without Options.Group.
@@ -64,17 +67,27 @@ func (g *Group) Len() int {
 	return g.active
 }
 
-// enter counts an upgrade about to begin, so that a Shutdown from now on
-// waits for it; it reports false, counting nothing, once shutdown has
-// begun. Every true is followed by one leave.
-func (g *Group) enter() bool {
+// enter counts an upgrade about to begin for client, so that a Shutdown
+// from now on waits for it. It refuses, counting nothing, during shutdown
+// (errShutdown) and past a cap (errCapacity): max connections in all, or
+// perClient from client (0: no cap). Every nil is followed by one leave.
+func (g *Group) enter(client string, max, perClient int) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.shutdown {
-		return false
+	switch {
+	case g.shutdown:
+		return errShutdown
+	case max > 0 && g.active >= max:
+		return errCapacity
+	case perClient > 0 && g.perClient[client] >= perClient:
+		return errCapacity
 	}
 	g.active++
-	return true
+	if g.perClient == nil {
+		g.perClient = make(map[string]int)
+	}
+	g.perClient[client]++
+	return nil
 }
 
 // add registers c, upgraded after enter; during shutdown, c is asked to
@@ -91,19 +104,28 @@ func (g *Group) add(c *Conn) {
 	}
 }
 
-// remove forgets c once its handler returned and its goroutines ended.
+// remove forgets c once its handler returned and its goroutines ended,
+// adding its counters to the group's totals.
 func (g *Group) remove(c *Conn) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.conns, c)
+	g.stats.ended(c, c.codeSent, c.codeReceived)
 }
 
-// leave ends what enter began: the upgrade failed, or the connection is
-// over.
-func (g *Group) leave() {
+// leave ends what enter began for client: the upgrade failed, or the
+// connection is over.
+func (g *Group) leave(client string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.active--
+	if n, ok := g.perClient[client]; ok {
+		if n <= 1 {
+			delete(g.perClient, client)
+		} else {
+			g.perClient[client] = n - 1
+		}
+	}
 	if g.active == 0 && g.drained != nil {
 		select {
 		case <-g.drained:
@@ -113,8 +135,8 @@ func (g *Group) leave() {
 	}
 }
 
-// refuseDuringShutdown answers 503 while the group shuts down.
-func refuseDuringShutdown(w http.ResponseWriter, r *http.Request) {
+// refuseUnavailable answers 503 during shutdown or past a cap.
+func refuseUnavailable(w http.ResponseWriter, r *http.Request, why error) {
 	w.Header().Set("Retry-After", "1")
-	refuse(w, r, http.StatusServiceUnavailable, errShutdown)
+	refuse(w, r, http.StatusServiceUnavailable, why)
 }

@@ -447,17 +447,18 @@ func (h *Hub) deliver(env Envelope, except uint64) error {
 		return fmt.Errorf("sockets: preparing a hub message: %w", err)
 	}
 	h.in.Add(1)
+	size := len(env.Data)
 	var slow []*Conn
 	h.mu.RLock()
 	if env.Room == "" {
 		for c, m := range h.members {
 			if len(m.rooms) > 0 {
-				slow = h.offer(c, except, pm, slow)
+				slow = h.offer(c, except, pm, size, slow)
 			}
 		}
 	} else {
 		for c := range h.rooms[env.Room] {
-			slow = h.offer(c, except, pm, slow)
+			slow = h.offer(c, except, pm, size, slow)
 		}
 	}
 	h.mu.RUnlock()
@@ -485,11 +486,11 @@ func checkFrame(messageType int, data []byte) error {
 
 // offer queues pm for c, applying the policy when c's queue is full. It
 // returns slow with c added when c must be disconnected.
-func (h *Hub) offer(c *Conn, except uint64, pm *websocket.PreparedMessage, slow []*Conn) []*Conn {
+func (h *Hub) offer(c *Conn, except uint64, pm *websocket.PreparedMessage, size int, slow []*Conn) []*Conn {
 	if c.id == except {
 		return slow
 	}
-	if c.enqueue(pm) {
+	if c.enqueue(pm, size) {
 		h.out.Add(1)
 		return slow
 	}

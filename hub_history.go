@@ -100,6 +100,7 @@ func (h *Hub) deliverRecord(rec Record) {
 		return
 	}
 	h.in.Add(1)
+	size := len(frame)
 	h.catchMu.Lock()
 	except := h.excepts[rec.ID]
 	if except != 0 {
@@ -114,7 +115,7 @@ func (h *Hub) deliverRecord(rec Record) {
 		if catching && h.held(rec, c) {
 			continue
 		}
-		slow = h.offer(c, except, pm, slow)
+		slow = h.offer(c, except, pm, size, slow)
 	}
 	h.mu.RUnlock()
 	h.closeSlow(slow)
@@ -200,7 +201,7 @@ func (h *Hub) JoinSince(ctx context.Context, room string, c *Conn, since Positio
 		if err != nil {
 			return
 		}
-		slow = h.offer(c, 0, pm, slow)
+		slow = h.offer(c, 0, pm, len(frame), slow)
 	}
 	for _, rec := range recs {
 		send(rec)

@@ -37,7 +37,11 @@ func newHub(t *testing.T, opts *HubOptions) *Hub {
 }
 
 func queued(c *Conn) []*websocket.PreparedMessage {
-	return c.queue.take(nil)
+	var out []*websocket.PreparedMessage
+	for _, f := range c.queue.take(nil) {
+		out = append(out, f.pm)
+	}
+	return out
 }
 
 func TestHubFanOutEncodesOnce(t *testing.T) {

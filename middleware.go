@@ -32,31 +32,52 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 		}
 		checkOrigin = oc.allowed
 	}
+	hosts, err := newHostChecker(opts.AllowedHosts)
+	if err != nil {
+		panic(err)
+	}
 	upgrader := newUpgrader(opts)
 	group := opts.Group
+	stats := &group.stats
 	log := logger{opts}
 
 	return func(ctx *macaron.Context) {
 		r := ctx.Req.Request
 		if r.Method != http.MethodGet {
+			stats.refused[refusedMethod].Add(1)
 			ctx.Resp.Header().Set("Allow", http.MethodGet)
 			refuse(ctx.Resp, r, http.StatusMethodNotAllowed, errMethod)
 			return
 		}
+		if hosts != nil && !hosts.allowed(r) {
+			stats.refused[refusedHost].Add(1)
+			log.warnf("%s: host %s refused", r.RemoteAddr, clip(r.Host))
+			refuse(ctx.Resp, r, http.StatusForbidden, errHost)
+			return
+		}
 		if !checkOrigin(r) {
-			log.warnf("%s: origin %q refused for host %q", r.RemoteAddr, r.Header.Get("Origin"), r.Host)
+			stats.refused[refusedOrigin].Add(1)
+			log.warnf("%s: origin %s refused for host %s", r.RemoteAddr, clip(r.Header.Get("Origin")), clip(r.Host))
 			refuse(ctx.Resp, r, http.StatusForbidden, errOrigin)
 			return
 		}
-		if !group.enter() {
-			refuseDuringShutdown(ctx.Resp, r)
+		client := opts.ClientAddr(r)
+		if err := group.enter(client, opts.MaxConnections, opts.MaxConnectionsPerClient); err != nil {
+			if err == errShutdown {
+				stats.refused[refusedShutdown].Add(1)
+			} else {
+				stats.refused[refusedCapacity].Add(1)
+				log.warnf("%s: refused: %v (client %s)", r.RemoteAddr, err, clip(client))
+			}
+			refuseUnavailable(ctx.Resp, r, err)
 			return
 		}
-		defer group.leave()
+		defer group.leave(client)
 		guard := &hijackGuard{ResponseWriter: ctx.Resp}
 		ws, err := upgrader.Upgrade(guard, r, nil)
 		if err != nil {
-			log.infof("%s: upgrade failed: %v", r.RemoteAddr, err)
+			stats.refused[refusedHandshake].Add(1)
+			log.infof("%s: upgrade failed: %s", r.RemoteAddr, clip(err.Error()))
 			if guard.hijacked() {
 				guard.failed = true
 				ctx.Resp = guard
@@ -85,7 +106,8 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 		ctx.Map((<-chan bool)(c.done))
 		ctx.Map((chan<- int)(c.disconnect))
 		ctx.Map((<-chan error)(c.errs))
-		log.infof("%s: connected to %s", r.RemoteAddr, r.URL.Path)
+		stats.accepted.Add(1)
+		log.infof("%s: connected to %s", r.RemoteAddr, clip(r.URL.Path))
 		group.add(c)
 		defer group.remove(c)
 		c.serve(p.read, p.write, ctx.Next)

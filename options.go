@@ -3,6 +3,8 @@ package sockets
 import (
 	"fmt"
 	"log"
+	"math"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -27,6 +29,7 @@ const (
 	defaultChannelBuffer      = 10
 	defaultAllowedOrigin      = "https?://{{host}}$"
 	defaultHubQueueSize       = 256
+	defaultHubQueueBytes      = 1 << 20
 	defaultErrorChannelBuffer = 10
 )
 
@@ -73,9 +76,48 @@ type Options struct {
 	// find it full are dropped (and logged at LogLevelWarning). Default: 10.
 	ErrorChannelBuffer int
 	// HubQueueSize is the capacity of the connection's queue of frames
-	// published through a Hub; what happens when it is full is the Hub's
-	// SlowClientPolicy. Default: 256.
+	// published through a Hub or sent with Conn.Send; what happens when it
+	// is full is the Hub's SlowClientPolicy (Send: ErrQueueFull).
+	// Default: 256.
 	HubQueueSize int
+	// HubQueueBytes bounds the same queue in bytes of payload: a frame that
+	// would take it past this bound finds it full (one frame larger than
+	// the bound is queued alone). Default: 1 MiB; negative: no byte bound.
+	HubQueueBytes int
+
+	// MessageRate limits the messages a client may send, per second: the
+	// reader keeps a bucket of MessageBurst tokens refilled at this rate,
+	// with no timer and no goroutine. A message that finds the bucket empty
+	// is handled by RateLimitPolicy. Default: 0, no limit.
+	MessageRate float64
+	// MessageBurst is how many messages a client may send at once.
+	// Default: MessageRate rounded up, and at least 1.
+	MessageBurst int
+	// RateLimitPolicy says what happens to a message over the rate.
+	// Default: DropOverRate.
+	RateLimitPolicy RateLimitPolicy
+
+	// MaxConnections caps the connections open in the Group: past it, a
+	// request gets 503 with Retry-After before the upgrade. Default: 0,
+	// no cap.
+	MaxConnections int
+	// MaxConnectionsPerClient caps the connections open in the Group from
+	// one client (ClientAddr): past it, 503 with Retry-After. Default: 0,
+	// no cap.
+	MaxConnectionsPerClient int
+	// ClientAddr names the client of a request, for
+	// MaxConnectionsPerClient. Behind a proxy you trust, return the
+	// address it forwards (and only then: a client can write any header).
+	// Default: the host of the request's RemoteAddr.
+	ClientAddr func(r *http.Request) string
+	// AllowedHosts lists the Host values a request may carry: a name with
+	// or without its port ("localhost", "localhost:4000"), or "*." and a
+	// domain for its subdomains ("*.example.com"), compared without regard
+	// to case. Any other Host gets 403 before the upgrade. This is the
+	// guard against DNS rebinding, by which a web page reaches a server
+	// bound to localhost under a name of its own and passes the Origin
+	// check. Default: none, every Host is allowed.
+	AllowedHosts []string
 
 	// AllowedOrigin is a regular expression the request's Origin header must
 	// match as a whole (it is anchored at both ends). "{{host}}" stands for
@@ -131,6 +173,19 @@ func prepareOptions(opts []*Options) (*Options, error) {
 	o.RecvChannelBuffer = bufferSize(o.RecvChannelBuffer, defaultChannelBuffer)
 	o.ErrorChannelBuffer = bufferSize(o.ErrorChannelBuffer, defaultErrorChannelBuffer)
 	o.HubQueueSize = bufferSize(o.HubQueueSize, defaultHubQueueSize)
+	switch {
+	case o.HubQueueBytes == 0:
+		o.HubQueueBytes = defaultHubQueueBytes
+	case o.HubQueueBytes < 0:
+		o.HubQueueBytes = 0 // no byte bound
+	}
+	if o.MessageRate > 0 && o.MessageBurst <= 0 {
+		o.MessageBurst = int(math.Ceil(o.MessageRate))
+	}
+	if o.ClientAddr == nil {
+		o.ClientAddr = remoteHost
+	}
+	o.AllowedHosts = append([]string(nil), o.AllowedHosts...)
 	if o.Group == nil {
 		o.Group = DefaultGroup
 	}
@@ -147,6 +202,10 @@ func prepareOptions(opts []*Options) (*Options, error) {
 		return nil, fmt.Errorf("sockets: Options.MaxMessageSize must not be negative, got %d", o.MaxMessageSize)
 	case o.ReadBufferSize < 0:
 		return nil, fmt.Errorf("sockets: Options.ReadBufferSize must not be negative, got %d", o.ReadBufferSize)
+	case o.MessageRate < 0 || math.IsNaN(o.MessageRate) || math.IsInf(o.MessageRate, 0):
+		return nil, fmt.Errorf("sockets: Options.MessageRate must be a positive number or 0, got %v", o.MessageRate)
+	case o.MaxConnections < 0 || o.MaxConnectionsPerClient < 0:
+		return nil, fmt.Errorf("sockets: connection caps must not be negative (MaxConnections %d, MaxConnectionsPerClient %d)", o.MaxConnections, o.MaxConnectionsPerClient)
 	case o.HubQueueSize == 0:
 		// A hub queue must hold at least one frame.
 		o.HubQueueSize = 1
@@ -170,4 +229,25 @@ func bufferSize(n, def int) int {
 		return 0
 	}
 	return n
+}
+
+// RateLimitPolicy says what happens to a message a client sends over
+// Options.MessageRate.
+type RateLimitPolicy int
+
+const (
+	// DropOverRate drops the message and reports ErrRateLimited on the
+	// errors channel; the connection stays. The default.
+	DropOverRate RateLimitPolicy = iota
+	// CloseOverRate closes the connection with 1008 (policy violation).
+	CloseOverRate
+)
+
+// remoteHost is the host part of r.RemoteAddr.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

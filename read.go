@@ -28,15 +28,22 @@ func (p *pump[T]) read() {
 	c.ws.SetCloseHandler(func(int, string) error { return nil })
 
 	var lastMessage time.Time // when the last message reached the handler
-	c.heard(time.Now())
+	limit := newRateLimit(c.opts.MessageRate, c.opts.MessageBurst, c.heard(time.Now()))
 	for {
 		mt, r, err := c.ws.NextReader()
 		if err == nil {
 			var msg *[]byte
 			msg, err = readMessage(r, mt == websocket.TextMessage, c.opts.MaxMessageSize)
 			if err == nil {
-				lastMessage = c.heard(time.Now())
-				if !isClosed(c.stop) {
+				now := c.heard(time.Now())
+				c.received.Add(1)
+				c.receivedBytes.Add(uint64(len(*msg)))
+				switch {
+				case isClosed(c.stop):
+				case !limit.allow(now):
+					p.overRate()
+				default:
+					lastMessage = now
 					p.deliver(mt, *msg)
 				}
 				putMessageBuffer(msg)
@@ -60,6 +67,7 @@ func (p *pump[T]) deliver(mt int, data []byte) {
 	c := p.c
 	v, err := p.codec.decode(mt, data)
 	if err != nil {
+		c.opts.Group.stats.decodeErrors.Add(1)
 		c.logPanic(err)
 		c.log.infof("%s: dropped a message: %v", c.req.RemoteAddr, errorWithoutPayload(err))
 		c.log.debugf("%s: dropped payload %q", c.req.RemoteAddr, truncate(data))
@@ -75,6 +83,47 @@ func (p *pump[T]) deliver(mt int, data []byte) {
 		}
 		c.heard(time.Now())
 	}
+}
+
+// overRate handles a message over Options.MessageRate, as
+// RateLimitPolicy says.
+func (p *pump[T]) overRate() {
+	c := p.c
+	c.opts.Group.stats.rateLimited.Add(1)
+	if c.opts.RateLimitPolicy == CloseOverRate {
+		c.end(closeReason{code: websocket.ClosePolicyViolation, text: "message rate exceeded", err: ErrRateLimited})
+		return
+	}
+	c.reportError(ErrRateLimited)
+}
+
+// rateLimit is a token bucket, the reader's own: burst tokens, refilled at
+// rate per second as messages come, with no timer.
+type rateLimit struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func newRateLimit(rate float64, burst int, now time.Time) rateLimit {
+	return rateLimit{rate: rate, burst: float64(burst), tokens: float64(burst), last: now}
+}
+
+// allow reports whether a message arriving at now is within the rate, and
+// takes its token.
+func (l *rateLimit) allow(now time.Time) bool {
+	if l.rate <= 0 {
+		return true
+	}
+	l.tokens += now.Sub(l.last).Seconds() * l.rate
+	l.last = now
+	if l.tokens > l.burst {
+		l.tokens = l.burst
+	}
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
 }
 
 // heard moves the read deadline to PongWait after now: a frame shows that

@@ -226,10 +226,12 @@ func (p *pump[T]) writeQueued() error {
 			return err
 		}
 	}
-	for _, pm := range frames {
-		if err := p.c.ws.WritePreparedMessage(pm); err != nil {
+	for _, f := range frames {
+		if err := p.c.ws.WritePreparedMessage(f.pm); err != nil {
 			return err
 		}
+		p.c.sent.Add(1)
+		p.c.sentBytes.Add(uint64(f.size))
 	}
 	return nil
 }
@@ -256,6 +258,7 @@ func (p *pump[T]) writeValue(v T) error {
 	}
 	mt, frame, err := p.codec.encode(p.scratch[:0], v)
 	if err != nil {
+		p.c.opts.Group.stats.encodeErrors.Add(1)
 		p.c.logPanic(err)
 		p.c.log.infof("%s: dropped an outgoing message: %v", p.c.req.RemoteAddr, err)
 		p.c.reportError(err)
@@ -264,7 +267,12 @@ func (p *pump[T]) writeValue(v T) error {
 	if cap(frame) <= maxScratch {
 		p.scratch = frame[:0]
 	}
-	return p.c.ws.WriteMessage(mt, frame)
+	if err := p.c.ws.WriteMessage(mt, frame); err != nil {
+		return err
+	}
+	p.c.sent.Add(1)
+	p.c.sentBytes.Add(uint64(len(frame)))
+	return nil
 }
 
 // writeFailure says what went wrong with a write.
@@ -275,23 +283,34 @@ func writeFailure(err error, writeWait time.Duration) error {
 	return fmt.Errorf("sockets: write failed: %w", err)
 }
 
-// outbox is a connection's bounded queue of frames from a Hub or Send. It
-// holds no memory while empty, and the writer takes everything queued in
-// one step.
+// outbox is a connection's bounded queue of frames from a Hub or Send,
+// bounded in frames and in payload bytes. It holds no memory while empty,
+// and the writer takes everything queued in one step.
 type outbox struct {
-	mu     sync.Mutex
-	frames []*websocket.PreparedMessage
-	max    int
+	mu       sync.Mutex
+	frames   []queuedFrame
+	bytes    int // payload bytes queued
+	max      int // frames
+	maxBytes int // 0: no byte bound
 }
 
-// push queues pm without blocking; it reports false when the outbox is full.
-func (o *outbox) push(pm *websocket.PreparedMessage) bool {
+// queuedFrame is a frame and its payload's size.
+type queuedFrame struct {
+	pm   *websocket.PreparedMessage
+	size int
+}
+
+// push queues pm without blocking; it reports false when the outbox is
+// full, in frames or in bytes (a frame over the byte bound is taken when
+// nothing else is queued).
+func (o *outbox) push(pm *websocket.PreparedMessage, size int) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.frames) >= o.max {
+	if len(o.frames) >= o.max || (o.maxBytes > 0 && len(o.frames) > 0 && o.bytes+size > o.maxBytes) {
 		return false
 	}
-	o.frames = append(o.frames, pm)
+	o.frames = append(o.frames, queuedFrame{pm, size})
+	o.bytes += size
 	return true
 }
 
@@ -304,10 +323,11 @@ func (o *outbox) pending() bool {
 
 // take returns every queued frame, in order, leaving spare (emptied by the
 // caller) in their place, so that two slices serve a connection's life.
-func (o *outbox) take(spare []*websocket.PreparedMessage) []*websocket.PreparedMessage {
+func (o *outbox) take(spare []queuedFrame) []queuedFrame {
 	o.mu.Lock()
 	frames := o.frames
 	o.frames = spare[:0]
+	o.bytes = 0
 	o.mu.Unlock()
 	return frames
 }

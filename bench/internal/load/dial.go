@@ -17,6 +17,11 @@ import (
 type Target struct {
 	// URL is the server's base, ws://HOST:PORT.
 	URL string
+	// URLs are the bases of more instances of the server, for a server
+	// spread over several: connections that receive (fan-out's
+	// subscribers) are dealt round-robin over URL and URLs; the others
+	// use URL.
+	URLs []string
 	// PID is the server's process id, for /proc readings; 0 skips them.
 	PID int
 	// Origin, when set, is sent as the Origin header; "same" means
@@ -52,11 +57,16 @@ func (t Target) header() (http.Header, error) {
 
 // dial opens one websocket to path.
 func (t Target) dial(ctx context.Context, path string) (*websocket.Conn, error) {
+	return t.dialBase(ctx, t.URL, path)
+}
+
+// dialBase opens one websocket to path on base.
+func (t Target) dialBase(ctx context.Context, base, path string) (*websocket.Conn, error) {
 	h, err := t.header()
 	if err != nil {
 		return nil, err
 	}
-	c, resp, err := dialer.DialContext(ctx, t.URL+path, h)
+	c, resp, err := dialer.DialContext(ctx, base+path, h)
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("dial %s: %w (HTTP %s)", path, err, resp.Status)
@@ -66,7 +76,8 @@ func (t Target) dial(ctx context.Context, path string) (*websocket.Conn, error) 
 	return c, nil
 }
 
-// dialAll opens n websockets to path, DialConcurrency at a time. It returns
+// dialAll opens n websockets to path, DialConcurrency at a time, dealt
+// round-robin over URL and URLs. It returns
 // the connections made (nil where a dial failed), the number of failures and
 // the first error.
 func (t Target) dialAll(ctx context.Context, path string, n int) ([]*websocket.Conn, int, error) {
@@ -88,7 +99,11 @@ func (t Target) dialAll(ctx context.Context, path string, n int) ([]*websocket.C
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				c, err := t.dial(ctx, path)
+				base := t.URL
+				if k := i % (1 + len(t.URLs)); k > 0 {
+					base = t.URLs[k-1]
+				}
+				c, err := t.dialBase(ctx, base, path)
 				if err != nil {
 					failed.Add(1)
 					mu.Lock()

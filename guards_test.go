@@ -1,0 +1,208 @@
+package sockets
+
+import (
+	"errors"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/internal/testkit"
+)
+
+// A client sending faster than MessageRate: with DropOverRate the handler
+// gets at most the burst plus the rate over the time taken, the rest is
+// dropped and reported; with CloseOverRate the connection is closed with
+// 1008 once the burst is spent.
+func TestMessageRate(t *testing.T) {
+	t.Run("drop", func(t *testing.T) {
+		opts := quiet()
+		opts.MessageRate, opts.MessageBurst = 50, 10
+		opts.Group = &Group{}
+		var delivered, limited atomic.Int64
+		ts := newTestServer(t, Messages(opts), func(receiver <-chan string, done <-chan bool, errs <-chan error) {
+			for {
+				select {
+				case <-receiver:
+					delivered.Add(1)
+				case err := <-errs:
+					if errors.Is(err, ErrRateLimited) {
+						limited.Add(1)
+					}
+				case <-done:
+					return
+				}
+			}
+		})
+		ws := ts.dial(t, nil)
+		start := time.Now()
+		const sent = 300
+		for i := 0; i < sent; i++ {
+			ws.WriteMessage(websocket.TextMessage, []byte("x"))
+		}
+		// An echo of the last message would come after every one: wait
+		// until the group has read them all.
+		testkit.Eventually(t, "every message read", func() bool { return opts.Group.Stats().MessagesIn == sent })
+		elapsed := time.Since(start)
+		got := delivered.Load()
+		max := int64(10 + 50*elapsed.Seconds() + 1)
+		if got < 10 || got > max {
+			t.Errorf("delivered %d of %d in %v, want between the burst (10) and %d", got, sent, elapsed, max)
+		}
+		if s := opts.Group.Stats(); s.RateLimited != uint64(sent-got) {
+			t.Errorf("rate limited %d, want %d", s.RateLimited, sent-got)
+		}
+		if limited.Load() == 0 {
+			t.Error("no ErrRateLimited on errs")
+		}
+		ws.Close()
+		ts.waitFinished(t, 1)
+	})
+	t.Run("close", func(t *testing.T) {
+		opts := quiet()
+		opts.MessageRate, opts.MessageBurst, opts.RateLimitPolicy = 50, 10, CloseOverRate
+		ends := make(chan *CloseError, 1)
+		ts := newTestServer(t, Messages(opts), func(c *Conn, receiver <-chan string, done <-chan bool) {
+			for {
+				select {
+				case <-receiver:
+				case <-done:
+					ends <- c.CloseError()
+					return
+				}
+			}
+		})
+		ws := ts.dial(t, nil)
+		for i := 0; i < 100; i++ {
+			if ws.WriteMessage(websocket.TextMessage, []byte("x")) != nil {
+				break
+			}
+		}
+		if code := readClose(t, ws); code != websocket.ClosePolicyViolation {
+			t.Errorf("close %d, want 1008", code)
+		}
+		if st := recv(t, ends, "the end"); !errors.Is(st, ErrRateLimited) {
+			t.Errorf("status %v, want ErrRateLimited", st)
+		}
+		ts.waitFinished(t, 1)
+	})
+}
+
+// The caps answer 503 with Retry-After before the upgrade, and a slot
+// frees when a connection ends.
+func TestConnectionCaps(t *testing.T) {
+	opts := quiet()
+	opts.Group = &Group{}
+	opts.MaxConnections = 3
+	opts.MaxConnectionsPerClient = 2
+	opts.ClientAddr = func(r *http.Request) string { return r.Header.Get("X-Client") }
+	ts := newTestServer(t, Messages(opts), func(done <-chan bool) { <-done })
+	from := func(client string) http.Header { return http.Header{"X-Client": {client}} }
+	a1, a2 := ts.dial(t, from("a")), ts.dial(t, from("a"))
+	expect503 := func(client, why string) {
+		t.Helper()
+		_, resp, err := ts.tryDial(from(client))
+		if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			t.Fatalf("%s: got %v (status %d), want 503 with Retry-After", why, err, status)
+		}
+	}
+	expect503("a", "a third connection from one client")
+	ts.dial(t, from("b"))
+	expect503("c", "a fourth connection in all")
+	a1.Close()
+	ts.waitFinished(t, 1)
+	testkit.Eventually(t, "a free slot", func() bool { return opts.Group.Len() == 2 })
+	ts.dial(t, from("c"))
+	s := opts.Group.Stats()
+	if s.Refused["capacity"] != 2 || s.Accepted != 4 {
+		t.Errorf("stats %+v, want 2 refused for capacity and 4 accepted", s)
+	}
+	_ = a2
+}
+
+// A member that stops reading, sent large frames, is dropped at the byte
+// bound of its queue, long before the frame bound.
+func TestHubQueueByteBound(t *testing.T) {
+	opts, err := prepareOptions([]*Options{{HubQueueSize: 1000, HubQueueBytes: 200 << 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	slow := newConn(nil, newNetConn(a), &http.Request{RemoteAddr: "fake"}, opts)
+	h := newHub(t, nil)
+	h.Join("r", slow)
+	big := []byte(strings.Repeat("x", 64<<10))
+	for i := 0; i < 10; i++ {
+		h.Publish("r", BinaryMessage, big)
+	}
+	if n := len(queued(slow)); n != 3 {
+		t.Errorf("queued %d frames of 64 KiB under a 200 KiB bound, want 3", n)
+	}
+	if s := h.Stats(); s.SlowDisconnects != 1 {
+		t.Errorf("stats %+v, want the member disconnected as slow", s)
+	}
+	// One frame over the bound is taken when nothing else waits.
+	var o outbox
+	o.max, o.maxBytes = 10, 100
+	if !o.push(nil, 500) || o.push(nil, 1) {
+		t.Error("a lone frame over the byte bound is refused, or one more taken after it")
+	}
+}
+
+// AllowedHosts: a Host not listed gets 403 (DNS rebinding), a listed one
+// upgrades.
+func TestAllowedHosts(t *testing.T) {
+	hc, err := newHostChecker([]string{"localhost", "127.0.0.1:4000", "*.example.com", "[::1]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]bool{
+		"localhost": true, "LOCALHOST:8080": true, "127.0.0.1:4000": true, "127.0.0.1:4001": false,
+		"127.0.0.1": false, "a.example.com": true, "a.b.example.com:443": true, "example.com": false,
+		"badexample.com": false, "[::1]:4000": true, "rebind.attacker.test": false, "": false,
+	} {
+		if got := hc.allowed(&http.Request{Host: host}); got != want {
+			t.Errorf("host %q: allowed %v, want %v", host, got, want)
+		}
+	}
+	if _, err := newHostChecker([]string{"a b"}); err == nil {
+		t.Error("a host with a space accepted")
+	}
+
+	opts := quiet()
+	opts.AllowedHosts = []string{"127.0.0.1"}
+	ts := newTestServer(t, Messages(opts), func(done <-chan bool) { <-done })
+	ts.dial(t, nil) // Host 127.0.0.1:PORT
+	_, resp, err := ts.tryDial(http.Header{"Host": {"rebind.attacker.test"}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("foreign Host: got %v, want 403", err)
+	}
+}
+
+// What a client sends (a 1 MB Origin, Host, path) reaches the log cut to
+// a few hundred bytes, with its length.
+func TestClientValuesAreLoggedBounded(t *testing.T) {
+	logs := &testkit.SyncBuffer{}
+	opts := &Options{Logger: log.New(logs, "", 0), LogLevel: LogLevelDebug, AllowedOrigin: "https://ok.example"}
+	ts := newTestServer(t, Messages(opts), func(done <-chan bool) { <-done })
+	huge := "https://" + strings.Repeat("o", 1<<20)
+	ts.tryDial(http.Header{"Origin": {huge}})
+	testkit.Eventually(t, "the refusal logged", func() bool { return strings.Contains(logs.String(), "refused") })
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if len(line) > 1024 {
+			t.Errorf("a log line of %d bytes", len(line))
+		}
+	}
+	if !strings.Contains(logs.String(), "1048584 bytes") {
+		t.Errorf("the Origin's length is not logged: %s", logs.String())
+	}
+}

@@ -1,0 +1,79 @@
+package sockets
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// hostChecker decides whether a request's Host is one of
+// Options.AllowedHosts: the guard against DNS rebinding.
+type hostChecker struct {
+	exact    map[string]bool // name:port, as the Host header carries it
+	names    map[string]bool // a name without port: any port
+	suffixes []string        // "*.example.com": ".example.com"
+}
+
+// newHostChecker returns nil for an empty list: every Host is allowed.
+func newHostChecker(list []string) (*hostChecker, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	h := &hostChecker{exact: make(map[string]bool), names: make(map[string]bool)}
+	for _, entry := range list {
+		e := strings.ToLower(strings.TrimSpace(entry))
+		switch {
+		case e == "" || strings.ContainsAny(e, "/ \t"):
+			return nil, fmt.Errorf("sockets: Options.AllowedHosts: %q is not a host", entry)
+		case strings.HasPrefix(e, "*."):
+			h.suffixes = append(h.suffixes, e[1:])
+		case hasPort(e):
+			h.exact[e] = true
+		default:
+			h.names[strings.Trim(e, "[]")] = true
+		}
+	}
+	return h, nil
+}
+
+// hasPort reports whether a host entry names a port: "name:port" or
+// "[v6]:port".
+func hasPort(e string) bool {
+	_, _, err := net.SplitHostPort(e)
+	return err == nil
+}
+
+// allowed reports whether r's Host may be served.
+func (h *hostChecker) allowed(r *http.Request) bool {
+	host := strings.ToLower(r.Host)
+	if h.exact[host] {
+		return true
+	}
+	name := host
+	if n, _, err := net.SplitHostPort(host); err == nil {
+		name = n
+	}
+	name = strings.Trim(name, "[]")
+	if h.names[name] {
+		return true
+	}
+	for _, suffix := range h.suffixes {
+		if len(name) > len(suffix) && strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxLogged bounds a value from the client in a log line.
+const maxLogged = 200
+
+// clip quotes a value from the client for a log line, cut to maxLogged
+// bytes with its length when longer.
+func clip(s string) string {
+	if len(s) <= maxLogged {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q… (%d bytes)", s[:maxLogged], len(s))
+}
