@@ -206,3 +206,20 @@ func TestClientValuesAreLoggedBounded(t *testing.T) {
 		t.Errorf("the Origin's length is not logged: %s", logs.String())
 	}
 }
+
+func TestListenHosts(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:4000":      "localhost 127.0.0.1 ::1",
+		"localhost:4000":      "localhost 127.0.0.1 ::1",
+		"[::1]:4000":          "localhost 127.0.0.1 ::1",
+		"127.0.0.2:80":        "localhost 127.0.0.1 ::1 127.0.0.2",
+		"chat.example.com:80": "chat.example.com",
+		":4000":               "",
+		"0.0.0.0:4000":        "",
+		"[::]:4000":           "",
+	} {
+		if got := strings.Join(ListenHosts(addr), " "); got != want {
+			t.Errorf("%s: got %q, want %q", addr, got, want)
+		}
+	}
+}

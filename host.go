@@ -77,3 +77,27 @@ func clip(s string) string {
 	}
 	return fmt.Sprintf("%q… (%d bytes)", s[:maxLogged], len(s))
 }
+
+// ListenHosts returns the AllowedHosts of a server listening on addr
+// (host:port): the host itself and, for a loopback address, the names of
+// the loopback ("localhost", "127.0.0.1", "::1"), any port. For an address
+// on every interface (":4000", "0.0.0.0:4000") it returns nil, since the
+// names the server is reached by cannot be known: list them yourself.
+func ListenHosts(addr string) []string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	switch {
+	case host == "" || (ip != nil && ip.IsUnspecified()):
+		return nil
+	case host == "localhost" || (ip != nil && ip.IsLoopback()):
+		hosts := []string{"localhost", "127.0.0.1", "::1"}
+		if host != "localhost" && host != "127.0.0.1" && host != "::1" {
+			hosts = append(hosts, host)
+		}
+		return hosts
+	}
+	return []string{host}
+}

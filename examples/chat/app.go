@@ -49,6 +49,13 @@ const (
 type config struct {
 	// Addr is where main listens.
 	Addr string
+	// AllowedHosts are the Host values the sockets accept (the guard
+	// against DNS rebinding). Default: sockets.ListenHosts(Addr).
+	AllowedHosts []string
+	// MessageRate limits the messages a member may send per second, with
+	// bursts of 4 times as many, so that a flood cannot make the other
+	// members slow clients. Default: 10; negative: no limit.
+	MessageRate float64
 	// HistorySize is how many messages a room keeps for joiners.
 	// Default: 50.
 	HistorySize int
@@ -90,6 +97,9 @@ type app struct {
 	nats    *natsStore // the store, when rooms are shared through NATS
 	pages   *template.Template
 	handler http.Handler
+	// allowedHosts and messageRate are the sockets' options.
+	allowedHosts []string
+	messageRate  float64
 }
 
 //go:embed templates static
@@ -111,9 +121,19 @@ func newApp(cfg config) (*app, error) {
 		return nil, err
 	}
 	a := &app{
-		log:     cfg.Logger,
-		sockets: &sockets.Group{},
-		pages:   pages,
+		log:          cfg.Logger,
+		sockets:      &sockets.Group{},
+		pages:        pages,
+		allowedHosts: cfg.AllowedHosts,
+	}
+	if a.allowedHosts == nil {
+		a.allowedHosts = sockets.ListenHosts(cfg.Addr)
+	}
+	switch {
+	case cfg.MessageRate == 0:
+		a.messageRate = 10
+	case cfg.MessageRate > 0:
+		a.messageRate = cfg.MessageRate
 	}
 	if cfg.NATSURL != "" {
 		// Messages and statuses cross instances through the hub's broker;
@@ -170,6 +190,13 @@ func (a *app) routes() http.Handler {
 		// Unbuffered: a send returns once the writer has taken the frame,
 		// which Enter relies on to order a joiner's frames.
 		SendChannelBuffer: -1,
+		// A member flooding the room is cut to a human pace before it can
+		// make the others slow clients.
+		MessageRate:             a.messageRate,
+		MessageBurst:            int(4 * a.messageRate),
+		MaxConnections:          10000,
+		MaxConnectionsPerClient: 32,
+		AllowedHosts:            a.allowedHosts,
 	})
 	m.Get("/sockets/rooms/:name/:clientname", a.validate, ws, a.serveSocket)
 	// An empty segment does not match a parameter: answer those with the

@@ -33,6 +33,7 @@ func newInstance(t *testing.T, url, id string, opts ...func(*config)) *testServe
 		InstanceID:    id,
 		PeerTimeout:   testPeerTimeout,
 		DiscoveryWait: -1,
+		MessageRate:   -1, // the tests send faster than people
 		NATSOptions: []nats.Option{ // notice a restarted server quickly
 			nats.ReconnectWait(20 * time.Millisecond),
 			nats.ReconnectJitter(10*time.Millisecond, 10*time.Millisecond),

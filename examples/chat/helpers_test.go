@@ -27,7 +27,9 @@ type testServer struct {
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
 	logs := &syncBuffer{}
-	return serveApp(t, config{Logger: log.New(logs, "", log.Lmicroseconds)}, logs, "server")
+	// The tests send faster than people: no rate limit but where a test
+	// sets one.
+	return serveApp(t, config{Logger: log.New(logs, "", log.Lmicroseconds), MessageRate: -1}, logs, "server")
 }
 
 // serveApp serves a new app of cfg, which logs to logs. At the end of the

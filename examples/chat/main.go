@@ -56,6 +56,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -101,6 +102,14 @@ func parseFlags(args []string, getenv func(string) string) config {
 	var cfg config
 	fs := flag.NewFlagSet("chat", flag.ExitOnError)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:4000", "address to listen on")
+	fs.Func("allowed-hosts", "comma-separated Host names the sockets accept (default: the names of -addr; needed when listening on every interface or behind a domain)", func(v string) error {
+		for _, h := range strings.Split(v, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				cfg.AllowedHosts = append(cfg.AllowedHosts, h)
+			}
+		}
+		return nil
+	})
 	fs.IntVar(&cfg.HistorySize, "history", defaultHistorySize, "messages each room keeps for joiners")
 	fs.StringVar(&cfg.NATSURL, "nats", getenv("NATS_URL"),
 		"NATS server URL(s) through which instances share their rooms (default $NATS_URL; empty: a single instance)")
@@ -112,10 +121,17 @@ func parseFlags(args []string, getenv func(string) string) config {
 // serve serves the chat on ln until ctx is done, then closes the open
 // sockets and shuts the server down, waiting at most shutdownTimeout.
 func serve(ctx context.Context, ln net.Listener, a *app) error {
+	// Every request has bounded time to send its headers and to be
+	// answered (a socket's upgrade clears these deadlines; its own are
+	// PongWait and WriteWait), and an idle keep-alive connection is closed:
+	// slowloris clients cannot keep connections open.
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          a.log,
 	}
 	served := make(chan error, 1)

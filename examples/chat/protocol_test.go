@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"log"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -372,4 +373,66 @@ func testJoinersSeeEveryMessageOnce(t *testing.T, talk, listen *testServer, join
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// A member flooding the room at thousands of messages a second is cut to
+// the rate limit: the others get what passes, in order, and none of them
+// is disconnected as a slow client.
+func TestFloodIsCutToTheRate(t *testing.T) {
+	logs := &syncBuffer{}
+	ts := serveApp(t, config{Logger: log.New(logs, "", log.Lmicroseconds), MessageRate: 10}, logs, "server")
+	ann := ts.join(t, "r", "ann")
+	bob := ts.join(t, "r", "bob")
+	ann.expect(t, status("bob", "joined"))
+	start := time.Now()
+	const flood = 3000
+	before := ts.app.sockets.Stats().MessagesIn
+	for i := range flood {
+		ann.say(t, fmt.Sprintf("f%d", i))
+	}
+	testkit.Eventually(t, "the flood read", func() bool {
+		return ts.app.sockets.Stats().MessagesIn >= before+flood
+	})
+	elapsed := time.Since(start)
+	// A token for ann, then a last message: bob reads up to it what passed,
+	// the burst (40, less the token ann's joining took) and 10/s since, in
+	// order.
+	time.Sleep(200 * time.Millisecond)
+	ann.say(t, "still here?")
+	max := 40 + int(10*elapsed.Seconds()) + 1
+	got, last := 0, -1
+	for {
+		m, err := bob.next()
+		if err != nil {
+			t.Fatalf("bob, after %d flooded messages: %v", got, err)
+		}
+		if m == msg("ann", "still here?") {
+			break // bob is still a member: not dropped as a slow client
+		}
+		if m.Typ != typMessage {
+			continue
+		}
+		var n int
+		fmt.Sscanf(m.Text, "f%d", &n)
+		if n <= last {
+			t.Fatalf("bob got f%d after f%d", n, last)
+		}
+		last = n
+		got++
+	}
+	if got < 39 || got > max {
+		t.Errorf("bob got %d of %d flooded messages in %v, want the burst (39 or 40) to %d", got, flood, elapsed, max)
+	}
+}
+
+// The sockets accept the Host names of the listen address only: a page
+// reaching the chat through a rebinding name of its own gets 403.
+func TestForeignHostIsRefused(t *testing.T) {
+	logs := &syncBuffer{}
+	ts := serveApp(t, config{Logger: log.New(logs, "", 0), Addr: "127.0.0.1:4000", MessageRate: -1}, logs, "server")
+	_, resp, err := websocket.DefaultDialer.Dial(ts.socketURL("r", "ann"), http.Header{"Host": {"rebind.attacker.test:4000"}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a foreign Host: %v, want 403", err)
+	}
+	ts.join(t, "r", "ann") // Host 127.0.0.1:PORT
 }

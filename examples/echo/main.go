@@ -9,6 +9,7 @@ import (
 	"flag"
 	"log"
 	"net/http"
+	"time"
 
 	"github.com/macaron-contrib/sockets"
 	"gopkg.in/macaron.v1"
@@ -23,14 +24,19 @@ type Message struct {
 var indexHTML []byte
 
 // newApp builds the app: the page at / and the socket at /ws.
-func newApp() *macaron.Macaron {
+func newApp(addr string) *macaron.Macaron {
 	m := macaron.New()
 	m.Use(macaron.Recovery())
 	m.Get("/", func(ctx *macaron.Context) {
 		ctx.Resp.Header().Set("Content-Type", "text/html; charset=utf-8")
 		ctx.Resp.Write(indexHTML)
 	})
-	m.Get("/ws", sockets.JSON(Message{}), func(receiver <-chan *Message, sender chan<- *Message, done <-chan bool) {
+	m.Get("/ws", sockets.JSON(Message{}, &sockets.Options{
+		AllowedHosts:            sockets.ListenHosts(addr), // DNS rebinding
+		MessageRate:             20,
+		MessageBurst:            40,
+		MaxConnectionsPerClient: 16,
+	}), func(receiver <-chan *Message, sender chan<- *Message, done <-chan bool) {
 		for {
 			select {
 			case msg := <-receiver:
@@ -47,5 +53,16 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:4000", "address to listen on")
 	flag.Parse()
 	log.Printf("echo: listening on http://%s", *addr)
-	log.Fatal(http.ListenAndServe(*addr, newApp()))
+	// Bounded time for headers and answers (the upgrade clears these
+	// deadlines), idle connections closed: no slowloris.
+	srv := &http.Server{
+		Addr:              *addr,
+		Handler:           newApp(*addr),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	log.Fatal(srv.ListenAndServe())
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func TestEchoApp(t *testing.T) {
-	srv := httptest.NewServer(newApp())
+	srv := httptest.NewServer(newApp("127.0.0.1:4000"))
 	defer srv.Close()
 
 	resp, err := http.Get(srv.URL + "/")

@@ -50,6 +50,11 @@ type config struct {
 	// Files are the paths that can be streamed, as given on the command
 	// line. At least one.
 	Files []string
+	// AllowedHosts are the Host values the sockets accept (the guard
+	// against DNS rebinding, which would let any page the local user
+	// visits read the logs). Default: none, any Host (main sets the names
+	// of its listen address).
+	AllowedHosts []string
 	// RingSize is the number of lines kept per file. Default: 10000.
 	RingSize int
 	// RingBytes bounds the bytes kept per file, counting each line's text
@@ -79,6 +84,8 @@ type app struct {
 	files   []string // as given, in order
 	streams map[string]*stream
 	handler http.Handler
+	// allowedHosts is the sockets' AllowedHosts.
+	allowedHosts []string
 
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup // the followers
@@ -128,13 +135,14 @@ func newApp(cfg config) (*app, error) {
 	text := slog.NewTextHandler(cfg.LogOutput, &slog.HandlerOptions{Level: cfg.LogLevel})
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &app{
-		log:     slog.New(wslog.Tee(text, ws)),
-		wslog:   ws,
-		hub:     hub,
-		group:   cfg.Group,
-		files:   append([]string(nil), cfg.Files...),
-		streams: make(map[string]*stream),
-		cancel:  cancel,
+		log:          slog.New(wslog.Tee(text, ws)),
+		wslog:        ws,
+		hub:          hub,
+		group:        cfg.Group,
+		files:        append([]string(nil), cfg.Files...),
+		streams:      make(map[string]*stream),
+		allowedHosts: cfg.AllowedHosts,
+		cancel:       cancel,
 	}
 	for i, name := range a.files {
 		s := newStream(i, name, cfg.RingSize, cfg.RingBytes, hub, a.log)
@@ -200,6 +208,12 @@ func (a *app) routes() http.Handler {
 			SendChannelBuffer: -1,
 			MaxMessageSize:    maxClientMessage,
 			HubQueueSize:      queue,
+			// Filter changes come from people; a burst of them is handled
+			// (the last wins, at most one per 100 ms), a flood is cut.
+			MessageRate:             100,
+			MessageBurst:            250,
+			MaxConnectionsPerClient: 32,
+			AllowedHosts:            a.allowedHosts,
 		}
 	}
 	m.Get("/api/logs/stream", a.checkStream, sockets.Messages(opts(streamQueue)), a.serveStream)

@@ -151,6 +151,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/macaron-contrib/sockets"
 )
 
 // shutdownTimeout bounds the wait for connections on SIGINT or SIGTERM.
@@ -181,12 +183,16 @@ func run() error {
 	flag.Var(&files, "file", "a log file to stream (repeat for several); none: a demo log")
 	poll := flag.Bool("poll", false, "poll the files instead of using file system notifications")
 	debug := flag.Bool("debug", false, "log at debug level")
+	hosts := flag.String("allowed-hosts", "", "comma-separated Host names the viewer accepts (default: the names of -addr; needed when listening on every interface or behind a domain)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q: name files with -file", flag.Args())
 	}
 
-	cfg := config{Files: files, UsePolling: *poll}
+	cfg := config{Files: files, UsePolling: *poll, AllowedHosts: sockets.ListenHosts(*addr)}
+	if *hosts != "" {
+		cfg.AllowedHosts = strings.Split(*hosts, ",")
+	}
 	if *debug {
 		cfg.LogLevel = slog.LevelDebug
 	}
@@ -219,10 +225,16 @@ func run() error {
 // websockets (sockets.Shutdown, or the app's own group) and shuts the
 // server down, waiting at most shutdownTimeout in all.
 func serve(ctx context.Context, ln net.Listener, a *app) error {
+	// Bounded time for headers and answers (a socket's upgrade clears
+	// these deadlines; its own are PongWait and WriteWait), idle keep-alive
+	// connections closed: slowloris clients cannot keep connections open.
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)

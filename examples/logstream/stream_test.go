@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/internal/testkit"
 )
 
@@ -742,4 +745,17 @@ func TestNewAppErrors(t *testing.T) {
 	ts.waitLive(t, a, 1)
 	appendLines(t, a, "created")
 	c.expect("created")
+}
+
+// With AllowedHosts (main sets the names of its listen address), a page
+// reaching the viewer through a rebinding name of its own gets 403.
+func TestForeignHostIsRefused(t *testing.T) {
+	path := logFile(t, "app.log")
+	ts := newTestServerWith(t, config{Files: []string{path}, AllowedHosts: sockets.ListenHosts("127.0.0.1:4001")})
+	u := "ws" + strings.TrimPrefix(ts.URL, "http") + "/api/logs/stream?" + url.Values{"file": {path}}.Encode()
+	_, resp, err := websocket.DefaultDialer.Dial(u, http.Header{"Host": {"rebind.attacker.test:4001"}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a foreign Host: %v, want 403", err)
+	}
+	ts.stream(t, url.Values{"file": {path}})
 }
