@@ -48,6 +48,11 @@ func TestMessageRate(t *testing.T) {
 		// until the group has read them all.
 		testkit.Eventually(t, "every message read", func() bool { return opts.Group.Stats().MessagesIn == sent })
 		elapsed := time.Since(start)
+		// The handler takes what passed (buffered in the receiver) and
+		// the errors at its own pace.
+		testkit.Eventually(t, "the handler to take every message that passed", func() bool {
+			return delivered.Load() == int64(sent-opts.Group.Stats().RateLimited) && limited.Load() > 0
+		})
 		got := delivered.Load()
 		max := int64(10 + 50*elapsed.Seconds() + 1)
 		if got < 10 || got > max {
@@ -121,6 +126,8 @@ func TestConnectionCaps(t *testing.T) {
 	ts.waitFinished(t, 1)
 	testkit.Eventually(t, "a free slot", func() bool { return opts.Group.Len() == 2 })
 	ts.dial(t, from("c"))
+	// The client has its 101 a moment before the server counts it.
+	testkit.Eventually(t, "4 upgrades counted", func() bool { return opts.Group.Stats().Accepted == 4 })
 	s := opts.Group.Stats()
 	if s.Refused["capacity"] != 2 || s.Accepted != 4 {
 		t.Errorf("stats %+v, want 2 refused for capacity and 4 accepted", s)
