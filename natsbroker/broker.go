@@ -126,6 +126,13 @@ type Stats struct {
 	// Subscriptions is the number of subjects subscribed now, PREFIX.all
 	// included.
 	Subscriptions int `json:"subscriptions"`
+	// PublishLatency is how long each call to the NATS client's publish
+	// took, failed ones included (messages refused before reaching the
+	// client, such as a type that is neither text nor binary, are not
+	// timed). It is short while the client buffers; a long one waited for
+	// a NATS server that stopped reading (up to DefaultWriteTimeout for a
+	// connection made by Connect).
+	PublishLatency Latency `json:"publish_latency"`
 }
 
 // Broker is a sockets.Broker over core NATS. Its methods are safe for
@@ -157,6 +164,7 @@ type Broker struct {
 
 	published, publishFailed, received, skippedOwn, malformed atomic.Uint64
 	disconnects, reconnects                                   atomic.Uint64
+	publishLatency                                            latency
 
 	failedAtDisconnect atomic.Uint64
 	lastFailLog        atomic.Int64 // unix nanoseconds of the last publish failure logged
@@ -419,7 +427,10 @@ func (b *Broker) Publish(env sockets.Envelope) error {
 		},
 		Data: env.Data,
 	}
-	if err := b.nc.PublishMsg(msg); err != nil {
+	start := time.Now()
+	err := b.nc.PublishMsg(msg)
+	b.publishLatency.observe(time.Since(start))
+	if err != nil {
 		b.failed(err)
 		return fmt.Errorf("natsbroker: publishing to room %q: %w", env.Room, err)
 	}
@@ -618,6 +629,7 @@ func (b *Broker) Stats() Stats {
 	s.Malformed = b.malformed.Load()
 	s.Disconnects = b.disconnects.Load()
 	s.Reconnects = b.reconnects.Load()
+	s.PublishLatency = b.publishLatency.snapshot()
 	return s
 }
 

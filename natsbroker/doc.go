@@ -91,6 +91,9 @@
 //   - A subscription whose messages arrive faster than the hub takes them
 //     loses messages beyond Options.ReceiveBuffer (NATS calls that a slow
 //     consumer); they are counted in Stats.Dropped.
+//   - Stats.PublishLatency is a histogram of how long each call to the
+//     NATS client's publish took (a few atomic counters, no lock): a stalled
+//     server shows there as calls of up to the write timeout.
 //
 // JetStream is not used. It would add persistence and replay, but a chat or
 // fan-out hub sends live frames to the connections that are there now: a
