@@ -1,0 +1,458 @@
+package metrics_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"gopkg.in/macaron.v1"
+
+	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/internal/testkit"
+	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
+	"github.com/macaron-contrib/sockets/metrics"
+	"github.com/macaron-contrib/sockets/natsbroker"
+)
+
+// msg is the JSON binding's type; "unencodable" cannot be encoded.
+type msg struct {
+	Text string `json:"text"`
+}
+
+func (m msg) MarshalJSON() ([]byte, error) {
+	if m.Text == "unencodable" {
+		return nil, errors.New("a value the test cannot encode")
+	}
+	type plain msg
+	return json.Marshal(plain(m))
+}
+
+// The group's metrics move as its connections do: accepted and open,
+// messages and bytes both ways, a decode error, an encode error, a
+// message over the rate, a handler's panic, close frames sent and
+// received by code.
+func TestGroupMetrics(t *testing.T) {
+	g := &sockets.Group{}
+	opts := &sockets.Options{
+		Logger: quietLog, SkipLogging: true, Group: g,
+		// Three messages per connection; the fourth is over the rate.
+		MessageRate: 0.001, MessageBurst: 3,
+	}
+	m := macaron.New()
+	m.Get("/ws", sockets.JSON(msg{}, opts), func(receiver <-chan *msg, sender chan<- *msg, disconnect chan<- int, done <-chan bool) {
+		for {
+			select {
+			case m := <-receiver:
+				switch m.Text {
+				case "panic":
+					panic("a panic the test asked for")
+				case "bye":
+					disconnect <- 4002
+				default:
+					sender <- m // "unencodable" cannot be
+				}
+			case <-done:
+				return
+			}
+		}
+	})
+	srv := server(t, m)
+	s := newScraper(t, metrics.Sources{Groups: map[string]*sockets.Group{"chat": g}})
+	const (
+		open     = `sockets_connections_open{group="chat"}`
+		accepted = `sockets_connections_accepted_total{group="chat"}`
+		msgsIn   = `sockets_messages_received_total{group="chat"}`
+		bytesIn  = `sockets_received_bytes_total{group="chat"}`
+		msgsOut  = `sockets_messages_sent_total{group="chat"}`
+		bytesOut = `sockets_sent_bytes_total{group="chat"}`
+		decode   = `sockets_decode_errors_total{group="chat"}`
+		encode   = `sockets_encode_errors_total{group="chat"}`
+		limited  = `sockets_messages_rate_limited_total{group="chat"}`
+		panics   = `sockets_handler_panics_total{group="chat"}`
+	)
+	sent := func(code string) string { return `sockets_close_frames_sent_total{code="` + code + `",group="chat"}` }
+	received := func(code string) string {
+		return `sockets_close_frames_received_total{code="` + code + `",group="chat"}`
+	}
+
+	expect(t, s.scrape(), map[string]float64{open: 0, accepted: 0, msgsIn: 0, msgsOut: 0, decode: 0, encode: 0, limited: 0, panics: 0})
+
+	ws := dial(t, wsURL(srv, "/ws"), nil)
+	expect(t, s.waitFor(accepted, 1), map[string]float64{open: 1})
+
+	hi := `{"text":"hi"}`
+	send(t, ws, hi)
+	echo := read(t, ws)
+	expect(t, s.waitFor(msgsOut, 1), map[string]float64{
+		msgsIn: 1, bytesIn: float64(len(hi)), bytesOut: float64(len(echo)), decode: 0,
+	})
+
+	send(t, ws, `{"text":`)
+	expect(t, s.waitFor(decode, 1), map[string]float64{msgsIn: 2, msgsOut: 1, encode: 0})
+
+	send(t, ws, `{"text":"unencodable"}`)
+	expect(t, s.waitFor(encode, 1), map[string]float64{msgsIn: 3, msgsOut: 1, limited: 0})
+
+	send(t, ws, `{"text":"over the rate"}`)
+	expect(t, s.waitFor(limited, 1), map[string]float64{msgsIn: 4, msgsOut: 1})
+
+	// The client closes with 4001: received, and answered with the same.
+	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4001, ""), time.Now().Add(testkit.Wait))
+	if code := readClose(t, ws); code != 4001 {
+		t.Errorf("answer to 4001: %d", code)
+	}
+	expect(t, s.waitFor(received("4001"), 1), map[string]float64{sent("4001"): 1, open: 0})
+
+	// The handler closes with 4002.
+	ws = dial(t, wsURL(srv, "/ws"), nil)
+	send(t, ws, `{"text":"bye"}`)
+	if code := readClose(t, ws); code != 4002 {
+		t.Errorf("close on bye: %d, want 4002", code)
+	}
+	ws.Close()
+	expect(t, s.waitFor(sent("4002"), 1), map[string]float64{accepted: 2})
+
+	// The handler panics: 1011.
+	ws = dial(t, wsURL(srv, "/ws"), nil)
+	send(t, ws, `{"text":"panic"}`)
+	if code := readClose(t, ws); code != websocket.CloseInternalServerErr {
+		t.Errorf("close on panic: %d, want 1011", code)
+	}
+	ws.Close()
+	expect(t, s.waitFor(panics, 1), nil)
+	expect(t, s.waitFor(sent("1011"), 1), map[string]float64{accepted: 3, msgsIn: 6, msgsOut: 1, bytesOut: float64(len(echo))})
+	s.waitFor(open, 0)
+}
+
+// Each refusal before an upgrade counts under its reason, and only there.
+func TestRefusalMetrics(t *testing.T) {
+	g := &sockets.Group{}
+	opts := &sockets.Options{
+		Logger: quietLog, SkipLogging: true, Group: g,
+		AllowedHosts:   []string{"127.0.0.1"},
+		MaxConnections: 1,
+	}
+	m := macaron.New()
+	m.Any("/ws", sockets.Messages(opts), func(done <-chan bool) { <-done })
+	srv := server(t, m)
+	s := newScraper(t, metrics.Sources{Groups: map[string]*sockets.Group{"api": g}})
+	reasons := []string{"method", "host", "origin", "capacity", "shutdown", "handshake"}
+	key := func(reason string) string {
+		return `sockets_upgrades_refused_total{group="api",reason="` + reason + `"}`
+	}
+	want := map[string]float64{}
+	for _, r := range reasons {
+		want[key(r)] = 0
+	}
+	expect(t, s.scrape(), want)
+	refused := func(reason string) {
+		t.Helper()
+		want[key(reason)]++
+		expect(t, s.scrape(), want)
+	}
+
+	request := func(method, host string, wantStatus int) {
+		t.Helper()
+		req, err := http.NewRequest(method, srv.URL+"/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != wantStatus {
+			t.Fatalf("%s %s (Host %q): status %d, want %d", method, req.URL, host, resp.StatusCode, wantStatus)
+		}
+	}
+	request(http.MethodPost, "", http.StatusMethodNotAllowed)
+	refused("method")
+	request(http.MethodGet, "example.com", http.StatusForbidden)
+	refused("host")
+	refusedWith(t, wsURL(srv, "/ws"), http.Header{"Origin": {"http://example.com"}}, http.StatusForbidden)
+	refused("origin")
+	request(http.MethodGet, "", http.StatusBadRequest) // no upgrade headers
+	refused("handshake")
+
+	ws := dial(t, wsURL(srv, "/ws"), nil)
+	refusedWith(t, wsURL(srv, "/ws"), nil, http.StatusServiceUnavailable)
+	refused("capacity")
+
+	// The client reads (and answers) the close frame while Shutdown waits.
+	closed := make(chan error, 1)
+	go func() {
+		ws.SetReadDeadline(time.Now().Add(testkit.Wait))
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
+	defer cancel()
+	if err := g.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Errorf("close on shutdown: %v, want 1001", err)
+	}
+	refusedWith(t, wsURL(srv, "/ws"), nil, http.StatusServiceUnavailable)
+	refused("shutdown")
+	expect(t, s.waitFor(`sockets_close_frames_sent_total{code="1001",group="api"}`, 1),
+		map[string]float64{`sockets_connections_accepted_total{group="api"}`: 1, `sockets_connections_open{group="api"}`: 0})
+}
+
+// A hub's metrics: members and rooms, messages and deliveries, and a
+// member that stops reading: its frames dropped under DropMessage, itself
+// disconnected under DisconnectSlowClient.
+func TestHubMetrics(t *testing.T) {
+	drop, err := sockets.NewHub(&sockets.HubOptions{SlowClientPolicy: sockets.DropMessage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := sockets.NewHub(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &sockets.Group{}
+	opts := &sockets.Options{Logger: quietLog, SkipLogging: true, Group: g, HubQueueSize: 1}
+	m := macaron.New()
+	hubs := map[string]*sockets.Hub{"drop": drop, "slow": slow}
+	m.Get("/ws/:hub", sockets.Messages(opts), func(ctx *macaron.Context, c *sockets.Conn, done <-chan bool) {
+		hubs[ctx.Params("hub")].Join("r", c)
+		<-done
+	})
+	srv := server(t, m)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
+		defer cancel()
+		g.Shutdown(ctx)
+	})
+	s := newScraper(t, metrics.Sources{Hubs: hubs})
+	key := func(name, hub string) string { return "sockets_hub_" + name + `{hub="` + hub + `"}` }
+
+	expect(t, s.scrape(), map[string]float64{
+		key("members", "drop"): 0, key("rooms", "drop"): 0, key("messages_total", "drop"): 0,
+		key("deliveries_total", "drop"): 0, key("messages_dropped_total", "drop"): 0,
+		key("slow_disconnects_total", "slow"): 0, key("messages_refused_total", "drop"): 0,
+		key("broker_errors_total", "drop"): 0, key("store_errors_total", "drop"): 0,
+	})
+
+	// A member that reads.
+	reader := dial(t, wsURL(srv, "/ws/drop"), nil)
+	expect(t, s.waitFor(key("members", "drop"), 1), map[string]float64{key("rooms", "drop"): 1, key("members", "slow"): 0})
+	drop.Publish("r", sockets.TextMessage, []byte("hello"))
+	if got := read(t, reader); string(got) != "hello" {
+		t.Fatalf("read %q", got)
+	}
+	expect(t, s.scrape(), map[string]float64{key("messages_total", "drop"): 1, key("deliveries_total", "drop"): 1})
+	drop.Publish("", sockets.TextMessage, []byte("no room"))
+	expect(t, s.scrape(), map[string]float64{key("messages_refused_total", "drop"): 1, key("messages_total", "drop"): 1})
+	reader.Close()
+	s.waitFor(key("members", "drop"), 0)
+
+	// Members that never read: once their socket buffers and their queue
+	// of one are full, frames are dropped, or the member is closed.
+	big := []byte(strings.Repeat("x", 256<<10))
+	publishUntil := func(h *sockets.Hub, what string, moved func(samples) bool) samples {
+		t.Helper()
+		var last samples
+		testkit.Eventually(t, what, func() bool {
+			for i := 0; i < 8; i++ {
+				h.Publish("r", sockets.BinaryMessage, big)
+			}
+			last = s.scrape()
+			return moved(last)
+		})
+		return last
+	}
+	dial(t, wsURL(srv, "/ws/drop"), nil)
+	s.waitFor(key("members", "drop"), 1)
+	got := publishUntil(drop, "a frame dropped", func(v samples) bool { return v.get(key("messages_dropped_total", "drop")) > 0 })
+	if in, out, dropped := got.get(key("messages_total", "drop")), got.get(key("deliveries_total", "drop")), got.get(key("messages_dropped_total", "drop")); in != out+dropped {
+		t.Errorf("hub drop: %v messages, %v delivered + %v dropped", in, out, dropped)
+	}
+	expect(t, got, map[string]float64{key("slow_disconnects_total", "drop"): 0, key("members", "drop"): 1})
+
+	dial(t, wsURL(srv, "/ws/slow"), nil)
+	s.waitFor(key("members", "slow"), 1)
+	got = publishUntil(slow, "a slow member disconnected", func(v samples) bool { return v.get(key("slow_disconnects_total", "slow")) > 0 })
+	expect(t, got, map[string]float64{key("slow_disconnects_total", "slow"): 1, key("messages_dropped_total", "slow"): 0})
+	s.waitFor(key("members", "slow"), 0)
+}
+
+// A broker's metrics: messages published, the latency of each publish
+// as a histogram, and publish errors while NATS is away.
+func TestBrokerMetrics(t *testing.T) {
+	ns := natstest.Start(t, -1)
+	b, err := natsbroker.Connect(ns.ClientURL(), natsbroker.Options{
+		Logger:           quietLog,
+		ReconnectBufSize: -1, // publishes fail at once while disconnected
+		NATSOptions:      []nats.Option{nats.ReconnectWait(20 * time.Millisecond)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, err := sockets.NewHub(&sockets.HubOptions{Broker: b})
+	if err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	s := newScraper(t, metrics.Sources{Hubs: map[string]*sockets.Hub{"chat": hub}, Brokers: map[string]*natsbroker.Broker{"chat": b}})
+	const (
+		published = `sockets_broker_messages_published_total{broker="chat"}`
+		failed    = `sockets_broker_publish_errors_total{broker="chat"}`
+		count     = `sockets_broker_publish_duration_seconds_count{broker="chat"}`
+		sum       = `sockets_broker_publish_duration_seconds_sum{broker="chat"}`
+		tenS      = `sockets_broker_publish_duration_seconds_bucket{broker="chat",le="10"}`
+		disc      = `sockets_broker_disconnects_total{broker="chat"}`
+		subs      = `sockets_broker_subscriptions{broker="chat"}`
+		hubErrs   = `sockets_hub_broker_errors_total{hub="chat"}`
+	)
+	expect(t, s.scrape(), map[string]float64{published: 0, failed: 0, count: 0, sum: 0, tenS: 0, disc: 0, subs: 1, hubErrs: 0})
+
+	const n = 20
+	for i := 0; i < n; i++ {
+		if err := hub.Publish("r", sockets.TextMessage, []byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := s.scrape()
+	expect(t, got, map[string]float64{published: n, failed: 0, count: n, tenS: n})
+	if got.get(sum) <= 0 {
+		t.Errorf("%s = %v after %d publishes", sum, got.get(sum), n)
+	}
+	// Buckets are cumulative, and every bound of the broker is there.
+	prev := 0.0
+	for _, bound := range natsbroker.LatencyBounds() {
+		k := `sockets_broker_publish_duration_seconds_bucket{broker="chat",le="` + fmt.Sprint(bound.Seconds()) + `"}`
+		v, ok := got[k]
+		if !ok {
+			t.Fatalf("no bucket %s", k)
+		}
+		if v < prev {
+			t.Errorf("%s = %v, below the bucket before (%v)", k, v, prev)
+		}
+		prev = v
+	}
+
+	natstest.Stop(ns)
+	s.waitFor(disc, 1)
+	if err := hub.Publish("r", sockets.TextMessage, []byte("lost")); err == nil {
+		t.Fatal("Publish succeeded with NATS gone and no reconnect buffer")
+	}
+	expect(t, s.scrape(), map[string]float64{published: n, failed: 1, hubErrs: 1, count: n + 1})
+}
+
+// The metrics follow the ecosystem's naming rules (testutil's linter), a
+// pedantic registry accepts them, and a namespace replaces "sockets".
+func TestLintAndNamespace(t *testing.T) {
+	ns := natstest.Start(t, -1)
+	b, err := natsbroker.Connect(ns.ClientURL(), natsbroker.Options{Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, err := sockets.NewHub(&sockets.HubOptions{Broker: b})
+	if err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	g := &sockets.Group{}
+	src := metrics.Sources{
+		Groups:  map[string]*sockets.Group{"chat": g},
+		Hubs:    map[string]*sockets.Hub{"chat": hub},
+		Brokers: map[string]*natsbroker.Broker{"chat": b},
+	}
+	c, err := metrics.New(src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(c); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, f := range families {
+		names[f.GetName()] = true
+	}
+	for _, want := range []string{
+		"sockets_connections_open", "sockets_connections_accepted_total", "sockets_upgrades_refused_total",
+		"sockets_messages_received_total", "sockets_received_bytes_total", "sockets_messages_sent_total",
+		"sockets_sent_bytes_total", "sockets_decode_errors_total", "sockets_encode_errors_total",
+		"sockets_messages_rate_limited_total", "sockets_handler_panics_total",
+		"sockets_hub_members", "sockets_hub_rooms", "sockets_hub_messages_total", "sockets_hub_deliveries_total",
+		"sockets_hub_messages_dropped_total", "sockets_hub_slow_disconnects_total", "sockets_hub_messages_refused_total",
+		"sockets_hub_broker_errors_total", "sockets_hub_store_errors_total",
+		"sockets_broker_messages_published_total", "sockets_broker_publish_errors_total",
+		"sockets_broker_publish_duration_seconds", "sockets_broker_messages_received_total",
+		"sockets_broker_own_messages_skipped_total", "sockets_broker_messages_malformed_total",
+		"sockets_broker_messages_dropped_total", "sockets_broker_disconnects_total",
+		"sockets_broker_reconnects_total", "sockets_broker_subscriptions",
+	} {
+		if !names[want] {
+			t.Errorf("no metric %s", want)
+		}
+	}
+
+	c2, err := metrics.New(src, &metrics.Options{Namespace: "app_ws"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg2 := prometheus.NewRegistry()
+	reg2.MustRegister(c2)
+	if n, err := testutil.GatherAndCount(reg2, "app_ws_connections_open", "app_ws_hub_rooms", "app_ws_broker_publish_duration_seconds"); err != nil || n != 3 {
+		t.Errorf("namespace app_ws: %d series, %v; want 3", n, err)
+	}
+}
+
+// New refuses what it cannot name: a bad namespace, an empty name, a nil
+// source.
+func TestNewRefusesBadInput(t *testing.T) {
+	g := &sockets.Group{}
+	for _, c := range []struct {
+		what string
+		src  metrics.Sources
+		opts *metrics.Options
+	}{
+		{"namespace with a dash", metrics.Sources{}, &metrics.Options{Namespace: "my-app"}},
+		{"namespace starting with a digit", metrics.Sources{}, &metrics.Options{Namespace: "1app"}},
+		{"empty group name", metrics.Sources{Groups: map[string]*sockets.Group{"": g}}, nil},
+		{"nil group", metrics.Sources{Groups: map[string]*sockets.Group{"a": nil}}, nil},
+		{"nil hub", metrics.Sources{Hubs: map[string]*sockets.Hub{"a": nil}}, nil},
+		{"nil broker", metrics.Sources{Brokers: map[string]*natsbroker.Broker{"a": nil}}, nil},
+	} {
+		if _, err := metrics.New(c.src, c.opts); err == nil {
+			t.Errorf("%s: no error", c.what)
+		}
+	}
+	if _, err := metrics.New(metrics.Sources{}, nil); err != nil {
+		t.Errorf("no sources: %v", err)
+	}
+}
