@@ -56,6 +56,9 @@ type config struct {
 	// bursts of 4 times as many, so that a flood cannot make the other
 	// members slow clients. Default: 10; negative: no limit.
 	MessageRate float64
+	// MetricsAddr, when set, is where main serves /metrics, on a listener
+	// of its own (see metricsHandler).
+	MetricsAddr string
 	// HistorySize is how many messages a room keeps for joiners.
 	// Default: 50.
 	HistorySize int

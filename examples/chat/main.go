@@ -28,7 +28,11 @@
 // keeps only its history, for up to 256 such rooms.
 //
 // The hub's counters are at /debug/vars, under "chat"; it answers only
-// requests from this machine that came through no proxy.
+// requests from this machine that came through no proxy. With
+// -metrics-addr (off by default), Prometheus metrics are served at /metrics
+// on a listener of their own, for example -metrics-addr 127.0.0.1:9100:
+// the sockets', the hub's and the NATS broker's (package metrics), labelled
+// "chat", with the Go runtime's and the process's.
 //
 // Several instances can serve the same rooms through a NATS server:
 //
@@ -86,6 +90,14 @@ func run() error {
 		expvar.Publish("chat_nats", expvar.Func(func() any { return a.nats.stats() }))
 	}
 
+	if cfg.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, a)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
@@ -113,6 +125,7 @@ func parseFlags(args []string, getenv func(string) string) config {
 	fs.IntVar(&cfg.HistorySize, "history", defaultHistorySize, "messages each room keeps for joiners")
 	fs.StringVar(&cfg.NATSURL, "nats", getenv("NATS_URL"),
 		"NATS server URL(s) through which instances share their rooms (default $NATS_URL; empty: a single instance)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "address of a listener of its own serving Prometheus metrics at /metrics (empty: none)")
 	fs.StringVar(&cfg.NATSPrefix, "nats-prefix", natsbroker.DefaultPrefix, "first tokens of the NATS subjects; instances with the same prefix share their rooms")
 	fs.Parse(args)
 	return cfg
