@@ -1,0 +1,163 @@
+// Package natsjs keeps room history and presence on NATS JetStream, for
+// hubs on several server instances: History is a sockets.HistoryStore on a
+// stream, Presence a sockets.PresenceStore on a KV bucket.
+//
+//	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+//	if err != nil { ... }
+//	history, err := natsjs.NewHistory(ctx, nc, &natsjs.HistoryOptions{
+//		HistoryOptions: sockets.HistoryOptions{Size: 50},
+//	})
+//	if err != nil { ... }
+//	presence, err := natsjs.NewPresence(ctx, nc, nil)
+//	if err != nil { ... }
+//
+// The caller keeps the connection: Close leaves it open. It should
+// reconnect forever (nats.MaxReconnects(-1)), so that an outage is
+// survived.
+//
+// Every instance sharing a stream or bucket must use the same settings.
+// A constructor that finds its stream or bucket with settings it cannot
+// work with returns an error wrapping ErrIncompatible that names the
+// setting, and changes nothing: the stream may be someone else's. A server
+// without JetStream gives ErrNoJetStream; Presence needs nats-server 2.11
+// or later (ErrServerTooOld), for keys that expire with a marker watchers
+// see.
+//
+// # History: the stream
+//
+// One stream, Stream (default "SOCKETS_HISTORY"), holds every room, on the
+// subjects SubjectPrefix.> (default "sockets.history.>"), in files, with
+// limits retention: MaxMsgsPerSubject is Size, MaxAge is MaxAge, Discard
+// is old, Duplicates is the de-duplication window (2 minutes, or MaxAge
+// when shorter). Each room has one subject,
+//
+//	PREFIX.TOKEN
+//
+// where TOKEN is the room name in unpadded base64url (RFC 4648 §5, A-Z
+// a-z 0-9 - _): any UTF-8 name becomes one valid subject token, and '.',
+// '*', '>' and spaces in names mean nothing to NATS.
+//
+// A message is the payload, byte for byte, with headers: HeaderType
+// ("Sockets-Type") the WebSocket message type, 1 (text) or 2 (binary);
+// HeaderID ("Sockets-Id") the Append's id in unpadded base64url, so that
+// any id travels; and Nats-Msg-Id, the unpadded base64url of the SHA-256 of
+// the room name, a NUL byte and the id, so that JetStream de-duplicates an
+// id within its room (the stream's de-duplication spans its subjects) and
+// the header has one length whatever the id. An empty id has neither, and
+// is never de-duplicated. The record's time is the stream's timestamp of
+// the message. A message on a room's subject without a valid type header,
+// or with text that is not UTF-8 (not made by Append), is skipped.
+//
+// # History: positions and epochs
+//
+// A Position's Offset is the message's stream sequence: offsets increase
+// within a room, but are not contiguous (the rooms share the sequence).
+// Its Epoch is the stream's creation time, in nanoseconds since 1970, in
+// base 36. A restarted server that kept its files keeps the stream, and
+// so the epoch and every position; a stream deleted and created again, or
+// a server that lost its files, has a new epoch, and positions from
+// before are refused. Read and Follow read the stream's creation time from
+// the server each time; Append labels positions with the epoch last read,
+// so positions given out between a re-creation and the next Read carry
+// the old epoch and are refused later (ErrCannotRecover, never a gap).
+//
+// # History: the recovery rule
+//
+// Records leave a room only oldest first (MaxMsgsPerSubject, MaxAge, and
+// any stream-wide limit all drop the oldest). Read(room, since, limit)
+// with since not zero is answered as follows:
+//
+//  1. since.Epoch must be the stream's epoch, and since.Offset at most the
+//     stream's last sequence; otherwise ErrCannotRecover.
+//  2. The room's messages after since.Offset are read, with an ephemeral
+//     consumer filtered on the room's subject (each message once, none
+//     skipped: the consumer's sequence is checked).
+//  3. Then the room's oldest kept message, F, is asked for (a direct get
+//     of the first message on the subject). If F <= since.Offset, the
+//     records read are complete: the record at since, or an older one of
+//     the room, is still kept, so nothing after it was dropped, before or
+//     during the read. If F > since.Offset: ErrCannotRecover. If the room
+//     keeps nothing: no records, when the stream's last sequence is still
+//     at most since.Offset (nothing at all was stored after since);
+//     otherwise ErrCannotRecover.
+//
+// In short: since is recoverable if and only if the record at since, or an
+// older record of its room, is still kept when the read ends, or nothing
+// was stored after since. This is conservative: from a record that was
+// itself just dropped Read answers ErrCannotRecover even if no record after
+// it was, since stream sequences cannot tell whether the room had records
+// between it and the oldest kept. It never leaves a silent gap. Deleting a
+// single message from the middle of a room by hand breaks the premise.
+//
+// From the zero Position, Read returns the records kept from F on (a
+// record dropped during the read is left out with all older ones). limit
+// keeps the newest records of the result.
+//
+// # History: following
+//
+// Follow makes an ordered consumer of the room's subject that starts just
+// after the stream's last message at the time of the call, and one
+// goroutine that delivers what it gets, in stream order. The ordered
+// consumer recreates itself after a reconnect or a server restart, from
+// the last message delivered, so that what was stored meanwhile is
+// delivered, once and in order, as long as the stream still keeps it.
+//
+// # Presence: the bucket
+//
+// One KV bucket, Bucket (default "SOCKETS_PRESENCE"), holds every room's
+// members, in files, with History 1, TTL the Lease, and LimitMarkerTTL
+// (the Lease, at least a second) so that a key that expires leaves a
+// delete marker that watchers see. A member's key is
+//
+//	ROOMTOKEN.KEYTOKEN
+//
+// (both unpadded base64url, as above), and its value a small JSON object:
+// "c" the claim's id (a NUID), "s" when it was claimed (Unix nanoseconds),
+// "i" the info (base64).
+//
+//   - Claim is a KV Create: the atomic claim, one winner among any number
+//     of instances (the others get sockets.ErrKeyTaken).
+//   - The store renews its claims every third of the Lease, each with a
+//     KV Update conditional on the revision it last wrote, which starts
+//     the key's TTL over. One goroutine renews every claim of a store.
+//   - Release purges the key, conditional on the revision last written (a
+//     key another claim holds now is left alone). Close releases every
+//     claim of the store.
+//   - A key that no one renews (its instance crashed, or lost NATS) is
+//     removed by the server a Lease after its last renewal, and the marker
+//     it leaves is a leave for the watchers.
+//   - Lost is closed when a renewal finds the key gone or holding another
+//     claim, or when a Lease has passed since the last renewal that
+//     succeeded (the key has expired on the server, or will as soon as the
+//     server is back).
+//
+// Members reads the room's keys with a KV watcher of ROOMTOKEN.* (their
+// last values, deletes left out). Watch keeps a KV watcher of ROOMTOKEN.*
+// and one goroutine: the keys there when Watch is called are not
+// reported; a key written with a new claim id is a join (preceded by a
+// leave if another claim held the key); a write with the same claim id is
+// a renewal and is not reported; a delete, purge or expiry marker is a
+// leave, with the info last known.
+//
+// # Failures
+//
+//   - While the connection is down, Append, Read, Follow, Claim and Watch
+//     fail at once with ErrNotConnected: nothing is stored, nothing is
+//     left to be sent later. A call that was sent but not answered within
+//     Timeout (default 5s) fails with a timeout, and may have been carried
+//     out: an Append retried with the same id is stored once and returns
+//     the first position.
+//   - Members, while the connection is down or the server does not
+//     answer, returns the members it last read for the room with an error
+//     wrapping sockets.ErrStale.
+//   - Claims are not renewed while the connection is down; those not
+//     renewed for a Lease are Lost. A shorter outage costs nothing: the
+//     renewals go on once the connection is back.
+//   - A server restarted with its files keeps the history (positions,
+//     epoch, the de-duplication window) and the claims whose lease has not
+//     passed; those that passed are expired when it starts. Followers and
+//     watchers resume after the reconnect, with what happened meanwhile.
+//   - Followers and watchers are goroutines of the store; Close stops
+//     them, and stop functions wait for them (except when called from
+//     their own callback).
+package natsjs

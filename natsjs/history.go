@@ -1,0 +1,579 @@
+package natsjs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/macaron-contrib/sockets"
+)
+
+// Defaults of HistoryOptions.
+const (
+	// DefaultStream names the history's stream.
+	DefaultStream = "SOCKETS_HISTORY"
+	// DefaultSubjectPrefix starts the subject of every room.
+	DefaultSubjectPrefix = "sockets.history"
+	// DefaultDuplicates is the de-duplication window: an Append retried
+	// with the same id within it is stored once. It is shortened to
+	// MaxAge when that is shorter (JetStream requires it).
+	DefaultDuplicates = 2 * time.Minute
+)
+
+// Headers of the messages the history stores.
+const (
+	// HeaderType carries the WebSocket message type, 1 (text) or 2
+	// (binary), in decimal.
+	HeaderType = "Sockets-Type"
+	// HeaderID carries the Append's id, in unpadded base64url (so that
+	// any id travels in a header); absent for an empty id.
+	HeaderID = "Sockets-Id"
+)
+
+// MaxIDLen bounds the id given to Append, in bytes.
+const MaxIDLen = 1024
+
+// headerRoom is what the headers of a message may add to its payload, at
+// most: a stream whose MaxMsgSize leaves less is refused.
+const headerRoom = 4096
+
+// HistoryOptions configures a History. A nil *HistoryOptions, or a zero
+// field, means the default.
+type HistoryOptions struct {
+	// HistoryOptions are the store's limits: Size (MaxMsgsPerSubject of
+	// the stream), MaxAge (the stream's MaxAge), MaxMessageSize (checked
+	// by Append). Every instance sharing the stream must use the same
+	// Size and MaxAge.
+	sockets.HistoryOptions
+	// Stream names the JetStream stream. Default: "SOCKETS_HISTORY".
+	Stream string
+	// SubjectPrefix starts every room's subject: PREFIX.TOKEN. Default:
+	// "sockets.history".
+	SubjectPrefix string
+	// Duplicates is the de-duplication window. Default: 2 minutes, or
+	// MaxAge when that is shorter.
+	Duplicates time.Duration
+	// Replicas is the stream's number of replicas, for a clustered
+	// JetStream. Default: 1.
+	Replicas int
+	// Timeout bounds each call to the server. Default: DefaultTimeout.
+	Timeout time.Duration
+}
+
+// History is a sockets.HistoryStore on a JetStream stream: see the package
+// documentation. Its methods are safe for concurrent use.
+type History struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	name    string
+	prefix  string
+	opts    sockets.HistoryOptions
+	dup     time.Duration
+	timeout time.Duration
+	epoch   atomic.Pointer[string]
+
+	mu        sync.Mutex
+	closed    bool
+	followers map[*follower]struct{}
+}
+
+var _ sockets.HistoryStore = (*History)(nil)
+
+// NewHistory returns a History over nc, which the caller keeps (Close
+// leaves it open; it should reconnect forever, nats.MaxReconnects(-1)).
+// It creates the stream when it does not exist, and refuses one that
+// exists with settings these options cannot work with (an error wrapping
+// ErrIncompatible names the setting; the stream is not changed), and a
+// server without JetStream (ErrNoJetStream).
+func NewHistory(ctx context.Context, nc *nats.Conn, opts *HistoryOptions) (*History, error) {
+	if err := checkConn(nc); err != nil {
+		return nil, err
+	}
+	var o HistoryOptions
+	if opts != nil {
+		o = *opts
+	}
+	o.HistoryOptions = o.HistoryOptions.WithDefaults()
+	if o.Stream == "" {
+		o.Stream = DefaultStream
+	}
+	if !validName(o.Stream) {
+		return nil, fmt.Errorf("natsjs: stream name %q: only letters, digits, - and _", o.Stream)
+	}
+	if o.SubjectPrefix == "" {
+		o.SubjectPrefix = DefaultSubjectPrefix
+	}
+	if err := checkPrefix(o.SubjectPrefix); err != nil {
+		return nil, err
+	}
+	if o.Duplicates <= 0 {
+		o.Duplicates = DefaultDuplicates
+	}
+	if o.MaxAge > 0 {
+		if o.MaxAge < 100*time.Millisecond {
+			return nil, fmt.Errorf("natsjs: MaxAge %v: JetStream needs 100ms at least", o.MaxAge)
+		}
+		o.Duplicates = min(o.Duplicates, o.MaxAge)
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: %w", err)
+	}
+	ctx, cancel := bound(ctx, o.Timeout)
+	defer cancel()
+	if _, err := checkJetStream(ctx, js); err != nil {
+		return nil, err
+	}
+	h := &History{
+		nc: nc, js: js, name: o.Stream, prefix: o.SubjectPrefix, opts: o.HistoryOptions,
+		dup: o.Duplicates, timeout: o.Timeout, followers: map[*follower]struct{}{},
+	}
+	want := h.streamConfig(o.Replicas)
+	stream, err := js.Stream(ctx, h.name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		stream, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// Made meanwhile, by another instance or with other settings.
+			stream, err = js.Stream(ctx, h.name)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: stream %s: %w", h.name, err)
+	}
+	info := stream.CachedInfo()
+	if err := h.checkStream(info.Config); err != nil {
+		return nil, err
+	}
+	h.stream = stream
+	h.setEpoch(info.Created)
+	return h, nil
+}
+
+// streamConfig is the stream these options make.
+func (h *History) streamConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              h.name,
+		Description:       "sockets: room history, one subject per room",
+		Subjects:          []string{h.prefix + ".>"},
+		Retention:         jetstream.LimitsPolicy,
+		Discard:           jetstream.DiscardOld,
+		MaxMsgsPerSubject: int64(h.opts.Size),
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		MaxMsgSize:        -1,
+		MaxConsumers:      -1,
+		MaxAge:            h.opts.MaxAge,
+		Storage:           jetstream.FileStorage,
+		Replicas:          replicas,
+		Duplicates:        h.dup,
+		AllowDirect:       true,
+	}
+}
+
+// checkStream refuses a stream the history cannot work with, naming the
+// first setting that differs.
+func (h *History) checkStream(c jetstream.StreamConfig) error {
+	bad := func(setting string, has, want any) error {
+		return fmt.Errorf("%w: stream %s has %s %v, these options need %v (change the options, or the stream yourself)",
+			ErrIncompatible, h.name, setting, has, want)
+	}
+	subject := h.prefix + ".>"
+	switch {
+	case !slices.Contains(c.Subjects, subject):
+		return bad("Subjects", c.Subjects, "["+subject+"] among them")
+	case c.Mirror != nil:
+		return bad("Mirror", c.Mirror.Name, "none")
+	case c.Sealed:
+		return bad("Sealed", true, false)
+	case c.NoAck:
+		return bad("NoAck", true, false)
+	case c.Retention != jetstream.LimitsPolicy:
+		return bad("Retention", c.Retention, jetstream.LimitsPolicy)
+	case c.Discard != jetstream.DiscardOld:
+		return bad("Discard", c.Discard, jetstream.DiscardOld)
+	case c.MaxMsgsPerSubject != int64(h.opts.Size):
+		return bad("MaxMsgsPerSubject", c.MaxMsgsPerSubject, fmt.Sprintf("%d (Size)", h.opts.Size))
+	case c.MaxAge != h.opts.MaxAge:
+		return bad("MaxAge", c.MaxAge, fmt.Sprintf("%v (MaxAge)", h.opts.MaxAge))
+	case c.Storage != jetstream.FileStorage:
+		return bad("Storage", c.Storage, jetstream.FileStorage)
+	case c.Duplicates != h.dup:
+		return bad("Duplicates", c.Duplicates, fmt.Sprintf("%v (Duplicates)", h.dup))
+	case c.MaxMsgSize > 0 && int(c.MaxMsgSize) < h.opts.MaxMessageSize+headerRoom:
+		return bad("MaxMsgSize", c.MaxMsgSize, fmt.Sprintf("%d at least (MaxMessageSize and headers)", h.opts.MaxMessageSize+headerRoom))
+	case c.AllowMsgTTL, c.SubjectDeleteMarkerTTL > 0:
+		// Markers would be records no Append made.
+		return bad("SubjectDeleteMarkerTTL", c.SubjectDeleteMarkerTTL, 0)
+	}
+	return nil
+}
+
+// Epoch returns the current epoch: the stream's creation time, in
+// nanoseconds since 1970, base 36.
+func (h *History) Epoch() string { return *h.epoch.Load() }
+
+func (h *History) setEpoch(created time.Time) string {
+	e := strconv.FormatInt(created.UnixNano(), 36)
+	if old := h.epoch.Load(); old == nil || *old != e {
+		h.epoch.Store(&e)
+	}
+	return e
+}
+
+// subject is room's subject.
+func (h *History) subject(room string) string { return h.prefix + "." + token(room) }
+
+// dedupID is the Nats-Msg-Id of an Append: the id, scoped to its room (the
+// stream de-duplicates across subjects), hashed to a fixed length.
+func dedupID(room, id string) string {
+	sum := sha256.Sum256([]byte(room + "\x00" + id))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func (h *History) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
+func (h *History) errClosed(what, room string) error {
+	return fmt.Errorf("natsjs: %s room %q: %w", what, room, sockets.ErrStoreClosed)
+}
+
+// Append stores a message in room: one JetStream publish, answered once
+// the stream has stored it. An id seen within the de-duplication window
+// (in this room) returns the first one's position; an empty id is never
+// de-duplicated. While the connection is down it fails at once with
+// ErrNotConnected; an error after the publish was sent (a timeout) leaves
+// it unknown whether the message was stored: retrying with the same id
+// stores it at most once.
+func (h *History) Append(ctx context.Context, room string, messageType int, data []byte, id string) (sockets.Position, error) {
+	if h.isClosed() {
+		return sockets.Position{}, h.errClosed("append to", room)
+	}
+	if err := sockets.CheckName("room", room, sockets.MaxRoomLen); err != nil {
+		return sockets.Position{}, fmt.Errorf("natsjs: append: %w", err)
+	}
+	if err := sockets.CheckMessage(messageType, data, h.opts.MaxMessageSize); err != nil {
+		return sockets.Position{}, fmt.Errorf("natsjs: append to room %q: %w", room, err)
+	}
+	if len(id) > MaxIDLen {
+		return sockets.Position{}, fmt.Errorf("natsjs: append to room %q: an id of %d bytes is over the %d allowed", room, len(id), MaxIDLen)
+	}
+	if !h.nc.IsConnected() {
+		return sockets.Position{}, fmt.Errorf("natsjs: append to room %q: %w", room, ErrNotConnected)
+	}
+	msg := &nats.Msg{Subject: h.subject(room), Data: data, Header: nats.Header{}}
+	msg.Header.Set(HeaderType, strconv.Itoa(messageType))
+	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(h.name)}
+	if id != "" {
+		msg.Header.Set(HeaderID, base64.RawURLEncoding.EncodeToString([]byte(id)))
+		opts = append(opts, jetstream.WithMsgID(dedupID(room, id)))
+	}
+	ctx, cancel := bound(ctx, h.timeout)
+	defer cancel()
+	ack, err := h.js.PublishMsg(ctx, msg, opts...)
+	if err != nil {
+		return sockets.Position{}, fmt.Errorf("natsjs: append to room %q: %w", room, err)
+	}
+	return sockets.Position{Epoch: h.Epoch(), Offset: ack.Sequence}, nil
+}
+
+// record makes the Record of a stored message, or reports false for a
+// message no Append made (no valid type header, a bad id, text that is not
+// UTF-8): those are skipped.
+func (h *History) record(room string, seq uint64, hdr nats.Header, data []byte, at time.Time) (sockets.Record, bool) {
+	typ, err := strconv.Atoi(hdr.Get(HeaderType))
+	if err != nil || sockets.CheckMessage(typ, data, 0) != nil {
+		return sockets.Record{}, false
+	}
+	var id string
+	if enc := hdr.Get(HeaderID); enc != "" {
+		b, err := base64.RawURLEncoding.DecodeString(enc)
+		if err != nil {
+			return sockets.Record{}, false
+		}
+		id = string(b)
+	}
+	return sockets.Record{
+		Room: room,
+		Pos:  sockets.Position{Epoch: h.Epoch(), Offset: seq},
+		Type: typ,
+		Data: data,
+		Time: at,
+		ID:   id,
+	}, true
+}
+
+// Read returns the records of room after since, oldest first, the newest
+// limit of them (0: all). See the package documentation for when since
+// cannot be recovered from (an error wrapping sockets.ErrCannotRecover).
+func (h *History) Read(ctx context.Context, room string, since sockets.Position, limit int) ([]sockets.Record, error) {
+	if h.isClosed() {
+		return nil, h.errClosed("read", room)
+	}
+	if err := sockets.CheckName("room", room, sockets.MaxRoomLen); err != nil {
+		return nil, fmt.Errorf("natsjs: read: %w", err)
+	}
+	if !h.nc.IsConnected() {
+		return nil, fmt.Errorf("natsjs: read room %q: %w", room, ErrNotConnected)
+	}
+	ctx, cancel := bound(ctx, h.timeout)
+	defer cancel()
+	info, err := h.stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: read room %q: stream %s: %w", room, h.name, err)
+	}
+	epoch := h.setEpoch(info.Created)
+	last := info.State.LastSeq
+	if !since.IsZero() {
+		if since.Epoch != epoch {
+			return nil, fmt.Errorf("natsjs: read room %q from %v: the stream's epoch is %s: %w", room, since, epoch, sockets.ErrCannotRecover)
+		}
+		if since.Offset > last {
+			return nil, fmt.Errorf("natsjs: read room %q from %v: the stream ends at %d: %w", room, since, last, sockets.ErrCannotRecover)
+		}
+	}
+	subject := h.subject(room)
+	recs, err := h.readFrom(ctx, room, subject, since.Offset+1, last)
+	if err != nil {
+		return nil, err
+	}
+	// Records are dropped oldest first: whatever is older than the first
+	// kept now was dropped, and everything from it on was kept throughout.
+	first, err := h.firstKept(ctx, subject)
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: read room %q: %w", room, err)
+	}
+	if !since.IsZero() {
+		switch {
+		case first == 0:
+			// The room keeps nothing. Nothing was lost only if nothing
+			// at all was appended after since.
+			info, err := h.stream.Info(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("natsjs: read room %q: stream %s: %w", room, h.name, err)
+			}
+			if since.Offset < info.State.LastSeq {
+				return nil, fmt.Errorf("natsjs: read room %q from %v: the room keeps nothing, and messages were stored after it: %w", room, since, sockets.ErrCannotRecover)
+			}
+			return nil, nil
+		case first > since.Offset:
+			return nil, fmt.Errorf("natsjs: read room %q from %v: the oldest message kept is at %d: %w", room, since, first, sockets.ErrCannotRecover)
+		}
+	}
+	i := 0
+	for i < len(recs) && (first == 0 || recs[i].Pos.Offset < first) {
+		i++
+	}
+	recs = recs[i:]
+	if limit > 0 && len(recs) > limit {
+		recs = recs[len(recs)-limit:]
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	return slices.Clip(recs), nil
+}
+
+// readBatch is how many messages one fetch of Read asks for.
+const readBatch = 256
+
+// readFrom reads the messages of subject from sequence start to last (and
+// maybe a few more), with an ephemeral consumer of its own.
+func (h *History) readFrom(ctx context.Context, room, subject string, start, last uint64) ([]sockets.Record, error) {
+	if start > last {
+		return nil, nil
+	}
+	cons, err := h.js.CreateConsumer(ctx, h.name, jetstream.ConsumerConfig{
+		FilterSubject:     subject,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       start,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: 2 * h.timeout, // in case the delete below fails
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: read room %q: consumer: %w", room, err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
+		defer cancel()
+		h.js.DeleteConsumer(ctx, h.name, cons.CachedInfo().Name)
+	}()
+	pending := cons.CachedInfo().NumPending
+	var recs []sockets.Record
+	var delivered uint64 // the consumer's sequence: each message once, none skipped
+	for pending > 0 {
+		batch, err := cons.FetchNoWait(int(min(pending, readBatch)))
+		if err != nil {
+			return nil, fmt.Errorf("natsjs: read room %q: %w", room, err)
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			md, err := msg.Metadata()
+			if err != nil {
+				return nil, fmt.Errorf("natsjs: read room %q: %w", room, err)
+			}
+			if md.Sequence.Consumer != delivered+1 {
+				return nil, fmt.Errorf("natsjs: read room %q: message %d of the read came after %d (try again)", room, md.Sequence.Consumer, delivered)
+			}
+			delivered++
+			n++
+			pending = md.NumPending
+			if md.Sequence.Stream > last {
+				pending = 0 // stored after Read began: for Follow
+			}
+			if rec, ok := h.record(room, md.Sequence.Stream, msg.Headers(), msg.Data(), md.Timestamp); ok {
+				recs = append(recs, rec)
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return nil, fmt.Errorf("natsjs: read room %q: %w", room, err)
+		}
+		if n == 0 {
+			break // dropped meanwhile
+		}
+	}
+	return recs, nil
+}
+
+// firstKept returns the sequence of the oldest message kept on subject, 0
+// when there is none.
+func (h *History) firstKept(ctx context.Context, subject string) (uint64, error) {
+	m, err := h.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject))
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("oldest message kept: %w", err)
+	}
+	return m.Sequence, nil
+}
+
+// follower is one Follow: an ordered consumer and the goroutine that
+// delivers what it gets.
+type follower struct {
+	gate *gate
+	it   jetstream.MessagesContext
+}
+
+// Follow calls deliver with each record appended to room after Follow
+// returns, in order, from one goroutine, until stop is called (stop waits
+// for a delivery in progress, unless called from deliver itself). It uses
+// an ordered consumer that starts after the stream's last message: it
+// survives reconnects and server restarts, delivering what was stored
+// meanwhile, in order and once, as long as it is still kept.
+func (h *History) Follow(room string, deliver func(sockets.Record)) (stop func(), err error) {
+	if h.isClosed() {
+		return nil, h.errClosed("follow", room)
+	}
+	if err := sockets.CheckName("room", room, sockets.MaxRoomLen); err != nil {
+		return nil, fmt.Errorf("natsjs: follow: %w", err)
+	}
+	if !h.nc.IsConnected() {
+		return nil, fmt.Errorf("natsjs: follow room %q: %w", room, ErrNotConnected)
+	}
+	ctx, cancel := bound(context.Background(), h.timeout)
+	defer cancel()
+	info, err := h.stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: follow room %q: stream %s: %w", room, h.name, err)
+	}
+	h.setEpoch(info.Created)
+	cons, err := h.js.OrderedConsumer(ctx, h.name, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{h.subject(room)},
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       info.State.LastSeq + 1,
+		InactiveThreshold: 30 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: follow room %q: consumer: %w", room, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(readBatch))
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: follow room %q: %w", room, err)
+	}
+	f := &follower{gate: newGate(), it: it}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		it.Stop()
+		return nil, h.errClosed("follow", room)
+	}
+	h.followers[f] = struct{}{}
+	h.mu.Unlock()
+	go h.follow(f, room, deliver)
+	return func() {
+		h.mu.Lock()
+		delete(h.followers, f)
+		h.mu.Unlock()
+		f.gate.stop(it.Stop)
+	}, nil
+}
+
+// follow is a follower's goroutine.
+func (h *History) follow(f *follower, room string, deliver func(sockets.Record)) {
+	defer close(f.gate.done)
+	for {
+		msg, err := f.it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || f.gate.isStopped() {
+				return
+			}
+			// The ordered consumer recreates itself; this pause only
+			// keeps an error it returns at once from spinning.
+			if !f.gate.sleep(100 * time.Millisecond) {
+				return
+			}
+			continue
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			continue
+		}
+		rec, ok := h.record(room, md.Sequence.Stream, msg.Headers(), msg.Data(), md.Timestamp)
+		if !ok {
+			continue
+		}
+		if !f.gate.call(func() { deliver(rec) }) {
+			return
+		}
+	}
+}
+
+// Close stops every follower and refuses further calls. The stream stays,
+// and so does the connection.
+func (h *History) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	fs := h.followers
+	h.followers = nil
+	h.mu.Unlock()
+	for f := range fs {
+		f.gate.stop(f.it.Stop)
+	}
+	return nil
+}
