@@ -32,7 +32,7 @@ var (
 	// ErrIncompatible: the stream or bucket exists with settings these
 	// options cannot work with. The error wrapping it names the setting.
 	// The stream or bucket is left as it is.
-	ErrIncompatible = errors.New("natsjs: existing stream or bucket has incompatible settings")
+	ErrIncompatible = errors.New("natsjs: incompatible settings")
 	// ErrNoJetStream: the server, or the connection's account, has no
 	// JetStream.
 	ErrNoJetStream = errors.New("natsjs: JetStream is not enabled on the NATS server (start nats-server with -js) or for this account")
