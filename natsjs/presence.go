@@ -61,8 +61,9 @@ type Presence struct {
 	cacheMu sync.Mutex
 	cache   map[string][]sockets.Member // the last members read, by room
 
-	stopRenew chan struct{} // closed by Close
-	renewDone chan struct{} // closed when the renewer has returned
+	status    chan nats.Status // the connection's reconnects
+	stopRenew chan struct{}    // closed by Close
+	renewDone chan struct{}    // closed when the renewer has returned
 }
 
 var _ sockets.PresenceStore = (*Presence)(nil)
@@ -150,6 +151,7 @@ func NewPresence(ctx context.Context, nc *nats.Conn, opts *PresenceOptions) (*Pr
 		return nil, err
 	}
 	p.kv = kv
+	p.status = nc.StatusChanged(nats.CONNECTED)
 	go p.renewer()
 	return p, nil
 }
@@ -366,7 +368,9 @@ func (c *claim) current(ctx context.Context) (uint64, bool) {
 // renewEvery is how often claims are renewed: three times a lease.
 func (p *Presence) renewEvery() time.Duration { return p.lease / 3 }
 
-// renewer renews every claim every third of the lease, until Close.
+// renewer renews every claim every third of the lease, and at once after
+// a reconnect, when it also asks the watchers to read their rooms again;
+// until Close.
 func (p *Presence) renewer() {
 	defer close(p.renewDone)
 	t := time.NewTicker(p.renewEvery())
@@ -376,6 +380,12 @@ func (p *Presence) renewer() {
 		case <-p.stopRenew:
 			return
 		case <-t.C:
+		case <-p.status:
+			p.mu.Lock()
+			for w := range p.watchers {
+				w.poke()
+			}
+			p.mu.Unlock()
 		}
 		p.mu.Lock()
 		cs := make([]*claim, 0, len(p.claims))
@@ -494,14 +504,70 @@ func (p *Presence) stale(room string, why error) ([]sockets.Member, error) {
 	return ms, fmt.Errorf("natsjs: members of room %q: %w: %w", room, sockets.ErrStale, why)
 }
 
-// watcher is one Watch: a KV watcher of the room's keys and the goroutine
+// watcher is one Watch: a KV watcher of the room's keys, and the goroutine
 // that turns its entries into joins and leaves.
 type watcher struct {
+	p       *Presence
 	gate    *gate
-	kw      jetstream.KeyWatcher
-	cancel  context.CancelFunc // ends kw's context
 	room    string
-	present map[string]value // by key: the members as this watcher knows them
+	resync  chan struct{}    // the connection is back: read the room again
+	present map[string]value // by key: the members as this watcher knows them; its goroutine's
+}
+
+// kvWatch is a KV watcher of a room's keys with the context it lives by.
+type kvWatch struct {
+	kw     jetstream.KeyWatcher
+	cancel context.CancelFunc
+}
+
+// close stops the KV watcher; what it still has is read and dropped, so
+// that its subscription's callback is never left blocked.
+func (k kvWatch) close() {
+	k.kw.Stop()
+	k.cancel()
+	go func() {
+		for range k.kw.Updates() {
+		}
+	}()
+}
+
+// openWatch makes a KV watcher of room's keys and reads the keys there
+// now, within Timeout.
+func (p *Presence) openWatch(room string) (kvWatch, map[string]value, error) {
+	// The KV watcher lives as long as its context: cancelled by close, or
+	// by the timer if setting up takes longer than Timeout.
+	ctx, cancel := context.WithCancel(context.Background())
+	setup := time.AfterFunc(p.timeout, cancel)
+	kw, err := p.kv.Watch(ctx, token(room)+".*")
+	if err != nil {
+		setup.Stop()
+		cancel()
+		return kvWatch{}, nil, err
+	}
+	k := kvWatch{kw: kw, cancel: cancel}
+	present := map[string]value{}
+	for {
+		select {
+		case e, ok := <-kw.Updates():
+			switch {
+			case !ok:
+				setup.Stop()
+				k.close()
+				return kvWatch{}, nil, errors.New("the KV watcher ended")
+			case e != nil:
+				if m, v, ok := memberOf(e); ok && e.Operation() == jetstream.KeyValuePut {
+					present[m.Key] = v
+				}
+				continue
+			}
+		case <-ctx.Done():
+		}
+		if !setup.Stop() {
+			k.close()
+			return kvWatch{}, nil, fmt.Errorf("the KV watcher was not set up within %v", p.timeout)
+		}
+		return k, present, nil
+	}
 }
 
 // Watch calls f with each join and leave in room from the moment Watch
@@ -509,7 +575,8 @@ type watcher struct {
 // for a call in progress, unless called from f itself). A join is a key
 // created; a renewal is not reported; a leave is a key purged (Release,
 // Close) or expired (a crashed instance's, after the Lease), with the
-// member's info as last known.
+// member's info as last known. After a reconnect the watcher reads the
+// room again, and reports the difference with what it knew.
 func (p *Presence) Watch(room string, f func(sockets.PresenceEvent)) (stop func(), err error) {
 	if err := sockets.CheckName("room", room, sockets.MaxRoomLen); err != nil {
 		return nil, fmt.Errorf("natsjs: watch: %w", err)
@@ -520,54 +587,20 @@ func (p *Presence) Watch(room string, f func(sockets.PresenceEvent)) (stop func(
 	if !p.nc.IsConnected() {
 		return nil, fmt.Errorf("natsjs: watch room %q: %w", room, ErrNotConnected)
 	}
-	// The KV watcher lives as long as its context: cancelled by stop, or
-	// by the timer if setting up takes longer than Timeout.
-	ctx, cancel := context.WithCancel(context.Background())
-	setup := time.AfterFunc(p.timeout, cancel)
-	kw, err := p.kv.Watch(ctx, token(room)+".*")
+	k, present, err := p.openWatch(room)
 	if err != nil {
-		setup.Stop()
-		cancel()
 		return nil, fmt.Errorf("natsjs: watch room %q: %w", room, err)
 	}
-	fail := func(err error) (func(), error) {
-		setup.Stop()
-		cancel()
-		kw.Stop()
-		go drain(kw)
-		return nil, fmt.Errorf("natsjs: watch room %q: %w", room, err)
-	}
-	w := &watcher{gate: newGate(), kw: kw, room: room, present: map[string]value{}}
-	// The keys there now, which are not news.
-	for initial := true; initial; {
-		select {
-		case e, ok := <-kw.Updates():
-			switch {
-			case !ok:
-				return fail(errors.New("the watcher ended"))
-			case e == nil:
-				initial = false
-			default:
-				if m, v, ok := memberOf(e); ok && e.Operation() == jetstream.KeyValuePut {
-					w.present[m.Key] = v
-				}
-			}
-		case <-ctx.Done():
-			return fail(fmt.Errorf("not set up within %v", p.timeout))
-		}
-	}
-	if !setup.Stop() {
-		return fail(fmt.Errorf("not set up within %v", p.timeout))
-	}
-	w.cancel = cancel
+	w := &watcher{p: p, gate: newGate(), room: room, resync: make(chan struct{}, 1), present: present}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return fail(sockets.ErrStoreClosed)
+		k.close()
+		return nil, fmt.Errorf("natsjs: watch room %q: %w", room, sockets.ErrStoreClosed)
 	}
 	p.watchers[w] = struct{}{}
 	p.mu.Unlock()
-	go w.run(f)
+	go w.run(k, f)
 	return func() {
 		p.mu.Lock()
 		delete(p.watchers, w)
@@ -576,61 +609,118 @@ func (p *Presence) Watch(room string, f func(sockets.PresenceEvent)) (stop func(
 	}, nil
 }
 
-// drain reads what a stopped KV watcher still has until its channel
-// closes, so that its subscription's callback is never left blocked.
-func drain(kw jetstream.KeyWatcher) {
-	for range kw.Updates() {
+func (w *watcher) stop() { w.gate.stop(func() {}) }
+
+// poke asks the watcher to read its room again.
+func (w *watcher) poke() {
+	select {
+	case w.resync <- struct{}{}:
+	default:
 	}
 }
 
-func (w *watcher) stop() {
-	w.gate.stop(func() {
-		w.kw.Stop()
-		w.cancel()
-	})
-}
-
-// run is a watcher's goroutine: it reads the KV watcher's channel until it
-// closes (after Stop), calling f while the gate is open.
-func (w *watcher) run(f func(sockets.PresenceEvent)) {
+// run is a watcher's goroutine.
+func (w *watcher) run(k kvWatch, f func(sockets.PresenceEvent)) {
 	defer close(w.gate.done)
-	for e := range w.kw.Updates() {
-		if e == nil || w.gate.isStopped() {
-			continue
-		}
-		var evs []sockets.PresenceEvent
-		switch e.Operation() {
-		case jetstream.KeyValuePut:
-			m, v, ok := memberOf(e)
-			if !ok {
-				continue
-			}
-			old, present := w.present[m.Key]
-			if present && old.Claim == v.Claim {
-				continue // a renewal
-			}
-			if present {
-				evs = append(evs, sockets.PresenceEvent{Room: w.room, Key: m.Key, Info: old.Info, Left: true})
-			}
-			w.present[m.Key] = v
-			evs = append(evs, sockets.PresenceEvent{Room: w.room, Key: m.Key, Info: v.Info})
-		default: // deleted, purged, expired
-			_, keyToken, _ := strings.Cut(e.Key(), ".")
-			key, ok := untoken(keyToken)
-			if !ok {
-				continue
-			}
-			old, present := w.present[key]
-			if !present {
-				continue
-			}
-			delete(w.present, key)
-			evs = append(evs, sockets.PresenceEvent{Room: w.room, Key: key, Info: old.Info, Left: true})
-		}
+	defer func() { k.close() }()
+	emit := func(evs []sockets.PresenceEvent) {
 		for _, ev := range evs {
 			w.gate.call(func() { f(ev) })
 		}
 	}
+	updates := k.kw.Updates()
+	for {
+		select {
+		case <-w.gate.stopCh:
+			return
+		case e, ok := <-updates:
+			if !ok {
+				updates = nil // until the connection is back
+				continue
+			}
+			if e != nil {
+				emit(w.apply(e))
+			}
+		case <-w.resync:
+			// Read the room again, until it works or the watcher stops.
+			for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+				if w.gate.isStopped() {
+					return
+				}
+				nk, present, err := w.p.openWatch(w.room)
+				if err == nil {
+					k.close()
+					k, updates = nk, nk.kw.Updates()
+					emit(w.diff(present))
+					break
+				}
+				if !w.gate.sleep(pause) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// apply takes one entry of the KV watcher into present, and returns the
+// events it makes.
+func (w *watcher) apply(e jetstream.KeyValueEntry) []sockets.PresenceEvent {
+	if e.Operation() == jetstream.KeyValuePut {
+		m, v, ok := memberOf(e)
+		if !ok {
+			return nil
+		}
+		old, present := w.present[m.Key]
+		if present && old.Claim == v.Claim {
+			return nil // a renewal
+		}
+		var evs []sockets.PresenceEvent
+		if present {
+			evs = append(evs, sockets.PresenceEvent{Room: w.room, Key: m.Key, Info: old.Info, Left: true})
+		}
+		w.present[m.Key] = v
+		return append(evs, sockets.PresenceEvent{Room: w.room, Key: m.Key, Info: v.Info})
+	}
+	// Deleted, purged, expired.
+	_, keyToken, _ := strings.Cut(e.Key(), ".")
+	key, ok := untoken(keyToken)
+	if !ok {
+		return nil
+	}
+	old, present := w.present[key]
+	if !present {
+		return nil
+	}
+	delete(w.present, key)
+	return []sockets.PresenceEvent{{Room: w.room, Key: key, Info: old.Info, Left: true}}
+}
+
+// diff replaces present with now, and returns the events between them, by
+// key.
+func (w *watcher) diff(now map[string]value) []sockets.PresenceEvent {
+	keys := make([]string, 0, len(w.present)+len(now))
+	for k := range w.present {
+		keys = append(keys, k)
+	}
+	for k := range now {
+		if _, ok := w.present[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var evs []sockets.PresenceEvent
+	for _, k := range keys {
+		old, was := w.present[k]
+		v, is := now[k]
+		if was && (!is || old.Claim != v.Claim) {
+			evs = append(evs, sockets.PresenceEvent{Room: w.room, Key: k, Info: old.Info, Left: true})
+		}
+		if is && (!was || old.Claim != v.Claim) {
+			evs = append(evs, sockets.PresenceEvent{Room: w.room, Key: k, Info: v.Info})
+		}
+	}
+	w.present = now
+	return evs
 }
 
 // Close stops renewing, stops every watcher, and releases every claim made
@@ -653,6 +743,7 @@ func (p *Presence) Close() error {
 	p.mu.Unlock()
 	close(p.stopRenew)
 	<-p.renewDone
+	p.nc.RemoveStatusListener(p.status)
 	for w := range ws {
 		w.stop()
 	}
