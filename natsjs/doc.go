@@ -100,7 +100,12 @@
 // goroutine that delivers what it gets, in stream order. The ordered
 // consumer recreates itself after a reconnect or a server restart, from
 // the last message delivered, so that what was stored meanwhile is
-// delivered, once and in order, as long as the stream still keeps it.
+// delivered, once and in order, as long as the stream still keeps it. What
+// the stream dropped meanwhile (more than Size messages in the room, or
+// older than MaxAge, while the follower was cut off) is not delivered, and
+// the Follow of sockets.HistoryStore has no way to say so: a caller that
+// must not miss records reads from its last position with Read after a
+// reconnect.
 //
 // # Presence: the bucket
 //
@@ -143,20 +148,24 @@
 //
 //   - While the connection is down, Append, Read, Follow, Claim and Watch
 //     fail at once with ErrNotConnected: nothing is stored, nothing is
-//     left to be sent later. A call that was sent but not answered within
-//     Timeout (default 5s) fails with a timeout, and may have been carried
-//     out: an Append retried with the same id is stored once and returns
-//     the first position.
+//     left to be sent later. A call that was sent but not answered (the
+//     connection dropped while it waited, or the server is stuck) fails
+//     after Timeout (default 5s), and may have been carried out: an Append
+//     retried with the same id is stored once and returns the first
+//     position.
 //   - Members, while the connection is down or the server does not
 //     answer, returns the members it last read for the room with an error
 //     wrapping sockets.ErrStale.
 //   - Claims are not renewed while the connection is down; those not
 //     renewed for a Lease are Lost. A shorter outage costs nothing: the
-//     renewals go on once the connection is back.
+//     claims are renewed as soon as the connection is back.
 //   - A server restarted with its files keeps the history (positions,
 //     epoch, the de-duplication window) and the claims whose lease has not
-//     passed; those that passed are expired when it starts. Followers and
-//     watchers resume after the reconnect, with what happened meanwhile.
+//     passed; those that passed are expired when it starts. Followers
+//     resume after the reconnect (see History: following). Watchers read
+//     their room again after each reconnect and report the difference with
+//     what they knew: the joins and leaves of the outage come late, and a
+//     member who came and went meanwhile is not reported.
 //   - Followers and watchers are goroutines of the store; Close stops
 //     them, and stop functions wait for them (except when called from
 //     their own callback).
