@@ -130,11 +130,11 @@ func checkPrefix(p string) error {
 // stop wait for the callback in progress, unless stop is called from that
 // callback.
 type gate struct {
-	mu      sync.Mutex // held while the callback runs
-	stopped bool       // under mu... read with stopMu
-	stopMu  sync.Mutex
-	stopCh  chan struct{}
-	done    chan struct{} // closed when the goroutine has returned
+	mu      sync.Mutex    // held while the callback runs
+	stopMu  sync.Mutex    // guards stopped
+	stopped bool          // no callback starts once it is set
+	stopCh  chan struct{} // closed when stopped is set
+	done    chan struct{} // closed by the goroutine when it returns
 }
 
 func newGate() *gate {
