@@ -1,0 +1,179 @@
+package natsjs
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"gopkg.in/macaron.v1"
+
+	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/internal/testkit"
+)
+
+// instance is one server of a room spread over several, its hub's history
+// in JetStream: /ws?room=R&since=POS joins R since POS and publishes what
+// its client sends.
+type instance struct {
+	*httptest.Server
+	hub *sockets.Hub
+}
+
+func newInstance(t *testing.T, url string, history *HistoryOptions) *instance {
+	t.Helper()
+	store := newHistory(t, dial(t, url), history)
+	hub, err := sockets.NewHub(&sockets.HubOptions{History: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := &sockets.Options{Logger: log.New(io.Discard, "", 0), HubQueueSize: 10000, Group: &sockets.Group{}}
+	m := macaron.New()
+	m.Get("/ws", sockets.Messages(opts), func(ctx *macaron.Context, c *sockets.Conn, receiver <-chan string, sender chan<- string, done <-chan bool) {
+		room := ctx.Query("room")
+		since, err := sockets.ParsePosition(ctx.Query("since"))
+		if err == nil {
+			err = hub.JoinSince(ctx.Req.Context(), room, c, since)
+		}
+		if err != nil {
+			b, _ := json.Marshal(err.Error())
+			sender <- `{"error":` + string(b) + `}`
+			<-done
+			return
+		}
+		for {
+			select {
+			case m := <-receiver:
+				if err := hub.Publish(room, sockets.TextMessage, []byte(m)); err != nil {
+					t.Errorf("publish: %v", err)
+				}
+			case <-done:
+				return
+			}
+		}
+	})
+	in := &instance{Server: httptest.NewServer(m), hub: hub}
+	t.Cleanup(func() {
+		in.Close()
+		hub.Close()
+	})
+	return in
+}
+
+func (in *instance) join(t *testing.T, room string, since sockets.Position) *websocket.Conn {
+	t.Helper()
+	u := "ws" + strings.TrimPrefix(in.URL, "http") + "/ws?room=" + room
+	if !since.IsZero() {
+		u += "&since=" + since.String()
+	}
+	ws, _, err := websocket.DefaultDialer.Dial(u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return ws
+}
+
+type frame struct {
+	Pos   string `json:"pos"`
+	N     int    `json:"n"`
+	Error string `json:"error"`
+}
+
+func next(t *testing.T, ws *websocket.Conn) (frame, sockets.Position) {
+	t.Helper()
+	ws.SetReadDeadline(time.Now().Add(testkit.Wait))
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	var f frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("frame %q: %v", data, err)
+	}
+	if f.Error != "" {
+		t.Fatalf("server: %s", f.Error)
+	}
+	pos, err := sockets.ParsePosition(f.Pos)
+	if err != nil {
+		t.Fatalf("frame %q: %v", data, err)
+	}
+	return f, pos
+}
+
+// Two instances on one JetStream: what both publish at the same moment
+// reaches every member in one order, the stream's; a client that leaves
+// instance a and comes back on instance b since the last position it saw
+// gets exactly what it missed, then live messages, while messages keep
+// coming; a newcomer gets the last Size messages.
+func TestHubsOnJetStream(t *testing.T) {
+	srv := startJS(t)
+	url := srv.ClientURL()
+	opts := &HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 5000}, Stream: uniqueName("HUB"), SubjectPrefix: uniqueName("hub")}
+	a, b := newInstance(t, url, opts), newInstance(t, url, opts)
+	wa, wb := a.join(t, "r", sockets.Position{}), b.join(t, "r", sockets.Position{})
+	traveller := a.join(t, "r", sockets.Position{})
+	pa, pb := a.join(t, "r", sockets.Position{}), b.join(t, "r", sockets.Position{})
+	testkit.Eventually(t, "every member joined", func() bool { return a.hub.Count("r") == 3 && b.hub.Count("r") == 2 })
+
+	const each = 400
+	var wg sync.WaitGroup
+	for i, p := range []*websocket.Conn{pa, pb} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < each; n++ {
+				if err := p.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"n":%d}`, i*each+n))); err != nil {
+					t.Errorf("publish: %v", err)
+					return
+				}
+			}
+		}()
+	}
+
+	// The traveller reads 100 on a, leaves, and joins b since the last.
+	var seen []sockets.Position
+	var last sockets.Position
+	for len(seen) < 100 {
+		_, pos := next(t, traveller)
+		seen = append(seen, pos)
+		last = pos
+	}
+	traveller.Close()
+	back := b.join(t, "r", last)
+	for len(seen) < 2*each {
+		_, pos := next(t, back)
+		seen = append(seen, pos)
+	}
+	wg.Wait()
+
+	var order []sockets.Position
+	for i := 0; i < 2*each; i++ {
+		fa, posA := next(t, wa)
+		fb, posB := next(t, wb)
+		if posA != posB || fa.N != fb.N {
+			t.Fatalf("message %d: a got n=%d at %v, b n=%d at %v", i, fa.N, posA, fb.N, posB)
+		}
+		order = append(order, posA)
+	}
+	for i := range order {
+		if seen[i] != order[i] {
+			t.Fatalf("traveller's message %d at %v, want %v: a gap or a duplicate around its move", i, seen[i], order[i])
+		}
+	}
+
+	// A newcomer gets the history: the stream's last 5000, here all 800,
+	// in the same order.
+	late := b.join(t, "r", sockets.Position{})
+	for i := range order {
+		if _, pos := next(t, late); pos != order[i] {
+			t.Fatalf("history %d at %v, want %v", i, pos, order[i])
+		}
+	}
+}
