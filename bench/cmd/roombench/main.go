@@ -35,6 +35,9 @@ import (
 
 	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/bench/internal/load"
+	"github.com/macaron-contrib/sockets/natsjs"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"gopkg.in/macaron.v1"
 )
 
@@ -132,6 +135,45 @@ var storeSetups = map[string]func(dir string) (newStore func() (sockets.HistoryS
 	"memory": func(string) (func() (sockets.HistoryStore, error), func(), error) {
 		shared := sockets.NewMemoryHistory(&sockets.HistoryOptions{Size: 100})
 		return func() (sockets.HistoryStore, error) { return shared, nil }, func() { shared.Close() }, nil
+	},
+	"jetstream": func(dir string) (func() (sockets.HistoryStore, error), func(), error) {
+		srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
+			JetStream: true, StoreDir: dir})
+		if err != nil {
+			return nil, nil, err
+		}
+		go srv.Start()
+		if !srv.ReadyForConnections(10 * time.Second) {
+			srv.Shutdown()
+			return nil, nil, errors.New("nats server not ready within 10s")
+		}
+		var conns []*nats.Conn
+		var stores []*natsjs.History
+		newStore := func() (sockets.HistoryStore, error) {
+			nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1))
+			if err != nil {
+				return nil, err
+			}
+			conns = append(conns, nc)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			h, err := natsjs.NewHistory(ctx, nc, &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 100}})
+			if err != nil {
+				return nil, err
+			}
+			stores = append(stores, h)
+			return h, nil
+		}
+		return newStore, func() {
+			for _, h := range stores {
+				h.Close()
+			}
+			for _, nc := range conns {
+				nc.Close()
+			}
+			srv.Shutdown()
+			srv.WaitForShutdown()
+		}, nil
 	},
 }
 
