@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -315,5 +316,29 @@ func TestBadOptions(t *testing.T) {
 	closed.Close()
 	if _, err := NewPresence(ctxT(t), closed, nil); err == nil {
 		t.Error("NewPresence(closed conn): no error")
+	}
+}
+
+// A publish to a room with history costs its publisher one round trip: one
+// message to the server (the publish) and one back (its acknowledgement),
+// nothing else, once the store is set up.
+func TestAppendIsOneRoundTrip(t *testing.T) {
+	srv := startJS(t)
+	nc := dial(t, srv.ClientURL())
+	h := newHistory(t, nc, &HistoryOptions{Stream: uniqueName("RTT"), SubjectPrefix: uniqueName("rtt")})
+	ctx := ctxT(t)
+	if _, err := h.Append(ctx, "r", sockets.TextMessage, []byte("warm-up"), ""); err != nil {
+		t.Fatal(err)
+	}
+	before := nc.Stats()
+	const n = 20
+	for i := 0; i < n; i++ {
+		if _, err := h.Append(ctx, "r", sockets.TextMessage, []byte("m"), fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := nc.Stats()
+	if out, in := after.OutMsgs-before.OutMsgs, after.InMsgs-before.InMsgs; out != n || in != n {
+		t.Errorf("%d appends sent %d messages and received %d, want %d each", n, out, in, n)
 	}
 }
