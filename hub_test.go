@@ -251,7 +251,9 @@ func TestHubSlowRealClient(t *testing.T) {
 		t.Run(fmt.Sprint(policy), func(t *testing.T) {
 			h := newHub(t, &HubOptions{SlowClientPolicy: policy})
 			fastOpts, slowOpts := quiet(), quiet()
-			fastOpts.HubQueueSize = 1000
+			// The fast client's queue holds the whole burst (600 frames of
+			// 32 KiB, published at once): no byte bound for it.
+			fastOpts.HubQueueSize, fastOpts.HubQueueBytes = 1000, -1
 			slowOpts.HubQueueSize = 4
 			fastSrv, slowSrv := hubServer(t, h, fastOpts), hubServer(t, h, slowOpts)
 			fast, _, err := websocket.DefaultDialer.Dial(fastSrv.wsURL()+"?room=r", nil)
