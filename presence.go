@@ -39,8 +39,11 @@ type PresenceStore interface {
 	// cannot reach its backend, it returns what it last knew with an error
 	// wrapping ErrStale.
 	Members(ctx context.Context, room string) ([]Member, error)
-	// Watch calls f with each join and leave in room from the moment
-	// Watch returns, one at a time, until stop is called.
+	// Watch calls f with a join for each member of room when the watch
+	// begins (ordered by key), then with each join and leave after that,
+	// in order, one at a time, until stop is called: a page can keep a
+	// member list with no race between reading it and hearing of changes.
+	// f may be first called before Watch returns.
 	Watch(room string, f func(PresenceEvent)) (stop func(), err error)
 	// Close releases the store and every claim made through it.
 	Close() error

@@ -150,6 +150,20 @@ func (p *memoryPresence) Watch(room string, f func(PresenceEvent)) (func(), erro
 	}
 	w := &memoryWatcher{f: f}
 	set[w] = struct{}{}
+	// The members now, as joins, before any later event: under notify,
+	// taken before mu is let go.
+	present := make([]Member, 0, len(p.rooms[room]))
+	for _, c := range p.rooms[room] {
+		present = append(present, c.member)
+	}
+	sort.Slice(present, func(i, j int) bool { return present[i].Key < present[j].Key })
+	p.notify.Lock()
+	p.mu.Unlock()
+	for _, m := range present {
+		f(PresenceEvent{Room: room, Key: m.Key, Info: m.Info})
+	}
+	p.notify.Unlock()
+	p.mu.Lock() // for the deferred Unlock
 	var once sync.Once
 	return func() {
 		once.Do(func() {

@@ -591,7 +591,7 @@ func (p *Presence) Watch(room string, f func(sockets.PresenceEvent)) (stop func(
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: watch room %q: %w", room, err)
 	}
-	w := &watcher{p: p, gate: newGate(), room: room, resync: make(chan struct{}, 1), present: present}
+	w := &watcher{p: p, gate: newGate(), room: room, resync: make(chan struct{}, 1), present: map[string]value{}}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -600,7 +600,7 @@ func (p *Presence) Watch(room string, f func(sockets.PresenceEvent)) (stop func(
 	}
 	p.watchers[w] = struct{}{}
 	p.mu.Unlock()
-	go w.run(k, f)
+	go w.run(k, f, present)
 	return func() {
 		p.mu.Lock()
 		delete(p.watchers, w)
@@ -619,8 +619,9 @@ func (w *watcher) poke() {
 	}
 }
 
-// run is a watcher's goroutine.
-func (w *watcher) run(k kvWatch, f func(sockets.PresenceEvent)) {
+// run is a watcher's goroutine: it reports the members present when the
+// watch began as joins, then every change.
+func (w *watcher) run(k kvWatch, f func(sockets.PresenceEvent), present map[string]value) {
 	defer close(w.gate.done)
 	defer func() { k.close() }()
 	emit := func(evs []sockets.PresenceEvent) {
@@ -628,6 +629,7 @@ func (w *watcher) run(k kvWatch, f func(sockets.PresenceEvent)) {
 			w.gate.call(func() { f(ev) })
 		}
 	}
+	emit(w.diff(present))
 	updates := k.kw.Updates()
 	for {
 		select {

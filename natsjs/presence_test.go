@@ -154,8 +154,8 @@ func TestClaimLostToAnother(t *testing.T) {
 		t.Fatalf("after a's release of a lost claim: %v, %+v", err, ms)
 	}
 	got := events.get()
-	if len(got) != 2 || !got[0].Left || string(got[0].Info) != "a's" || got[1].Left || string(got[1].Info) != "b's" {
-		t.Fatalf("b's watcher: %+v, want a's leave and b's join", got)
+	if len(got) != 3 || got[0].Left || string(got[0].Info) != "a's" || !got[1].Left || string(got[1].Info) != "a's" || got[2].Left || string(got[2].Info) != "b's" {
+		t.Fatalf("b's watcher: %+v, want a's claim (there when it began), a's leave and b's join", got)
 	}
 }
 

@@ -281,15 +281,19 @@ func (p presenceSuite) concurrentClaims(t *testing.T) {
 	}
 }
 
-// watch: a watcher on b sees a's joins and leaves with their info, not
-// members there before it started, not renewals, and nothing after stop.
+// watch: a watcher on b sees first the members there when it started, as
+// joins ordered by key, then a's joins and leaves with their info, not
+// renewals, and nothing after stop.
 func (p presenceSuite) watch(t *testing.T) {
 	a, b, _ := p.open(t, sockets.PresenceOptions{Lease: shortLease})
 	pre := claimOK(t, a, "w", "pre", []byte("was there"))
+	first := claimOK(t, a, "w", "first", []byte("before pre"))
 	l, stop := watchOK(t, b, "w")
 	other, _ := watchOK(t, b, "elsewhere")
+	waitEvents(t, "the members there", l, "w", []event{{"first", "before pre", false}, {"pre", "was there", false}})
+	releaseOK(t, first)
 	k := claimOK(t, a, "w", "k", []byte("hello"))
-	waitEvents(t, "a's join", l, "w", []event{{"k", "hello", false}})
+	waitEvents(t, "a's join", l, "w", []event{{"first", "before pre", false}, {"pre", "was there", false}, {"first", "before pre", true}, {"k", "hello", false}})
 	// Leases renewed meanwhile are not joins.
 	time.Sleep(shortLease * 3 / 2)
 	select {
@@ -299,7 +303,8 @@ func (p presenceSuite) watch(t *testing.T) {
 	}
 	releaseOK(t, k)
 	releaseOK(t, pre)
-	waitEvents(t, "a's leaves", l, "w", []event{{"k", "hello", false}, {"k", "hello", true}, {"pre", "was there", true}})
+	waitEvents(t, "a's leaves", l, "w", []event{{"first", "before pre", false}, {"pre", "was there", false}, {"first", "before pre", true},
+		{"k", "hello", false}, {"k", "hello", true}, {"pre", "was there", true}})
 	if evs := other.got(); len(evs) != 0 {
 		t.Fatalf("a watcher of another room got events:\n%s", other)
 	}
@@ -308,7 +313,7 @@ func (p presenceSuite) watch(t *testing.T) {
 	after, _ := watchOK(t, b, "w")
 	claimOK(t, a, "w", "late", nil)
 	waitEvents(t, "a new watcher", after, "w", []event{{"late", "", false}})
-	if n := len(l.got()); n != 3 {
+	if n := len(l.got()); n != 6 {
 		t.Fatalf("a stopped watcher got events after stop:\n%s", l)
 	}
 }

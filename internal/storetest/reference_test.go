@@ -417,7 +417,17 @@ func (h *refPresenceHandle) Watch(room string, f func(sockets.PresenceEvent)) (f
 	w := &refWatcher{room: room, f: f}
 	h.be.mu.Lock()
 	h.be.watchers = append(h.be.watchers, w)
+	var present []sockets.Member
+	for _, c := range h.be.rooms[room] {
+		present = append(present, c.m)
+	}
+	slices.SortFunc(present, func(a, b sockets.Member) int { return strings.Compare(a.Key, b.Key) })
+	w.mu.Lock() // before any later event reaches w
 	h.be.mu.Unlock()
+	for _, m := range present {
+		f(sockets.PresenceEvent{Room: room, Key: m.Key, Info: m.Info})
+	}
+	w.mu.Unlock()
 	return func() {
 		h.be.mu.Lock()
 		h.be.watchers = slices.DeleteFunc(h.be.watchers, func(x *refWatcher) bool { return x == w })
