@@ -20,7 +20,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/macaron-contrib/sockets"
 	"gopkg.in/macaron.v1"
 )
@@ -47,7 +46,7 @@ func newApp(hub *sockets.Hub) *macaron.Macaron {
 		for {
 			select {
 			case msg := <-receiver:
-				hub.Publish(room, websocket.TextMessage, []byte(msg))
+				hub.Publish(room, sockets.TextMessage, []byte(msg))
 			case <-done:
 				return
 			}
@@ -68,7 +67,16 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Handler: newApp(hub)}
+	// Bounded time for headers and answers (the upgrade clears these
+	// deadlines), idle connections closed: no slowloris.
+	srv := &http.Server{
+		Handler:           newApp(hub),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
 	fmt.Printf("listening on %s\n", ln.Addr())
 
 	stop := make(chan os.Signal, 1)
