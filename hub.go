@@ -77,7 +77,7 @@ type Hub struct {
 	// store's deliveries.
 	catchMu  sync.Mutex
 	catching map[catchKey]*catchUp // members joining with JoinSince
-	excepts  map[string]uint64     // message id -> connection left out
+	excepts  map[string]exceptEntry // message id -> connection left out
 	idPrefix string
 	ids      atomic.Uint64
 
@@ -165,7 +165,7 @@ func NewHub(opts *HubOptions) (*Hub, error) {
 		subscribed:   make(map[string]bool),
 		following:    make(map[string]historyRoom),
 		catching:     make(map[catchKey]*catchUp),
-		excepts:      make(map[string]uint64),
+		excepts:      make(map[string]exceptEntry),
 		idPrefix:     newIDPrefix(),
 		historyFrame: DefaultHistoryFrame,
 	}
@@ -613,6 +613,7 @@ func (h *Hub) syncFollow(room string, want bool) error {
 	} else if f, ok := h.following[room]; ok {
 		f.stop()
 		delete(h.following, room)
+		h.forgetExcepts(room)
 	}
 	h.mu.Lock()
 	if want {

@@ -72,9 +72,9 @@ func (h *Hub) publishToHistory(env Envelope, except uint64) error {
 		return err
 	}
 	id := h.newMessageID()
-	if except != 0 {
+	if except != 0 && h.Count(env.Room) > 0 {
 		h.catchMu.Lock()
-		h.excepts[id] = except
+		h.excepts[id] = exceptEntry{room: env.Room, conn: except}
 		h.catchMu.Unlock()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
@@ -102,7 +102,7 @@ func (h *Hub) deliverRecord(rec Record) {
 	h.in.Add(1)
 	size := len(frame)
 	h.catchMu.Lock()
-	except := h.excepts[rec.ID]
+	except := h.excepts[rec.ID].conn
 	if except != 0 {
 		delete(h.excepts, rec.ID)
 	}
@@ -216,6 +216,25 @@ func (h *Hub) JoinSince(ctx context.Context, room string, c *Conn, since Positio
 	h.catchMu.Unlock()
 	h.closeSlow(slow)
 	return nil
+}
+
+// exceptEntry is the connection a message published with PublishExcept
+// leaves out, kept until the store delivers the message here, or until
+// the room is no longer followed.
+type exceptEntry struct {
+	room string
+	conn uint64
+}
+
+// forgetExcepts drops what waits for a room no longer followed.
+func (h *Hub) forgetExcepts(room string) {
+	h.catchMu.Lock()
+	defer h.catchMu.Unlock()
+	for id, e := range h.excepts {
+		if e.room == room {
+			delete(h.excepts, id)
+		}
+	}
 }
 
 var errNoHistory = errors.New("sockets: this hub keeps no history (HubOptions.History)")

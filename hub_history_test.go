@@ -422,3 +422,19 @@ func preparedPayload(t *testing.T, pm *websocket.PreparedMessage) string {
 	}
 	return string(out[head : head+n])
 }
+
+// PublishExcept keeps nothing for a message that will not come back here:
+// to a room without members on this hub, or once the room is left.
+func TestHistoryExceptsAreNotKept(t *testing.T) {
+	h := newHistoryHub(t, NewMemoryHistory(nil))
+	c := fakeConn(t, 8)
+	for i := 0; i < 100; i++ {
+		h.PublishExcept("elsewhere", c, TextMessage, []byte("x"))
+	}
+	h.catchMu.Lock()
+	n := len(h.excepts)
+	h.catchMu.Unlock()
+	if n != 0 {
+		t.Errorf("%d entries kept for messages to a room without members here", n)
+	}
+}
