@@ -18,6 +18,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/macaron-contrib/sockets"
+	socketsjs "github.com/macaron-contrib/sockets/client" // (the tests have a type client)
 	"github.com/nats-io/nats.go"
 	"gopkg.in/macaron.v1"
 )
@@ -119,6 +120,10 @@ func newApp(cfg config) (*app, error) {
 	}
 	pages, err := template.New("").Funcs(template.FuncMap{
 		"roomPath": func(room string) string { return "/rooms/" + url.PathEscape(room) },
+		// The library's browser client, named by its version so that it is
+		// cached for good, and checked by the browser against its hash.
+		"socketsJS":        func() string { return "/sockets.js?v=" + socketsjs.Version() },
+		"socketsIntegrity": socketsjs.Integrity,
 	}).ParseFS(assets, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -182,6 +187,7 @@ func (a *app) routes() http.Handler {
 		ctx.Resp.Header().Set("Cache-Control", "no-cache")
 		files.ServeHTTP(ctx.Resp, ctx.Req.Request)
 	})
+	m.Get("/sockets.js", socketsjs.Handler())
 	m.Get("/", a.lobby)
 	m.Get("/join", a.join)
 	m.Get("/rooms/:name", a.roomPage)

@@ -3,15 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	socketsjs "github.com/macaron-contrib/sockets/client"
 	"github.com/macaron-contrib/sockets/internal/testkit"
 )
 
@@ -52,6 +55,12 @@ func TestRoomPage(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("room page lacks %s", want)
 		}
+	}
+	// The library's client comes first, named by its version and checked
+	// against its hash.
+	script := regexp.MustCompile(`<script src="([^"]*)" integrity="([^"]*)" defer></script>\s*<script src="/static/room.js"`).FindStringSubmatch(page)
+	if script == nil || script[1] != "/sockets.js?v="+socketsjs.Version() || html.UnescapeString(script[2]) != socketsjs.Integrity() {
+		t.Errorf("the room page does not load sockets.js (%s, %s) before room.js: %q", socketsjs.Version(), socketsjs.Integrity(), script)
 	}
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 		t.Errorf("Content-Security-Policy %q", csp)
@@ -99,6 +108,7 @@ func TestStaticFilesAndVars(t *testing.T) {
 		"/static/room.js":  "javascript",
 		"/static/lobby.js": "javascript",
 		"/static/chat.css": "text/css",
+		"/sockets.js":      "javascript",
 	} {
 		resp, body := get(t, ts.URL+path)
 		if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), typ) || body == "" {

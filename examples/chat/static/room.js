@@ -1,6 +1,8 @@
 "use strict";
-// The room page: one websocket to /sockets/rooms/ROOM/NAME, reconnected with
-// exponential backoff. Everything users wrote is put in the page with
+// The room page: one socket to /sockets/rooms/ROOM/NAME, through the
+// library's client (sockets.js, loaded before this file), which reconnects by
+// itself. On each join the server sends the room's history again, which
+// replaces the view. Everything users wrote is put in the page with
 // textContent, never parsed as HTML.
 (() => {
   const root = document.getElementById("chat");
@@ -20,18 +22,15 @@
 
   const maxTextBytes = 4096;
   const maxItems = 2000; // older lines are dropped from the page
-  const minDelay = 500;
-  const maxDelay = 10000;
   const utf8 = new TextEncoder();
   const socketPath = "/sockets/rooms/" + encodeURIComponent(room) + "/" + encodeURIComponent(me);
 
-  let ws = null; // the current socket, or null between attempts
   let joined = false; // the members frame of the current socket arrived
   let fresh = false; // the next history or members frame starts a new view
-  let attempt = 0; // failed attempts since the last successful join
-  let retryTimer = 0;
-  let countdown = 0;
   let members = new Set();
+  let why = ""; // why the last attempt failed, once diagnosed
+  let diagnosed = 0; // the attempt diagnosed last
+  let failure = ""; // why the page gave up
 
   try {
     localStorage.setItem("chat.name", me);
@@ -123,82 +122,80 @@
 
   // --- frames from the server ---------------------------------------------
 
-  function receive(m) {
-    switch (m.typ) {
-      case "history":
-        if (fresh) startView();
-        append(messageLine(m, true), true);
+  // The frames carry no position: a reconnect joins afresh, and the history
+  // that comes with the join replaces what the page showed.
+  const client = new Sockets(socketPath, { type: "typ", delay: 500, maxDelay: 10000, jitter: "equal" });
+
+  client.on("history", (m) => {
+    if (fresh) startView();
+    append(messageLine(m, true), true);
+  });
+  client.on("members", (m) => {
+    if (fresh) startView();
+    let names = [];
+    try {
+      names = JSON.parse(m.text);
+    } catch (e) {
+      names = [];
+    }
+    members = new Set(Array.isArray(names) ? names : []);
+    members.add(me);
+    renderMembers();
+    setJoined(true);
+    setStatus("connected", "Connected as " + me);
+  });
+  client.on("message", (m) => append(messageLine(m, false), false));
+  client.on("status", (m) => {
+    if (m.text === "joined") members.add(m.from);
+    else if (m.text === "left") members.delete(m.from);
+    renderMembers();
+    append(noticeLine("notice", m.from, m.text), false);
+  });
+  client.on("error", (m) => append(noticeLine("problem", "", m.text), true));
+
+  // --- the connection's state -----------------------------------------------
+
+  client.addEventListener("status", (e) => {
+    const s = e.detail;
+    if (s.state === "open") {
+      fresh = true;
+      diagnosed = 0;
+    } else {
+      setJoined(false);
+    }
+    if (s.state === "reconnecting" && !s.opened && diagnosed !== s.attempt) {
+      diagnosed = s.attempt;
+      why = "could not connect";
+      diagnose();
+    }
+    showStatus(s);
+  });
+
+  function showStatus(s) {
+    retryButton.hidden = s.state === "connecting" || s.state === "open" || failure !== "";
+    switch (s.state) {
+      case "connecting":
+        setStatus("connecting", s.attempt === 0 ? "Connecting…" : "Reconnecting…");
         break;
-      case "members": {
-        if (fresh) startView();
-        let names = [];
-        try {
-          names = JSON.parse(m.text);
-        } catch (e) {
-          names = [];
-        }
-        members = new Set(Array.isArray(names) ? names : []);
-        members.add(me);
-        renderMembers();
-        attempt = 0;
-        setJoined(true);
-        setStatus("connected", "Connected as " + me);
+      case "open":
+        setStatus("connecting", "Joining…");
         break;
-      }
-      case "message":
-        append(messageLine(m, false), false);
+      case "reconnecting":
+        setStatus("offline", "Disconnected (" + reason(s) + "), retrying in " + s.seconds + " s");
         break;
-      case "status":
-        if (m.text === "joined") members.add(m.from);
-        else if (m.text === "left") members.delete(m.from);
-        renderMembers();
-        append(noticeLine("notice", m.from, m.text), false);
+      case "paused":
+        setStatus("offline", "Disconnected (" + reason(s) + "), waiting for " + (s.why === "offline" ? "the network" : "the page to be shown"));
         break;
-      case "error":
-        append(noticeLine("problem", "", m.text), true);
+      case "closed":
+        setStatus("failed", failure || "Disconnected (" + reason(s) + ")");
         break;
     }
   }
 
-  // --- the connection -----------------------------------------------------
-
-  function connect() {
-    clearTimeout(retryTimer);
-    clearInterval(countdown);
-    retryButton.hidden = true;
-    if (ws) return;
-    setStatus("connecting", attempt === 0 ? "Connecting…" : "Reconnecting…");
-    const proto = location.protocol === "https:" ? "wss://" : "ws://";
-    const sock = new WebSocket(proto + location.host + socketPath);
-    let opened = false;
-    ws = sock;
-    sock.onopen = () => {
-      opened = true;
-      fresh = true;
-      setStatus("connecting", "Joining…");
-    };
-    sock.onmessage = (e) => {
-      if (ws !== sock) return;
-      let m;
-      try {
-        m = JSON.parse(e.data);
-      } catch (err) {
-        return;
-      }
-      receive(m);
-    };
-    sock.onclose = (e) => {
-      if (ws !== sock) return;
-      ws = null;
-      setJoined(false);
-      if (opened) retry(closeReason(e));
-      else diagnose();
-    };
-  }
-
-  function closeReason(e) {
-    if (e.code === 1008) return "too slow to keep up";
-    if (e.reason) return e.reason;
+  function reason(s) {
+    if (!s.opened) return why;
+    if (s.code === 1008) return "too slow to keep up";
+    if (s.reason) return s.reason;
     return "connection lost";
   }
 
@@ -210,31 +207,18 @@
       res = await fetch(socketPath, { cache: "no-store" });
       body = (await res.text()).trim();
     } catch (e) {
-      retry("server unreachable");
+      res = null;
+    }
+    if (!res) {
+      why = "server unreachable";
+    } else if (res.status === 409) {
+      why = "the name " + me + " is in use in this room";
+    } else if (res.status === 400 && body.startsWith("invalid")) {
+      failure = "Cannot join: " + body;
+      client.close();
       return;
     }
-    if (res.status === 409) {
-      retry("the name " + me + " is in use in this room");
-    } else if (res.status === 400 && body.startsWith("invalid")) {
-      setStatus("failed", "Cannot join: " + body);
-    } else {
-      retry("could not connect");
-    }
-  }
-
-  function retry(why) {
-    const base = Math.min(maxDelay, minDelay * 2 ** attempt);
-    const delay = base / 2 + (Math.random() * base) / 2;
-    attempt++;
-    let left = Math.ceil(delay / 1000);
-    const show = () => setStatus("offline", "Disconnected (" + why + "), retrying in " + left + " s");
-    show();
-    retryButton.hidden = false;
-    countdown = setInterval(() => {
-      left = Math.max(0, left - 1);
-      show();
-    }, 1000);
-    retryTimer = setTimeout(connect, delay);
+    if (client.status.state !== "open") showStatus(client.status);
   }
 
   // --- sending --------------------------------------------------------------
@@ -242,12 +226,12 @@
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const text = input.value;
-    if (!text.trim() || !joined || !ws || ws.readyState !== WebSocket.OPEN) return;
+    if (!text.trim() || !joined) return;
     if (utf8.encode(text).length > maxTextBytes) {
       append(noticeLine("problem", "", "Message too long: at most " + maxTextBytes + " bytes."), true);
       return;
     }
-    ws.send(JSON.stringify({ typ: "message", text: text }));
+    client.send("message", { text: text });
     append(messageLine({ from: me, text: text }, false), true);
     input.value = "";
   });
@@ -257,12 +241,7 @@
   });
   newBelow.addEventListener("click", scrollToBottom);
   retryButton.addEventListener("click", () => {
-    attempt = 0;
-    connect();
+    failure = "";
+    client.reconnect();
   });
-  window.addEventListener("online", () => {
-    if (!ws) connect();
-  });
-
-  connect();
 })();
