@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/macaron-contrib/sockets"
+	socketsjs "github.com/macaron-contrib/sockets/client" // (the tests have a type client)
 	"github.com/macaron-contrib/sockets/examples/logstream/logline"
 	"github.com/macaron-contrib/sockets/examples/logstream/tail"
 	"github.com/macaron-contrib/sockets/wslog"
@@ -195,6 +196,9 @@ func (a *app) routes() http.Handler {
 		ctx.Resp.Header().Set("Cache-Control", "no-cache")
 		files.ServeHTTP(ctx.Resp, ctx.Req.Request)
 	})
+	// The library's browser client, which the page loads before its own
+	// script. Without a version in its URL it is revalidated at each use.
+	m.Get("/sockets.js", socketsjs.Handler())
 	m.Get("/", a.index)
 	m.Get("/api/files", a.listFiles)
 

@@ -206,3 +206,44 @@ func (tb *tab) setSearch(text string) {
 	tb.T.Helper()
 	tb.Run(fmt.Sprintf(`(s => { s.value = %s; s.dispatchEvent(new Event("input")); })(document.getElementById("search"))`, browser.JSString(text)))
 }
+
+// TestBrowserLogGap: when the server cannot resume after the last line
+// shown (the ring no longer holds the page's generation), the page says
+// so in place, among the lines, then shows what the server still has and
+// goes on live, with no line twice; the client forgot the old position
+// and resumes from the new lines.
+func TestBrowserLogGap(t *testing.T) {
+	path := logFile(t, "app.log")
+	appendLines(t, path, "INFO a", "INFO b")
+	ts := newTestServerWith(t, config{Files: []string{path}, RingSize: 4})
+	ts.waitRing(t, path, 2)
+	proxy := testkit.NewProxy(t, ts.Listener.Addr().String())
+
+	chromium := browser.New(t, 1000, 600)
+	tb := &tab{chromium.NewTab("")}
+	tb.Do(chromedp.Navigate(proxy.URL() + "/"))
+	tb.WaitFor(connected)
+	tb.waitForLine("INFO b")
+
+	proxy.Cut()
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, path, "INFO n1", "INFO n2", "INFO n3", "INFO n4", "INFO n5")
+	tb.waitForLine("INFO n5")
+	tb.WaitFor(connected)
+	const order = `[...document.querySelectorAll("#lines li")].map((li) => li.classList.contains("notice") ? "gap" : li.querySelector(".text").textContent).join(", ")`
+	if got := browser.Eval[string](tb.Tab, order); got != "INFO a, INFO b, gap, INFO n2, INFO n3, INFO n4, INFO n5" {
+		t.Errorf("the page shows %s", got)
+	}
+
+	// Cut again: the page resumes from the new lines, with no gap.
+	proxy.Cut()
+	appendLines(t, path, "INFO n6")
+	tb.waitForLine("INFO n6")
+	tb.WaitFor(connected)
+	if got := browser.Eval[string](tb.Tab, order); got != "INFO a, INFO b, gap, INFO n2, INFO n3, INFO n4, INFO n5, INFO n6" {
+		t.Errorf("after resuming again, the page shows %s", got)
+	}
+	chromium.Close()
+}

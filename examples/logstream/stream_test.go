@@ -712,7 +712,11 @@ func TestPageAndHeaders(t *testing.T) {
 	if strings.Contains(body, "<script>") || regexp.MustCompile(`\son[a-z]+=`).MatchString(body) {
 		t.Error("inline script in the page")
 	}
-	for _, p := range []string{"/static/logstream.js", "/static/logstream.css"} {
+	if !strings.Contains(body, `<script src="/sockets.js" defer></script>
+<script src="/static/logstream.js" defer></script>`) {
+		t.Error("the page does not load the library's sockets.js before logstream.js")
+	}
+	for _, p := range []string{"/static/logstream.js", "/static/logstream.css", "/sockets.js"} {
 		if resp, _ := get(t, ts.URL+p); resp.StatusCode != 200 {
 			t.Errorf("GET %s: %d", p, resp.StatusCode)
 		}

@@ -1,8 +1,8 @@
 "use strict";
-// The log viewer: one websocket to /api/logs/stream, reconnected with
-// exponential backoff and resumed after the last line received
-// (since=GEN:OFFSET: its file generation and offset, so that a rotation
-// in between is noticed).
+// The log viewer: one socket to /api/logs/stream, through the library's
+// client (sockets.js, loaded before this file), which reconnects by itself
+// and resumes after the last line received (since=GEN:OFFSET: its file
+// generation and offset, so that a rotation in between is noticed).
 // Filters change by a message on the open socket, without reconnecting.
 // Log lines are put in the page with textContent only: never as HTML.
 (() => {
@@ -22,17 +22,15 @@
 
   const maxLines = 500; // older lines leave the page
   const backfillLines = 300;
-  const minDelay = 500;
-  const maxDelay = 10000;
   const searchDelay = 300;
 
   let files = [];
   let file = null; // the file shown, as the server names it
-  let ws = null; // the current socket, or null between attempts
-  let attempt = 0; // failed attempts since the last open socket
-  let retryTimer = 0;
-  let countdown = 0;
-  let lastPos = null; // "gen:offset" of the last line received, for since=
+  let client = null; // the socket's client, once the files are known
+  let received = false; // a line of this file arrived
+  let why = ""; // why the last attempt failed, once diagnosed
+  let diagnosed = 0; // the attempt diagnosed last
+  let failure = ""; // why the page gave up
   let applied = { level: "", search: "" }; // the filter the server applies
   let sent = null; // the filter last sent on the current socket
   let paused = false;
@@ -164,7 +162,7 @@
     let items = [];
     for (const m of frames) {
       if (typeof m.line === "string") {
-        lastPos = typeof m.gen === "string" ? m.gen + ":" + m.offset : String(m.offset);
+        received = true;
         const li = lineItem(m);
         if (paused) {
           heldCount++;
@@ -201,9 +199,9 @@
   function sendFilter() {
     clearTimeout(searchTimer);
     const f = wanted();
-    if (!ws || ws.readyState !== WebSocket.OPEN || sameFilter(f, sent)) return;
+    if (!client || client.status.state !== "open" || sameFilter(f, sent)) return;
     sent = f;
-    ws.send(JSON.stringify(f));
+    client.send(f);
   }
 
   levelSelect.addEventListener("change", sendFilter);
@@ -238,55 +236,78 @@
 
   // --- the connection -------------------------------------------------------
 
-  function streamURL(proto) {
+  // positionOf is a line's place, "GEN:OFFSET"; other frames have none.
+  function positionOf(m) {
+    if (typeof m.line !== "string") return undefined;
+    return typeof m.gen === "string" ? m.gen + ":" + m.offset : String(m.offset);
+  }
+
+  // streamURL resumes since pos; without one, a new view gets the last
+  // lines, and one that lost its place (a gap) goes on from now.
+  function streamURL(pos) {
     const p = new URLSearchParams();
     if (file !== null) p.set("file", file);
     if (applied.level) p.set("level", applied.level);
     if (applied.search) p.set("search", applied.search);
-    if (lastPos !== null) p.set("since", lastPos);
-    else p.set("backfill", String(backfillLines));
-    return proto + location.host + "/api/logs/stream?" + p.toString();
+    if (pos !== null) p.set("since", pos);
+    else p.set("backfill", String(received ? 0 : backfillLines));
+    return "/api/logs/stream?" + p.toString();
   }
 
   function connect() {
-    clearTimeout(retryTimer);
-    clearInterval(countdown);
-    retryButton.hidden = true;
-    if (ws) return;
-    setStatus("connecting", attempt === 0 ? "Connecting…" : "Reconnecting…");
-    const sock = new WebSocket(streamURL(location.protocol === "https:" ? "wss://" : "ws://"));
-    let opened = false;
-    ws = sock;
-    sent = applied;
-    sock.onopen = () => {
-      if (ws !== sock) return;
-      opened = true;
-      attempt = 0;
-      setStatus("connected", "Live");
-      sendFilter(); // what changed while offline
-    };
-    sock.onmessage = (e) => {
-      if (ws !== sock) return;
-      let m;
-      try {
-        m = JSON.parse(e.data);
-      } catch (err) {
-        return;
+    client = new Sockets(streamURL, {
+      type: null, // the frames are told apart by their members
+      positionOf: positionOf,
+      isReset: (m) => m.error === "gap", // the server could not resume exactly
+      delay: 500,
+      maxDelay: 10000,
+      jitter: "equal",
+    });
+    client.on("*", receive);
+    // The gap notice goes in its place among the lines.
+    client.addEventListener("reset", (e) => receive(e.detail.frame));
+    client.addEventListener("status", (e) => {
+      const s = e.detail;
+      if (s.state === "open") {
+        diagnosed = 0;
+        sent = applied; // the filter in the URL
+        sendFilter(); // what changed while offline
       }
-      receive(m);
-    };
-    sock.onclose = (e) => {
-      if (ws !== sock) return;
-      ws = null;
-      if (opened) retry(closeReason(e));
-      else diagnose();
-    };
+      if (s.state === "reconnecting" && !s.opened && diagnosed !== s.attempt) {
+        diagnosed = s.attempt;
+        why = "could not connect";
+        diagnose();
+      }
+      showStatus(s);
+    });
   }
 
-  function closeReason(e) {
-    if (e.code === 1008) return "too slow to keep up";
-    if (e.code === 1001) return "server going away";
-    if (e.reason) return e.reason;
+  function showStatus(s) {
+    retryButton.hidden = s.state === "connecting" || s.state === "open";
+    switch (s.state) {
+      case "connecting":
+        setStatus("connecting", s.attempt === 0 ? "Connecting…" : "Reconnecting…");
+        break;
+      case "open":
+        setStatus("connected", "Live");
+        break;
+      case "reconnecting":
+        setStatus("offline", "Disconnected (" + reason(s) + "), retrying in " + s.seconds + " s");
+        break;
+      case "paused":
+        setStatus("offline", "Disconnected (" + reason(s) + "), waiting for " + (s.why === "offline" ? "the network" : "the page to be shown"));
+        break;
+      case "closed":
+        setStatus("failed", failure || "Disconnected (" + reason(s) + ")");
+        break;
+    }
+  }
+
+  function reason(s) {
+    if (!s.opened) return why;
+    if (s.code === 1008) return "too slow to keep up";
+    if (s.code === 1001) return "server going away";
+    if (s.reason) return s.reason;
     return "connection lost";
   }
 
@@ -296,57 +317,36 @@
   async function diagnose() {
     let res, body;
     try {
-      res = await fetch(streamURL(location.protocol + "//"), { cache: "no-store" });
+      res = await fetch(streamURL(client.position), { cache: "no-store" });
       body = (await res.text()).trim();
     } catch (e) {
-      retry("server unreachable");
+      res = null;
+    }
+    if (!res) {
+      why = "server unreachable";
+    } else if (res.status === 403 || (res.status === 400 && !body.startsWith("Bad Request"))) {
+      failure = "Cannot stream: " + body;
+      client.close();
       return;
     }
-    if (res.status === 403 || (res.status === 400 && !body.startsWith("Bad Request"))) {
-      setStatus("failed", "Cannot stream: " + body);
-      retryButton.hidden = false;
-    } else {
-      retry("could not connect");
-    }
-  }
-
-  function retry(why) {
-    const base = Math.min(maxDelay, minDelay * 2 ** attempt);
-    const delay = base / 2 + (Math.random() * base) / 2;
-    attempt++;
-    let left = Math.ceil(delay / 1000);
-    const tell = () => setStatus("offline", "Disconnected (" + why + "), retrying in " + left + " s");
-    tell();
-    retryButton.hidden = false;
-    countdown = setInterval(() => {
-      left = Math.max(0, left - 1);
-      tell();
-    }, 1000);
-    retryTimer = setTimeout(connect, delay);
+    if (client.status.state !== "open") showStatus(client.status);
   }
 
   retryButton.addEventListener("click", () => {
-    attempt = 0;
-    connect();
-  });
-  window.addEventListener("online", () => {
-    if (!ws) connect();
+    failure = "";
+    client.reconnect();
   });
 
   // switchTo starts over on another file.
   function switchTo(name) {
-    if (ws) {
-      const old = ws;
-      ws = null;
-      old.close(1000);
-    }
     file = name;
     fileName.textContent = files.length > 1 ? "" : name;
-    lastPos = null;
     incoming = [];
+    received = false;
     clearView();
-    attempt = 0;
-    connect();
+    if (!client) return connect();
+    client.position = null;
+    client.reconnect();
   }
 
   fileSelect.addEventListener("change", () => switchTo(fileSelect.value));
