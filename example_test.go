@@ -135,7 +135,7 @@ func ExampleHub_JoinSince() {
 		receiver <-chan string, sender chan<- string, done <-chan bool) {
 		room := ctx.Params("room")
 		if _, err := hub.Claim(ctx.Req.Context(), room, c, ctx.Query("name"), nil); err != nil {
-			sender <- `{"error":"name taken"}`
+			c.Close(4409, "name taken")
 			return
 		}
 		since, _ := sockets.ParsePosition(ctx.Query("since"))
