@@ -76,7 +76,7 @@ type Hub struct {
 	// catchMu guards what JoinSince and PublishExcept leave for the
 	// store's deliveries.
 	catchMu  sync.Mutex
-	catching map[catchKey]*catchUp // members joining with JoinSince
+	catching map[catchKey]*catchUp  // members joining with JoinSince
 	excepts  map[string]exceptEntry // message id -> connection left out
 	idPrefix string
 	ids      atomic.Uint64
