@@ -64,11 +64,11 @@ type Hub struct {
 	// and mu, so either lock is enough to read it.
 	subMu      sync.Mutex
 	subscribed map[string]bool
-	// unsubscribing counts the goroutines of inBackground (a closed
+	// background counts the goroutines of inBackground (a closed
 	// connection's broker and store calls); none starts once closed is set
 	// (under mu), so Close can wait for them.
-	unsubscribing sync.WaitGroup
-	closed        bool
+	background sync.WaitGroup
+	closed     bool
 	// following holds the rooms followed in the history store, written
 	// under subMu (as subscribed).
 	following map[string]historyRoom
@@ -265,7 +265,7 @@ func (h *Hub) Leave(room string, c *Conn) {
 
 // LeaveAll removes c from every room.
 func (h *Hub) LeaveAll(c *Conn) {
-	h.leaveAll(c, false)
+	h.unsubscribe(h.leaveAllLocal(c, false))
 }
 
 // forget is LeaveAll for a closed connection, run by its closer before
@@ -280,17 +280,9 @@ func (h *Hub) forget(c *Conn) {
 	if len(emptied) == 0 || (h.broker == nil && h.history == nil) {
 		return
 	}
-	h.mu.RLock()
-	closed := h.closed
-	h.mu.RUnlock()
-	if closed {
-		return // the broker is closed and the rooms unfollowed
-	}
+	// Once Close has begun, the broker is closed and the rooms unfollowed:
+	// nothing to tell them.
 	h.inBackground(func() { h.unsubscribe(emptied) })
-}
-
-func (h *Hub) leaveAll(c *Conn, closed bool) {
-	h.unsubscribe(h.leaveAllLocal(c, closed))
 }
 
 // leaveAllLocal removes c from every room and returns the rooms it emptied.
@@ -587,7 +579,7 @@ func (h *Hub) Close() error {
 	h.mu.Lock()
 	h.closed = true
 	h.mu.Unlock()
-	h.unsubscribing.Wait()
+	h.background.Wait()
 	h.subMu.Lock()
 	for room, f := range h.following {
 		f.stop()

@@ -20,7 +20,11 @@ func (h *Hub) Claim(ctx context.Context, room string, c *Conn, key string, info 
 	if err != nil {
 		return nil, err
 	}
-	c.OnClose(func() { h.inBackground(func() { releaseClaim(cl) }) })
+	c.OnClose(func() {
+		if !h.inBackground(func() { releaseClaim(cl) }) {
+			releaseClaim(cl) // the hub is closed; the store may not be
+		}
+	})
 	return cl, nil
 }
 
@@ -33,23 +37,23 @@ func releaseClaim(cl Claim) {
 	cl.Release(ctx)
 }
 
-// inBackground runs f on a goroutine of its own that Close waits for, or,
-// once Close has begun, on this one.
-func (h *Hub) inBackground(f func()) {
+// inBackground runs f on a goroutine of its own that Close waits for, and
+// reports true; once Close has begun it runs nothing and reports false.
+func (h *Hub) inBackground(f func()) bool {
 	h.mu.Lock()
 	closed := h.closed
 	if !closed {
-		h.unsubscribing.Add(1)
+		h.background.Add(1)
 	}
 	h.mu.Unlock()
 	if closed {
-		f()
-		return
+		return false
 	}
 	go func() {
-		defer h.unsubscribing.Done()
+		defer h.background.Done()
 		f()
 	}()
+	return true
 }
 
 // Presence returns the members of room across every instance, from the
