@@ -76,6 +76,7 @@ func TestResumeAcrossRestart(t *testing.T) {
 	path := logFile(t, "app.log")
 	appendLines(t, path, "a", "b")
 	first := newTestServer(t, path)
+	first.waitRing(t, path, 2)
 	last := first.stream(t, query("backfill", "1")).expect("b")[0]
 
 	appendLines(t, path, "c")
