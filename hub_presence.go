@@ -66,6 +66,17 @@ func (h *Hub) Presence(ctx context.Context, room string) ([]Member, error) {
 	return h.presence.Members(ctx, room)
 }
 
+// PresenceRooms returns every room with members across every instance,
+// with their number, in no set order, from the hub's presence store. It
+// reads every member: keep the answer for a while rather than asking on
+// each request.
+func (h *Hub) PresenceRooms(ctx context.Context) ([]RoomCount, error) {
+	if h.presence == nil {
+		return nil, errNoPresence
+	}
+	return h.presence.Rooms(ctx)
+}
+
 // WatchPresence calls f with each join and leave in room, on any
 // instance, until stop is called.
 func (h *Hub) WatchPresence(room string, f func(PresenceEvent)) (stop func(), err error) {

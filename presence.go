@@ -13,6 +13,12 @@ type Member struct {
 	Since time.Time // when the key was claimed
 }
 
+// A RoomCount is a room with members, as PresenceStore.Rooms lists it.
+type RoomCount struct {
+	Room    string
+	Members int
+}
+
 // A PresenceEvent is a join or a leave in a room.
 type PresenceEvent struct {
 	Room string
@@ -43,8 +49,14 @@ type PresenceStore interface {
 	// begins (ordered by key), then with each join and leave after that,
 	// in order, one at a time, until stop is called: a page can keep a
 	// member list with no race between reading it and hearing of changes.
-	// f may be first called before Watch returns.
+	// The joins for the members present are all made before Watch
+	// returns.
 	Watch(room string, f func(PresenceEvent)) (stop func(), err error)
+	// Rooms returns every room that has members, with their number,
+	// across every instance, in no set order. It reads every member's
+	// key: an app that lists rooms often (a lobby) keeps the answer for a
+	// while rather than asking on each request.
+	Rooms(ctx context.Context) ([]RoomCount, error)
 	// Close releases the store and every claim made through it.
 	Close() error
 }

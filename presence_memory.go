@@ -131,6 +131,21 @@ func (p *memoryPresence) Members(ctx context.Context, room string) ([]Member, er
 	return out, nil
 }
 
+func (p *memoryPresence) Rooms(ctx context.Context) ([]RoomCount, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, fmt.Errorf("sockets: listing rooms: %w", ErrStoreClosed)
+	}
+	out := make([]RoomCount, 0, len(p.rooms))
+	for room, claims := range p.rooms {
+		if len(claims) > 0 {
+			out = append(out, RoomCount{Room: room, Members: len(claims)})
+		}
+	}
+	return out, nil
+}
+
 func (p *memoryPresence) Watch(room string, f func(PresenceEvent)) (func(), error) {
 	if err := CheckName("room", room, MaxRoomLen); err != nil {
 		return nil, err

@@ -138,8 +138,9 @@
 //
 // Members reads the room's keys with a KV watcher of ROOMTOKEN.* (their
 // last values, deletes left out). Watch keeps a KV watcher of ROOMTOKEN.*
-// and one goroutine: the keys there when Watch is called are not
-// reported; a key written with a new claim id is a join (preceded by a
+// and one goroutine: the keys there when Watch is called are reported as
+// joins, on the caller's goroutine, before Watch returns; after that, a key
+// written with a new claim id is a join (preceded by a
 // leave if another claim held the key); a write with the same claim id is
 // a renewal and is not reported; a delete, purge or expiry marker is a
 // leave, with the info last known.

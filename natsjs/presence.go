@@ -482,6 +482,49 @@ func (p *Presence) Members(ctx context.Context, room string) ([]sockets.Member, 
 	}
 }
 
+// Rooms returns every room with members, with their number, read from the
+// bucket's keys (not their values) with one KV watcher of the whole
+// bucket, within Timeout.
+func (p *Presence) Rooms(ctx context.Context) ([]sockets.RoomCount, error) {
+	if p.isClosed() {
+		return nil, fmt.Errorf("natsjs: listing rooms: %w", sockets.ErrStoreClosed)
+	}
+	if !p.nc.IsConnected() {
+		return nil, fmt.Errorf("natsjs: listing rooms: %w", ErrNotConnected)
+	}
+	ctx, cancel := bound(ctx, p.timeout)
+	defer cancel()
+	w, err := p.kv.WatchAll(ctx, jetstream.IgnoreDeletes(), jetstream.MetaOnly())
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: listing rooms: %w", err)
+	}
+	defer w.Stop()
+	counts := map[string]int{} // by room token
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("natsjs: listing rooms: the watcher ended")
+			}
+			if e != nil {
+				if roomToken, _, ok := strings.Cut(e.Key(), "."); ok && e.Operation() == jetstream.KeyValuePut {
+					counts[roomToken]++
+				}
+				continue
+			}
+			out := make([]sockets.RoomCount, 0, len(counts))
+			for t, n := range counts {
+				if room, ok := untoken(t); ok {
+					out = append(out, sockets.RoomCount{Room: room, Members: n})
+				}
+			}
+			return out, nil
+		case <-ctx.Done():
+			return nil, fmt.Errorf("natsjs: listing rooms: %w", ctx.Err())
+		}
+	}
+}
+
 // remember keeps ms as room's last known members.
 func (p *Presence) remember(room string, ms []sockets.Member) {
 	p.cacheMu.Lock()
@@ -570,13 +613,14 @@ func (p *Presence) openWatch(room string) (kvWatch, map[string]value, error) {
 	}
 }
 
-// Watch calls f with each join and leave in room from the moment Watch
-// returns, in order, from one goroutine, until stop is called (stop waits
-// for a call in progress, unless called from f itself). A join is a key
-// created; a renewal is not reported; a leave is a key purged (Release,
-// Close) or expired (a crashed instance's, after the Lease), with the
-// member's info as last known. After a reconnect the watcher reads the
-// room again, and reports the difference with what it knew.
+// Watch calls f with a join for each member of room, ordered by key,
+// before it returns, then with each join and leave after that, in order,
+// from one goroutine, until stop is called (stop waits for a call in
+// progress, unless called from f itself). A join is a key created; a
+// renewal is not reported; a leave is a key purged (Release, Close) or
+// expired (a crashed instance's, after the Lease), with the member's info
+// as last known. After a reconnect the watcher reads the room again, and
+// reports the difference with what it knew.
 func (p *Presence) Watch(room string, f func(sockets.PresenceEvent)) (stop func(), err error) {
 	if err := sockets.CheckName("room", room, sockets.MaxRoomLen); err != nil {
 		return nil, fmt.Errorf("natsjs: watch: %w", err)
@@ -600,7 +644,12 @@ func (p *Presence) Watch(room string, f func(sockets.PresenceEvent)) (stop func(
 	}
 	p.watchers[w] = struct{}{}
 	p.mu.Unlock()
-	go w.run(k, f, present)
+	// The members now, before Watch returns: a caller that keeps a list
+	// has it complete as soon as it has a stop function.
+	for _, ev := range w.diff(present) {
+		f(ev)
+	}
+	go w.run(k, f)
 	return func() {
 		p.mu.Lock()
 		delete(p.watchers, w)
@@ -619,9 +668,9 @@ func (w *watcher) poke() {
 	}
 }
 
-// run is a watcher's goroutine: it reports the members present when the
-// watch began as joins, then every change.
-func (w *watcher) run(k kvWatch, f func(sockets.PresenceEvent), present map[string]value) {
+// run is a watcher's goroutine: it reports every change after the members
+// Watch reported.
+func (w *watcher) run(k kvWatch, f func(sockets.PresenceEvent)) {
 	defer close(w.gate.done)
 	defer func() { k.close() }()
 	emit := func(evs []sockets.PresenceEvent) {
@@ -629,7 +678,6 @@ func (w *watcher) run(k kvWatch, f func(sockets.PresenceEvent), present map[stri
 			w.gate.call(func() { f(ev) })
 		}
 	}
-	emit(w.diff(present))
 	updates := k.kw.Updates()
 	for {
 		select {

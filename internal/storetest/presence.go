@@ -27,6 +27,7 @@ func TestPresence(t *testing.T, stores PresenceStores) {
 	t.Run("KeyTaken", p.keyTaken)
 	t.Run("ConcurrentClaims", p.concurrentClaims)
 	t.Run("Watch", p.watch)
+	t.Run("Rooms", p.rooms)
 	t.Run("ReleaseThenClaimElsewhere", p.releaseThenClaimElsewhere)
 	t.Run("CloseReleases", p.closeReleases)
 	t.Run("Crash", p.crash)
@@ -289,6 +290,10 @@ func (p presenceSuite) watch(t *testing.T) {
 	pre := claimOK(t, a, "w", "pre", []byte("was there"))
 	first := claimOK(t, a, "w", "first", []byte("before pre"))
 	l, stop := watchOK(t, b, "w")
+	// The members there are reported before Watch returns: no wait.
+	if n := len(l.got()); n != 2 {
+		t.Fatalf("when Watch returned, %d events, want the 2 members there:\n%s", n, l)
+	}
 	other, _ := watchOK(t, b, "elsewhere")
 	waitEvents(t, "the members there", l, "w", []event{{"first", "before pre", false}, {"pre", "was there", false}})
 	releaseOK(t, first)
@@ -315,6 +320,37 @@ func (p presenceSuite) watch(t *testing.T) {
 	waitEvents(t, "a new watcher", after, "w", []event{{"late", "", false}})
 	if n := len(l.got()); n != 6 {
 		t.Fatalf("a stopped watcher got events after stop:\n%s", l)
+	}
+}
+
+// rooms: Rooms lists the rooms with members on every handle, with their
+// counts, whatever their names; a room everyone left is not listed.
+func (p presenceSuite) rooms(t *testing.T) {
+	a, b, _ := p.open(t, sockets.PresenceOptions{})
+	odd := "a.b *>\u00e9 " + strings.Repeat("x", 40)
+	claimOK(t, a, "one", "ann", nil)
+	gone := claimOK(t, b, "one", "bob", nil)
+	claimOK(t, b, odd, "carl", nil)
+	left := claimOK(t, a, "empty", "dan", nil)
+	releaseOK(t, left)
+	releaseOK(t, gone)
+	claimOK(t, a, "one", "eve", nil)
+	want := map[string]int{"one": 2, odd: 1}
+	for name, s := range map[string]sockets.PresenceStore{"a": a, "b": b} {
+		var got []sockets.RoomCount
+		testkit.Eventually(t, "the rooms on "+name, func() bool {
+			var err error
+			got, err = s.Rooms(testContext(t))
+			if err != nil {
+				t.Fatalf("Rooms on %s: %v", name, err)
+			}
+			return len(got) == len(want)
+		})
+		for _, rc := range got {
+			if want[rc.Room] != rc.Members {
+				t.Fatalf("Rooms on %s: %+v, want %v", name, got, want)
+			}
+		}
 	}
 }
 

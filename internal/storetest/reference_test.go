@@ -438,6 +438,18 @@ func (h *refPresenceHandle) Watch(room string, f func(sockets.PresenceEvent)) (f
 	}, nil
 }
 
+func (h *refPresenceHandle) Rooms(ctx context.Context) ([]sockets.RoomCount, error) {
+	h.be.mu.Lock()
+	defer h.be.mu.Unlock()
+	var out []sockets.RoomCount
+	for room, cs := range h.be.rooms {
+		if len(cs) > 0 {
+			out = append(out, sockets.RoomCount{Room: room, Members: len(cs)})
+		}
+	}
+	return out, nil
+}
+
 func (h *refPresenceHandle) Close() error {
 	h.mu.Lock()
 	if h.closed {
