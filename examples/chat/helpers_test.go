@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/internal/testkit"
 )
 
@@ -29,7 +30,7 @@ func newTestServer(t *testing.T) *testServer {
 	logs := &syncBuffer{}
 	// The tests send faster than people: no rate limit but where a test
 	// sets one.
-	return serveApp(t, config{Logger: log.New(logs, "", log.Lmicroseconds), MessageRate: -1}, logs, "server")
+	return serveApp(t, config{Logger: log.New(logs, "", log.Lmicroseconds), MessageRate: -1, DataDir: t.TempDir()}, logs, "server")
 }
 
 // serveApp serves a new app of cfg, which logs to logs. At the end of the
@@ -41,6 +42,7 @@ func serveApp(t *testing.T, cfg config, logs *syncBuffer, title string) *testSer
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.lobby.ttl = 0 // the tests look at the lobby right after a change
 	ts := &testServer{Server: httptest.NewServer(a.Handler()), app: a, log: logs}
 	t.Cleanup(func() {
 		ts.Close()
@@ -68,6 +70,7 @@ type client struct {
 	pending []Message // frames read ahead by awaitEntered
 	history []Message // the history frames received on joining
 	members []string  // the members frame received on joining
+	pos     string    // the position of the last message read
 }
 
 // join connects name to room and reads what a joiner gets first: the
@@ -184,6 +187,16 @@ func (c *client) read() (Message, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
 		return m, fmt.Errorf("frame %q: %v", data, err)
+	}
+	// Messages carry their position, which the client would resume
+	// from; it is kept aside, so that frames compare by what they say.
+	if m.Typ == typMessage || m.Typ == typHistory {
+		if _, err := sockets.ParsePosition(m.Pos); err != nil || m.Pos == "" {
+			return m, fmt.Errorf("frame %q: no valid position", data)
+		}
+		c.pos, m.Pos = m.Pos, ""
+	} else if m.Pos != "" {
+		return m, fmt.Errorf("frame %q: a position on a %s frame", data, m.Typ)
 	}
 	return m, nil
 }

@@ -1,59 +1,50 @@
-// Command chat is a multi-room chat built on a sockets Hub.
+// Command chat is a multi-room chat built on a sockets Hub with history and
+// presence.
 //
 //	go run ./examples/chat            # then open http://127.0.0.1:4000
 //
-// The lobby at / lists the rooms in use; /rooms/NAME is a room's page. The
-// page talks JSON frames, {"typ":"...","from":"...","text":"..."}, over the
-// websocket /sockets/rooms/ROOM/CLIENTNAME:
+// The lobby at / lists the rooms in use, busiest first, 50 a page;
+// /rooms/NAME is a room's page. The page talks JSON frames,
+// {"typ":"...","from":"...","text":"..."}, over the websocket
+// /sockets/rooms/ROOM/CLIENTNAME:
 //
 //   - the client sends {"typ":"message","text":"hi"};
-//   - the other members get {"typ":"message","from":"CLIENTNAME","text":"hi"}
-//     (the sender gets no echo), and {"typ":"status","from":NAME,"text":"joined"}
-//     or "left" when someone comes or goes;
-//   - a joining client first gets the room's last 50 messages, oldest first,
-//     as "history" frames, then {"typ":"members","text":"[\"ann\",\"bob\"]"};
-//   - a frame the server refuses gets {"typ":"error","text":REASON} back.
+//   - the other members get {"typ":"message","from":"CLIENTNAME","text":"hi",
+//     "pos":"..."} (the sender gets no echo), and
+//     {"typ":"status","from":NAME,"text":"joined"} or "left";
+//   - a joining client first gets the room's last 50 messages (-history),
+//     oldest first, as "history" frames, then
+//     {"typ":"members","text":"[\"ann\",\"bob\"]"};
+//   - a client that reconnects with ?since=POS, the last "pos" it saw, gets
+//     the members, then exactly the messages it missed; when they cannot be
+//     recovered, {"typ":"error","error":"reload"} and the history again;
+//   - a frame the server refuses, or a message it could not store, gets
+//     {"typ":"error","text":REASON} back.
 //
-// Names and rooms are trimmed of spaces wherever they come in (the socket's
-// URL, the room's page, the lobby's form): "general " is "general". A bad
-// name (empty, over 32 characters) or room (empty, over 64 characters),
-// one with an invisible or control character in it (zero-width spaces,
-// bidi controls and every other format character, variation selectors,
-// Hangul fillers), or "." or ".." (which browsers resolve in a URL) is
-// refused with 400 before the upgrade, a name in use in the room with 409.
-// Lookalikes made of visible characters are not caught (see names.go).
+// Names and rooms are trimmed of spaces wherever they come in. A bad name
+// (empty, over 32 characters) or room (empty, over 64 characters), one
+// with an invisible or control character, or "." or "..", is refused with
+// 400 before the upgrade, a name in use in the room with 409 (see
+// names.go).
 //
-// Each room keeps its last 50 messages (-history) for joiners, and a log
-// of its last 256 events for joiners catching up; a room everyone left
-// keeps only its history, for up to 256 such rooms.
+// Rooms live in NATS JetStream (package natsjs): the history in a stream,
+// the names in a key-value bucket. With no flags, an embedded nats-server
+// stores them in -data, so history survives a restart. With -nats, an
+// external NATS cluster (nats-server 2.11 or newer, JetStream on) is used
+// instead, and several instances share rooms, history and names:
 //
-// The hub's counters are at /debug/vars, under "chat"; it answers only
-// requests from this machine that came through no proxy. With
-// -metrics-addr (off by default), Prometheus metrics are served at /metrics
-// on a listener of their own, for example -metrics-addr 127.0.0.1:9100:
-// the sockets', the hub's and the NATS broker's (package metrics), labelled
-// "chat", with the Go runtime's and the process's.
-//
-// Several instances can serve the same rooms through a NATS server:
-//
-//	go run ./examples/chat -addr 127.0.0.1:4000 -nats nats://127.0.0.1:4222
+//	go run ./examples/chat -addr 127.0.0.1:4000 -nats-listen 127.0.0.1:4222
 //	go run ./examples/chat -addr 127.0.0.1:4001 -nats nats://127.0.0.1:4222
 //
-// (or NATS_URL=nats://127.0.0.1:4222; -nats wins over it). Members of a room
-// on any instance then talk to each other with the same protocol, a joiner
-// gets the room's history and members from every instance, and the lobby
-// counts everyone: see the README's "Running several instances" and
-// natsStore. Without a NATS server there, the command fails at once. The broker's counters are at
-// /debug/vars under "chat_nats". What the other instances send is checked
-// as a client's frames are (names, texts, frame types), and clocks more
-// than 2^32 ahead are refused; what fails is dropped and counted there as
-// "malformed" (see rooms_nats_check.go).
+// (the first embeds the server and lets the second use it). Credentials
+// never go on the command line: NATS_CREDS, NATS_NKEY, NATS_TOKEN or
+// NATS_USER and NATS_PASSWORD. With -debug-addr (off by default),
+// Prometheus metrics and expvar are served on a listener of their own.
 package main
 
 import (
 	"context"
 	"errors"
-	"expvar"
 	"flag"
 	"log"
 	"net"
@@ -63,8 +54,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/macaron-contrib/sockets/natsbroker"
 )
 
 // shutdownTimeout bounds the wait for requests in flight on SIGINT or
@@ -79,23 +68,22 @@ func main() {
 
 // run is the whole command; it runs once per process.
 func run() error {
-	cfg := parseFlags(os.Args[1:], os.Getenv)
+	cfg, debugAddr, err := parseFlags(os.Args[1:], os.Getenv)
+	if err != nil {
+		return err
+	}
 	a, err := newApp(cfg)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	a.hub.PublishExpvar("chat") // expvar names are global: once per process
-	if a.nats != nil {
-		expvar.Publish("chat_nats", expvar.Func(func() any { return a.nats.stats() }))
-	}
-
-	if cfg.MetricsAddr != "" {
-		stopMetrics, err := serveMetrics(cfg.MetricsAddr, a)
+	if debugAddr != "" {
+		stopDebug, err := serveDebug(debugAddr, a)
 		if err != nil {
 			return err
 		}
-		defer stopMetrics()
+		defer stopDebug()
 	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -109,9 +97,8 @@ func run() error {
 }
 
 // parseFlags reads the command line; NATS_URL (through getenv) is the
-// default of -nats.
-func parseFlags(args []string, getenv func(string) string) config {
-	var cfg config
+// default of -nats, and credentials come from the environment (natsAuth).
+func parseFlags(args []string, getenv func(string) string) (cfg config, debugAddr string, err error) {
 	fs := flag.NewFlagSet("chat", flag.ExitOnError)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:4000", "address to listen on")
 	fs.Func("allowed-hosts", "comma-separated Host names the sockets accept (default: the names of -addr; needed when listening on every interface or behind a domain)", func(v string) error {
@@ -122,13 +109,14 @@ func parseFlags(args []string, getenv func(string) string) config {
 		}
 		return nil
 	})
-	fs.IntVar(&cfg.HistorySize, "history", defaultHistorySize, "messages each room keeps for joiners")
-	fs.StringVar(&cfg.NATSURL, "nats", getenv("NATS_URL"),
-		"NATS server URL(s) through which instances share their rooms (default $NATS_URL; empty: a single instance)")
-	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "address of a listener of its own serving Prometheus metrics at /metrics (empty: none)")
-	fs.StringVar(&cfg.NATSPrefix, "nats-prefix", natsbroker.DefaultPrefix, "first tokens of the NATS subjects; instances with the same prefix share their rooms")
+	fs.IntVar(&cfg.HistorySize, "history", defaultHistorySize, "messages each room keeps (the same on every instance)")
+	fs.StringVar(&cfg.DataDir, "data", defaultDataDir(), "directory where the embedded NATS server stores the rooms")
+	fs.StringVar(&cfg.NATSListen, "nats-listen", "", "address where the embedded NATS server listens for other instances (empty: none)")
+	fs.StringVar(&cfg.NATSURL, "nats", getenv("NATS_URL"), "URL(s) of an external NATS cluster with JetStream, instead of the embedded server (default $NATS_URL)")
+	fs.StringVar(&debugAddr, "debug-addr", "", "address of a listener of its own serving /metrics and /debug/vars (empty: none)")
 	fs.Parse(args)
-	return cfg
+	cfg.NATSOptions, err = natsAuth(getenv)
+	return cfg, debugAddr, err
 }
 
 // serve serves the chat on ln until ctx is done, then closes the open

@@ -15,9 +15,9 @@ import (
 
 // TestMain fails the run when the tests leave goroutines behind: every
 // connection's handler and goroutines must end once its client is gone.
-// With CHAT_RUN_MAIN=1 the test binary is the chat command itself, a
-// single instance whatever NATS_URL says, with CHAT_MAIN_ARGS added to its
-// arguments.
+// With CHAT_RUN_MAIN=1 the test binary is the chat command itself, on an
+// embedded NATS server whatever NATS_URL says, with CHAT_MAIN_ARGS added to
+// its arguments.
 func TestMain(m *testing.M) {
 	if os.Getenv("CHAT_RUN_MAIN") == "1" {
 		os.Args = append([]string{"chat", "-addr", "127.0.0.1:0", "-nats="}, strings.Fields(os.Getenv("CHAT_MAIN_ARGS"))...)
@@ -30,6 +30,7 @@ func TestMain(m *testing.M) {
 // startCommand runs the test binary as the chat command with args added.
 func startCommand(t *testing.T, args string) *testkit.Command {
 	t.Helper()
+	args = "-data " + t.TempDir() + " " + args // not the user's
 	return testkit.StartCommand(t, []string{"CHAT_RUN_MAIN=1", "CHAT_MAIN_ARGS=" + args}, listeningLine)
 }
 

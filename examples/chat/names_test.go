@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/macaron-contrib/sockets"
 )
 
 // invisibleNames look like "ann", or like nothing, but are not.
@@ -97,7 +99,8 @@ func TestRoomNamesAreTrimmedEverywhere(t *testing.T) {
 	if want := []string{"ann", "bob"}; !reflect.DeepEqual(bob.members, want) {
 		t.Errorf("bob in \" general \" is with %q, want %q", bob.members, want)
 	}
-	if got, want := ts.app.store.Rooms(), []roomInfo{{"general", 2}}; !reflect.DeepEqual(got, want) {
+	if got, _ := ts.app.lobby.list(); !reflect.DeepEqual(got, []sockets.RoomCount{{Room: "general", Members: 2}}) {
+		want := "general with 2"
 		t.Errorf("rooms %+v, want %+v", got, want)
 	}
 	_, page := get(t, ts.URL+"/rooms/general%20?name=cat")

@@ -1,9 +1,10 @@
 "use strict";
 // The room page: one socket to /sockets/rooms/ROOM/NAME, through the
 // library's client (sockets.js, loaded before this file), which reconnects by
-// itself. On each join the server sends the room's history again, which
-// replaces the view. Everything users wrote is put in the page with
-// textContent, never parsed as HTML.
+// itself, since the last position it saw: the server then sends the members
+// and what the page missed. A first join, or one the server cannot resume
+// (a "reset"), gets the room's history, which replaces the view. Everything
+// users wrote is put in the page with textContent, never parsed as HTML.
 (() => {
   const root = document.getElementById("chat");
   if (!root) return; // the page is asking for a name
@@ -27,6 +28,8 @@
 
   let joined = false; // the members frame of the current socket arrived
   let fresh = false; // the next history or members frame starts a new view
+  let resuming = false; // the current socket was opened since a position
+  let gap = false; // the server could not resume: say so in the new view
   let members = new Set();
   let why = ""; // why the last attempt failed, once diagnosed
   let diagnosed = 0; // the attempt diagnosed last
@@ -103,6 +106,8 @@
     fresh = false;
     list.replaceChildren();
     newBelow.hidden = true;
+    if (gap) append(noticeLine("notice", "", "Some messages could not be recovered: the history is shown again."), true);
+    gap = false;
   }
 
   // --- members ------------------------------------------------------------
@@ -122,8 +127,8 @@
 
   // --- frames from the server ---------------------------------------------
 
-  // The frames carry no position: a reconnect joins afresh, and the history
-  // that comes with the join replaces what the page showed.
+  // sockets.js remembers the "pos" of each frame and reconnects with
+  // ?since=POS.
   const client = new Sockets(socketPath, { type: "typ", delay: 500, maxDelay: 10000, jitter: "equal" });
 
   client.on("history", (m) => {
@@ -144,7 +149,11 @@
     setJoined(true);
     setStatus("connected", "Connected as " + me);
   });
-  client.on("message", (m) => append(messageLine(m, false), false));
+  // The server never echoes a member's own messages, but a page resuming
+  // gets what it missed, its own included: those are on the page already.
+  client.on("message", (m) => {
+    if (m.from !== me) append(messageLine(m, false), false);
+  });
   client.on("status", (m) => {
     if (m.text === "joined") members.add(m.from);
     else if (m.text === "left") members.delete(m.from);
@@ -155,10 +164,15 @@
 
   // --- the connection's state -----------------------------------------------
 
+  client.addEventListener("reset", () => {
+    fresh = true;
+    gap = true;
+  });
   client.addEventListener("status", (e) => {
     const s = e.detail;
+    if (s.state === "connecting") resuming = s.position != null;
     if (s.state === "open") {
-      fresh = true;
+      fresh = !resuming;
       diagnosed = 0;
     } else {
       setJoined(false);

@@ -36,27 +36,26 @@ func scrapeMetrics(t *testing.T, url string) string {
 	return body
 }
 
-// metricsServer serves a's metricsHandler on 127.0.0.1.
-func metricsServer(t *testing.T, a *app) string {
+// debugServer serves a's debugHandler on 127.0.0.1 and returns its URL.
+func debugServer(t *testing.T, a *app) string {
 	t.Helper()
-	h, err := a.metricsHandler()
+	h, err := a.debugHandler()
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv.URL + "/metrics"
+	return srv.URL
 }
 
-// /metrics shows the chat's sockets and hub under "chat", and the Go
-// runtime's metrics; a single instance has no broker metrics. Nothing
-// else is served there.
-func TestMetricsHandler(t *testing.T) {
+// The debug listener's /metrics shows the chat's sockets and hub under
+// "chat", and the Go runtime's metrics; its /debug/vars, expvar's.
+func TestDebugHandler(t *testing.T) {
 	ts := newTestServer(t)
-	url := metricsServer(t, ts.app)
+	url := debugServer(t, ts.app)
 	ts.join(t, "lobby", "ann")
 	ts.join(t, "lobby", "bob")
-	body := scrapeMetrics(t, url)
+	body := scrapeMetrics(t, url+"/metrics")
 	for series, want := range map[string]float64{
 		`sockets_connections_open{group="chat"}`:                       2,
 		`sockets_connections_accepted_total{group="chat"}`:             2,
@@ -71,44 +70,24 @@ func TestMetricsHandler(t *testing.T) {
 	if _, ok := metricValue(body, "go_goroutines"); !ok {
 		t.Error("no go_goroutines")
 	}
-	if strings.Contains(body, "sockets_broker_") {
-		t.Error("broker metrics without a broker")
-	}
-	if resp, _ := testkit.Get(t, http.DefaultClient, strings.TrimSuffix(url, "/metrics")+"/debug/vars"); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET /debug/vars on the metrics listener: %d, want 404", resp.StatusCode)
+	resp, vars := testkit.Get(t, http.DefaultClient, url+"/debug/vars")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(vars, `"memstats"`) {
+		t.Errorf("GET /debug/vars on the debug listener: %d\n%.200s", resp.StatusCode, vars)
 	}
 }
 
-// With NATS, /metrics also shows the broker's, its publish latency
-// among them.
-func TestMetricsHandlerWithNATS(t *testing.T) {
-	_, A, _ := newCluster(t)
-	url := metricsServer(t, A.app)
-	ann := A.join(t, "r", "ann")
-	ann.say(t, "hello")
-	body := scrapeMetrics(t, url)
-	for _, series := range []string{
-		`sockets_broker_messages_published_total{broker="chat"}`,
-		`sockets_broker_publish_duration_seconds_count{broker="chat"}`,
-		`sockets_broker_publish_duration_seconds_bucket{broker="chat",le="+Inf"}`,
-	} {
-		if got, ok := metricValue(body, series); !ok || got < 1 {
-			t.Errorf("%s = %v (found: %v), want at least 1 once ann has spoken", series, got, ok)
-		}
-	}
-}
+var debugLine = regexp.MustCompile(`metrics at http://(\S+)/metrics`)
 
-var metricsLine = regexp.MustCompile(`metrics at http://(\S+)/metrics`)
-
-// -metrics-addr serves /metrics on a listener of its own; without it, no
-// metrics are served, on either listener.
-func TestCommandMetricsAddr(t *testing.T) {
+// -debug-addr serves /metrics and /debug/vars on a listener of their own;
+// the chat's listener serves neither, with or without it, and nothing
+// there shows NATS credentials.
+func TestCommandDebugAddr(t *testing.T) {
 	t.Run("set", func(t *testing.T) {
-		c := startCommand(t, "-metrics-addr 127.0.0.1:0")
+		c := startCommand(t, "-debug-addr 127.0.0.1:0")
 		addr := c.Listening(t)
-		m := metricsLine.FindStringSubmatch(c.Stderr.String()) // said before listening
+		m := debugLine.FindStringSubmatch(c.Stderr.String()) // said before listening
 		if m == nil {
-			t.Fatalf("no metrics address in the log:\n%s", c.Stderr)
+			t.Fatalf("no debug address in the log:\n%s", c.Stderr)
 		}
 		ws, _, _, err := testkit.Dial("ws://" + addr + "/sockets/rooms/r/ann")
 		if err != nil {
@@ -119,8 +98,13 @@ func TestCommandMetricsAddr(t *testing.T) {
 			v, ok := metricValue(scrapeMetrics(t, "http://"+m[1]+"/metrics"), `sockets_connections_accepted_total{group="chat"}`)
 			return ok && v == 1
 		})
-		if resp, _ := testkit.Get(t, http.DefaultClient, "http://"+addr+"/metrics"); resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET /metrics on the chat's listener: %d, want 404", resp.StatusCode)
+		if _, vars := testkit.Get(t, http.DefaultClient, "http://"+m[1]+"/debug/vars"); !strings.Contains(vars, `"chat"`) {
+			t.Errorf("/debug/vars has no hub counters:\n%.300s", vars)
+		}
+		for _, path := range []string{"/metrics", "/debug/vars"} {
+			if resp, _ := testkit.Get(t, http.DefaultClient, "http://"+addr+path); resp.StatusCode != http.StatusNotFound {
+				t.Errorf("GET %s on the chat's listener: %d, want 404", path, resp.StatusCode)
+			}
 		}
 		ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 		c.Cmd.Process.Signal(syscall.SIGTERM)
@@ -129,11 +113,13 @@ func TestCommandMetricsAddr(t *testing.T) {
 	t.Run("unset", func(t *testing.T) {
 		c := startCommand(t, "")
 		addr := c.Listening(t)
-		if metricsLine.MatchString(c.Stderr.String()) {
-			t.Errorf("metrics served without -metrics-addr:\n%s", c.Stderr)
+		if debugLine.MatchString(c.Stderr.String()) {
+			t.Errorf("metrics served without -debug-addr:\n%s", c.Stderr)
 		}
-		if resp, _ := testkit.Get(t, http.DefaultClient, "http://"+addr+"/metrics"); resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET /metrics on the chat's listener: %d, want 404", resp.StatusCode)
+		for _, path := range []string{"/metrics", "/debug/vars"} {
+			if resp, _ := testkit.Get(t, http.DefaultClient, "http://"+addr+path); resp.StatusCode != http.StatusNotFound {
+				t.Errorf("GET %s on the chat's listener: %d, want 404", path, resp.StatusCode)
+			}
 		}
 		c.Cmd.Process.Signal(syscall.SIGTERM)
 		c.WaitExit(t, "SIGTERM")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"expvar"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,21 +13,18 @@ import (
 
 	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/metrics"
-	"github.com/macaron-contrib/sockets/natsbroker"
 )
 
-// metricsHandler serves GET /metrics: the Prometheus metrics of the app's
-// sockets (group "chat"), its hub (hub "chat") and, with NATS, its broker
-// (broker "chat"), beside the Go runtime's and the process's.
-func (a *app) metricsHandler() (http.Handler, error) {
-	src := metrics.Sources{
+// debugHandler serves what is for the operator, not the public, on a
+// listener of its own (-debug-addr): GET /metrics, the Prometheus metrics
+// of the app's sockets (group "chat") and its hub (hub "chat"), beside the
+// Go runtime's and the process's; and GET /debug/vars, expvar's variables
+// (the command line, memory statistics, the hub's counters under "chat").
+func (a *app) debugHandler() (http.Handler, error) {
+	c, err := metrics.New(metrics.Sources{
 		Groups: map[string]*sockets.Group{"chat": a.sockets},
 		Hubs:   map[string]*sockets.Hub{"chat": a.hub},
-	}
-	if a.nats != nil {
-		src.Brokers = map[string]*natsbroker.Broker{"chat": a.nats.relay.b}
-	}
-	c, err := metrics.New(src, nil)
+	}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("chat: metrics: %w", err)
 	}
@@ -38,19 +36,20 @@ func (a *app) metricsHandler() (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: a.log}))
+	mux.Handle("GET /debug/vars", expvar.Handler())
 	return mux, nil
 }
 
-// serveMetrics serves metricsHandler on a listener of its own at addr, in
-// the background; stop closes it.
-func serveMetrics(addr string, a *app) (stop func(), err error) {
-	h, err := a.metricsHandler()
+// serveDebug serves debugHandler on a listener of its own at addr, in the
+// background; stop closes it.
+func serveDebug(addr string, a *app) (stop func(), err error) {
+	h, err := a.debugHandler()
 	if err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("chat: metrics listener: %w", err)
+		return nil, fmt.Errorf("chat: debug listener: %w", err)
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -59,6 +58,6 @@ func serveMetrics(addr string, a *app) (stop func(), err error) {
 		ErrorLog:          a.log,
 	}
 	go srv.Serve(ln) // returns when stop closes it
-	a.log.Printf("chat: metrics at http://%s/metrics", ln.Addr())
+	a.log.Printf("chat: metrics at http://%s/metrics, expvar at /debug/vars", ln.Addr())
 	return func() { srv.Close() }, nil
 }

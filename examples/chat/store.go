@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/natsjs"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// The chat keeps its rooms' history in a JetStream stream and who is in
+// which room in a JetStream key-value bucket (package natsjs), on one code
+// path: either an embedded nats-server, in this process, storing in a
+// data directory, or an external NATS cluster that several instances
+// share.
+
+// stores is the chat's connection to NATS and the library's stores on it.
+type stores struct {
+	nc       *nats.Conn
+	embedded *server.Server // nil with an external cluster
+	history  *natsjs.History
+	presence *natsjs.Presence
+}
+
+// openStores connects to NATS as cfg says, embedding a server when
+// cfg.NATSURL is empty, and opens the stores.
+func openStores(cfg config) (*stores, error) {
+	s := &stores{}
+	opts := append([]nats.Option{nats.Name("chat"), nats.MaxReconnects(-1)}, cfg.NATSOptions...)
+	url := cfg.NATSURL
+	if url == "" {
+		var err error
+		if s.embedded, err = startEmbedded(cfg.DataDir, cfg.NATSListen); err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.InProcessServer(s.embedded))
+	} else if err := checkNATSURLs(url); err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("chat: connecting to NATS at %s: %w", redact(url), err)
+	}
+	s.nc = nc
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if s.history, err = natsjs.NewHistory(ctx, nc, &natsjs.HistoryOptions{
+		HistoryOptions: sockets.HistoryOptions{Size: cfg.HistorySize, MaxMessageSize: maxTextBytes + 1024},
+	}); err != nil {
+		s.close()
+		return nil, fmt.Errorf("chat: history: %w", err)
+	}
+	if s.presence, err = natsjs.NewPresence(ctx, nc, &natsjs.PresenceOptions{
+		PresenceOptions: sockets.PresenceOptions{Lease: cfg.Lease},
+	}); err != nil {
+		s.close()
+		return nil, fmt.Errorf("chat: presence: %w", err)
+	}
+	return s, nil
+}
+
+// startEmbedded runs nats-server with JetStream in this process, storing
+// in dir; it listens for other instances at listen only when that is set.
+func startEmbedded(dir, listen string) (*server.Server, error) {
+	opts := &server.Options{ServerName: "chat", JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true, DontListen: listen == ""}
+	if listen != "" {
+		host, port, err := net.SplitHostPort(listen)
+		if err != nil {
+			return nil, fmt.Errorf("chat: -nats-listen %q: %w", listen, err)
+		}
+		opts.Host = host
+		if opts.Port, err = strconv.Atoi(port); err != nil {
+			return nil, fmt.Errorf("chat: -nats-listen %q: bad port", listen)
+		}
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("chat: embedded NATS server: %w", err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("chat: the embedded NATS server did not start within 10s")
+	}
+	return ns, nil
+}
+
+// defaultDataDir is where the embedded server stores the rooms unless
+// -data says otherwise: "sockets-chat" in the user's configuration
+// directory (~/.config on Linux, ~/Library/Application Support on macOS,
+// %AppData% on Windows), or in the working directory when there is none.
+func defaultDataDir() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "sockets-chat"
+	}
+	return filepath.Join(dir, "sockets-chat")
+}
+
+// checkNATSURLs refuses URLs that carry credentials (a user and password,
+// or a token, which NATS takes from a user name alone): they would show in
+// the process list, in logs and in the command line /debug/vars shows.
+// Credentials come from the environment or a file (see natsAuth).
+func checkNATSURLs(urls string) error {
+	for _, raw := range strings.Split(urls, ",") {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil {
+			return errors.New("chat: -nats: a URL does not parse")
+		}
+		if u.User != nil {
+			return fmt.Errorf("chat: -nats %s carries credentials: set NATS_USER and NATS_PASSWORD, NATS_TOKEN, or NATS_CREDS to a credentials file, instead", redact(raw))
+		}
+	}
+	return nil
+}
+
+// natsAuth reads NATS credentials from the environment: NATS_CREDS (a
+// credentials file), NATS_NKEY (an nkey seed file), NATS_TOKEN, or
+// NATS_USER with NATS_PASSWORD.
+func natsAuth(getenv func(string) string) ([]nats.Option, error) {
+	var opts []nats.Option
+	if f := getenv("NATS_CREDS"); f != "" {
+		opts = append(opts, nats.UserCredentials(f))
+	}
+	if f := getenv("NATS_NKEY"); f != "" {
+		o, err := nats.NkeyOptionFromSeed(f)
+		if err != nil {
+			return nil, fmt.Errorf("chat: NATS_NKEY: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	if tok := getenv("NATS_TOKEN"); tok != "" {
+		opts = append(opts, nats.Token(tok))
+	}
+	if user := getenv("NATS_USER"); user != "" {
+		opts = append(opts, nats.UserInfo(user, getenv("NATS_PASSWORD")))
+	}
+	return opts, nil
+}
+
+// redact returns urls with any user information replaced, for logs.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, raw := range parts {
+		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil && u.User != nil {
+			u.User = url.User("REDACTED")
+			parts[i] = u.String()
+		} else if err != nil {
+			parts[i] = "(unparsable URL)"
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// close closes the stores, the connection and the embedded server.
+func (s *stores) close() {
+	if s.presence != nil {
+		s.presence.Close()
+	}
+	if s.history != nil {
+		s.history.Close()
+	}
+	if s.nc != nil {
+		s.nc.Close()
+	}
+	if s.embedded != nil {
+		s.embedded.Shutdown()
+		s.embedded.WaitForShutdown()
+	}
+}
