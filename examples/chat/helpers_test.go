@@ -71,6 +71,7 @@ type client struct {
 	history []Message // the history frames received on joining
 	members []string  // the members frame received on joining
 	pos     string    // the position of the last message read
+	resets  []Message // "cannot resume" frames received on joining
 }
 
 // join connects name to room and reads what a joiner gets first: the
@@ -86,21 +87,50 @@ func (ts *testServer) join(t *testing.T, room, name string) *client {
 	return c
 }
 
+// joinSince is join for a client that comes back since pos: it reads the
+// members frame, and the history too when the server cannot resume (a
+// reset).
+func (ts *testServer) joinSince(t *testing.T, room, name, pos string) *client {
+	t.Helper()
+	c, err := ts.tryJoinSince(room, name, pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	return c
+}
+
 // tryJoin is join for any goroutine: it returns errors instead of failing.
 func (ts *testServer) tryJoin(room, name string) (*client, error) {
-	ws, status, body, err := ts.dial(room, name)
+	return ts.tryJoinSince(room, name, "")
+}
+
+func (ts *testServer) tryJoinSince(room, name, since string) (*client, error) {
+	u := ts.socketURL(room, name)
+	if since != "" {
+		u += "?since=" + url.QueryEscape(since)
+	}
+	ws, status, body, err := testkit.Dial(u)
 	if err != nil {
 		return nil, fmt.Errorf("%s joining %q: %v (status %d: %q)", name, room, err, status, body)
 	}
 	c := &client{name: name, ws: ws}
 	for {
-		m, err := c.next()
+		m, err := c.read()
 		if err != nil {
 			c.close()
 			return nil, fmt.Errorf("%s joining %q: %v", name, room, err)
 		}
 		if m.Typ == typHistory {
 			c.history = append(c.history, m)
+			continue
+		}
+		if m.Typ == typError && m.Error == "reload" {
+			c.resets = append(c.resets, m)
+			continue
+		}
+		if m.Typ == typMessage && since != "" { // what it missed: for next
+			c.pending = append(c.pending, m)
 			continue
 		}
 		if m.Typ != typMembers {

@@ -16,8 +16,8 @@
 //     oldest first, as "history" frames, then
 //     {"typ":"members","text":"[\"ann\",\"bob\"]"};
 //   - a client that reconnects with ?since=POS, the last "pos" it saw, gets
-//     the members, then exactly the messages it missed; when they cannot be
-//     recovered, {"typ":"error","error":"reload"} and the history again;
+//     exactly the messages it missed, then the members; when they cannot
+//     be recovered, {"typ":"error","error":"reload"} and the history again;
 //   - a frame the server refuses, or a message it could not store, gets
 //     {"typ":"error","text":REASON} back.
 //

@@ -116,7 +116,7 @@ func (a *app) serveSocket(c *sockets.Conn, who member, receiver <-chan *Message,
 }
 
 // enter sends the joiner what it should see, then joins it to the room:
-// with ?since=POS (a page reconnecting), the members then what it missed;
+// with ?since=POS (a page reconnecting), what it missed, then the members;
 // otherwise, or when what it missed cannot be recovered, the history (as
 // "history" frames), the members, then what came meanwhile. Live messages
 // follow, with no gap and no duplicate.
@@ -126,10 +126,9 @@ func (a *app) enter(c *sockets.Conn, w *roomWatch, who member) error {
 	if raw := c.Request().URL.Query().Get("since"); raw != "" {
 		since, err := sockets.ParsePosition(raw)
 		if err == nil {
-			if err = w.join(c, who.name); err != nil {
-				return err
-			}
-			if err = a.hub.JoinSince(ctx, who.room, c, since); err == nil || !errors.Is(err, sockets.ErrCannotRecover) {
+			if err = a.hub.JoinSince(ctx, who.room, c, since); err == nil {
+				return w.join(c, who.name)
+			} else if !errors.Is(err, sockets.ErrCannotRecover) {
 				return err
 			}
 		}
