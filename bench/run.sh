@@ -68,12 +68,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "== building into $BIN"
-# -mod=mod: bench/go.mod follows ../go.mod through the replace; let it catch up.
-(cd "$HERE" && go build -mod=mod -o "$BIN/" ./peers/gorillahub ./peers/melody ./peers/gorillabatched ./peers/gws ./loadgen ./cmd/report)
+# The repository's go.work builds bench/ with the library as checked out.
+(cd "$HERE" && go build -o "$BIN/" ./peers/gorillahub ./peers/melody ./peers/gorillabatched ./peers/gws ./loadgen ./cmd/report)
 ALL=(gorillahub melody gorillabatched gws)
 if [[ -d $ROOT/examples/bench ]] &&
-	[[ $(cd "$ROOT" && go list -f '{{.Name}}' ./examples/bench 2>/dev/null) == main ]]; then
-	(cd "$ROOT" && go build -o "$BIN/sockets" ./examples/bench)
+	[[ $(cd "$ROOT/examples" && go list -f '{{.Name}}' ./bench 2>/dev/null) == main ]]; then
+	# In the examples module (examples/, a module of its own).
+	(cd "$ROOT/examples" && go build -o "$BIN/sockets" ./bench)
 	ALL+=(sockets)
 else
 	echo "   (no main package in $ROOT/examples/bench: skipping our library's server)"

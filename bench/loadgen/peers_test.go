@@ -16,6 +16,8 @@ import (
 
 // peerBinaries builds every peer (and our library's server, when
 // ../../examples/bench is a main package) into dir and returns name → path.
+// The server is built in the examples module (../../examples, a module of
+// its own), so that it builds with or without the repository's go.work.
 func peerBinaries(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	bins := map[string]string{}
@@ -28,12 +30,13 @@ func peerBinaries(t *testing.T, dir string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, err := os.Stat(filepath.Join(root, "examples", "bench")); err == nil && st.IsDir() {
-		cmd := exec.Command("go", "list", "-f", "{{.Name}}", "./examples/bench")
-		cmd.Dir = root
+	examples := filepath.Join(root, "examples")
+	if st, err := os.Stat(filepath.Join(examples, "bench")); err == nil && st.IsDir() {
+		cmd := exec.Command("go", "list", "-f", "{{.Name}}", "./bench")
+		cmd.Dir = examples
 		if b, err := cmd.Output(); err == nil && strings.TrimSpace(string(b)) == "main" {
 			out := filepath.Join(dir, "sockets")
-			build(t, root, out, "./examples/bench")
+			build(t, examples, out, "./bench")
 			bins["sockets"] = out
 		}
 	}
