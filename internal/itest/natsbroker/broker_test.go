@@ -1,13 +1,11 @@
-package natsbroker
+package natsbroker_test
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log"
 	"reflect"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -17,9 +15,12 @@ import (
 	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
+	"github.com/macaron-contrib/sockets/natsbroker"
 	"github.com/nats-io/nats.go"
 )
 
+// oddRooms are awkward room names; natsbroker's own TestRoomSubject checks
+// their subjects with the same list.
 var oddRooms = []string{
 	"plain",
 	"a.b",
@@ -32,65 +33,9 @@ var oddRooms = []string{
 	"\x00\xff\xfe", // not UTF-8
 	"room/with/slashes?and=query#frag",
 	"-_-",
-	strings.Repeat("x", MaxPlainRoomLen),
-	strings.Repeat("y", MaxPlainRoomLen+1),
+	strings.Repeat("x", natsbroker.MaxPlainRoomLen),
+	strings.Repeat("y", natsbroker.MaxPlainRoomLen+1),
 	strings.Repeat("long.*> ", 1000),
-}
-
-var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-func TestRoomSubject(t *testing.T) {
-	if got := RoomSubject("", ""); got != "sockets.rooms.all" {
-		t.Errorf(`RoomSubject("", "") = %q`, got)
-	}
-	if got := RoomSubject("app.x", "lobby"); got != "app.x.room.bG9iYnk" {
-		t.Errorf(`RoomSubject("app.x", "lobby") = %q`, got)
-	}
-	seen := map[string]string{}
-	for _, room := range oddRooms {
-		subj := RoomSubject("p", room)
-		if prev, dup := seen[subj]; dup {
-			t.Errorf("rooms %q and %q share subject %s", prev, room, subj)
-		}
-		seen[subj] = room
-		toks := strings.Split(subj, ".")
-		if len(toks) != 3 || toks[0] != "p" || !tokenRE.MatchString(toks[2]) {
-			t.Errorf("room %q: subject %q is not p.KIND.TOKEN with a plain token", room, subj)
-			continue
-		}
-		switch {
-		case len(room) <= MaxPlainRoomLen:
-			dec, err := base64.RawURLEncoding.DecodeString(toks[2])
-			if toks[1] != "room" || err != nil || string(dec) != room {
-				t.Errorf("room %q: subject %q does not decode back (%q, %v)", room, subj, dec, err)
-			}
-		default:
-			if toks[1] != "hroom" || len(toks[2]) != 43 {
-				t.Errorf("long room: subject %q, want p.hroom.<43-char digest>", subj)
-			}
-		}
-	}
-}
-
-func TestInvalidPrefix(t *testing.T) {
-	for _, p := range []string{".a", "a.", "a..b", "a.*", "a.>", "a b"} {
-		if _, err := Connect("nats://127.0.0.1:1", Options{Prefix: p}); err == nil || !strings.Contains(err.Error(), "prefix") {
-			t.Errorf("prefix %q: err = %v, want an invalid prefix error", p, err)
-		}
-	}
-}
-
-func TestConnectFailsFast(t *testing.T) {
-	addr := testkit.UnusedAddr(t)
-	start := time.Now()
-	b, err := Connect("nats://"+addr, Options{})
-	if err == nil {
-		b.Close()
-		t.Fatal("Connect to a closed port succeeded")
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("Connect took %v to fail", d)
-	}
 }
 
 // TestOddRoomNamesAcross sends a binary payload of every byte value to rooms
@@ -98,8 +43,8 @@ func TestConnectFailsFast(t *testing.T) {
 // with its type, and that the body on the wire is the payload itself.
 func TestOddRoomNamesAcross(t *testing.T) {
 	s := natstest.Start(t, -1)
-	a := connectBroker(t, s.ClientURL(), Options{Prefix: "t.odd"})
-	b, _ := newBrokerOn(t, s.ClientURL(), Options{Prefix: "t.odd"})
+	a := connectBroker(t, s.ClientURL(), natsbroker.Options{Prefix: "t.odd"})
+	b, _ := newBrokerOn(t, s.ClientURL(), natsbroker.Options{Prefix: "t.odd"})
 	attach(t, a)
 	rec := attach(t, b)
 	for _, room := range oddRooms {
@@ -152,8 +97,8 @@ func TestOddRoomNamesAcross(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Subject != RoomSubject("t.odd", oddRooms[0]) || !bytes.Equal(m.Data, payload) ||
-		m.Header.Get(HeaderInstance) != a.InstanceID() || m.Header.Get(HeaderType) != "2" {
+	if m.Subject != natsbroker.RoomSubject("t.odd", oddRooms[0]) || !bytes.Equal(m.Data, payload) ||
+		m.Header.Get(natsbroker.HeaderInstance) != a.InstanceID() || m.Header.Get(natsbroker.HeaderType) != "2" {
 		t.Errorf("on the wire: subject %s, %d bytes, headers %v", m.Subject, len(m.Data), m.Header)
 	}
 	if st := b.Stats(); st.Received != uint64(len(oddRooms)) || st.Malformed != 0 {
@@ -163,7 +108,7 @@ func TestOddRoomNamesAcross(t *testing.T) {
 
 func TestMalformedAndForeignMessages(t *testing.T) {
 	s := natstest.Start(t, -1)
-	b, nc := newBrokerOn(t, s.ClientURL(), Options{})
+	b, nc := newBrokerOn(t, s.ClientURL(), natsbroker.Options{})
 	rec := attach(t, b)
 	if err := b.Subscribe("r"); err != nil {
 		t.Fatal(err)
@@ -171,13 +116,13 @@ func TestMalformedAndForeignMessages(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	subj := RoomSubject("", "r")
+	subj := natsbroker.RoomSubject("", "r")
 	bad := []*nats.Msg{
 		{Subject: subj, Data: []byte("no headers")},
-		{Subject: subj, Header: nats.Header{HeaderInstance: {"x"}, HeaderType: {"9"}}, Data: []byte("bad type")},
-		{Subject: subj, Header: nats.Header{HeaderInstance: {"x"}, HeaderType: {"text"}}, Data: []byte("bad type")},
+		{Subject: subj, Header: nats.Header{natsbroker.HeaderInstance: {"x"}, natsbroker.HeaderType: {"9"}}, Data: []byte("bad type")},
+		{Subject: subj, Header: nats.Header{natsbroker.HeaderInstance: {"x"}, natsbroker.HeaderType: {"text"}}, Data: []byte("bad type")},
 		// As a text frame it would make every browser in the room fail.
-		{Subject: subj, Header: nats.Header{HeaderInstance: {"x"}, HeaderType: {"1"}}, Data: []byte{0xff, 0xfe, 'x'}},
+		{Subject: subj, Header: nats.Header{natsbroker.HeaderInstance: {"x"}, natsbroker.HeaderType: {"1"}}, Data: []byte{0xff, 0xfe, 'x'}},
 	}
 	for _, m := range bad {
 		if err := nc.PublishMsg(m); err != nil {
@@ -185,7 +130,7 @@ func TestMalformedAndForeignMessages(t *testing.T) {
 		}
 	}
 	// A well-formed message from another instance, as a sentinel.
-	good := &nats.Msg{Subject: subj, Header: nats.Header{HeaderInstance: {"other"}, HeaderType: {"1"}}, Data: []byte("ok")}
+	good := &nats.Msg{Subject: subj, Header: nats.Header{natsbroker.HeaderInstance: {"other"}, natsbroker.HeaderType: {"1"}}, Data: []byte("ok")}
 	if err := nc.PublishMsg(good); err != nil {
 		t.Fatal(err)
 	}
@@ -202,9 +147,9 @@ func TestMalformedAndForeignMessages(t *testing.T) {
 // messages; they are skipped by their instance header.
 func TestOwnMessagesSkipped(t *testing.T) {
 	s := natstest.Start(t, -1)
-	b, _ := newBrokerOn(t, s.ClientURL(), Options{InstanceID: "me"})
+	b, _ := newBrokerOn(t, s.ClientURL(), natsbroker.Options{InstanceID: "me"})
 	rec := attach(t, b)
-	other, _ := newBrokerOn(t, s.ClientURL(), Options{InstanceID: "other"})
+	other, _ := newBrokerOn(t, s.ClientURL(), natsbroker.Options{InstanceID: "other"})
 	attach(t, other)
 	if err := b.Conn().Flush(); err != nil {
 		t.Fatal(err)
@@ -233,12 +178,12 @@ func TestOwnMessagesSkipped(t *testing.T) {
 func TestSubscribeIdempotentAndConcurrent(t *testing.T) {
 	s := natstest.Start(t, -1)
 	base := s.NumSubscriptions()
-	b, nc := newBrokerOn(t, s.ClientURL(), Options{})
-	if err := b.Subscribe("r"); !errors.Is(err, ErrNotAttached) {
+	b, nc := newBrokerOn(t, s.ClientURL(), natsbroker.Options{})
+	if err := b.Subscribe("r"); !errors.Is(err, natsbroker.ErrNotAttached) {
 		t.Errorf("Subscribe before Attach: %v", err)
 	}
 	attach(t, b)
-	if err := b.Attach(func(sockets.Envelope) {}); !errors.Is(err, ErrAttached) {
+	if err := b.Attach(func(sockets.Envelope) {}); !errors.Is(err, natsbroker.ErrAttached) {
 		t.Errorf("second Attach: %v", err)
 	}
 	for i := 0; i < 3; i++ {
@@ -298,16 +243,16 @@ func TestClose(t *testing.T) {
 	s := natstest.Start(t, -1)
 	base := s.NumSubscriptions()
 
-	shared, nc := newBrokerOn(t, s.ClientURL(), Options{})
+	shared, nc := newBrokerOn(t, s.ClientURL(), natsbroker.Options{})
 	attach(t, shared)
 	if err := shared.Subscribe("r"); err != nil {
 		t.Fatal(err)
 	}
-	owned := connectBroker(t, s.ClientURL(), Options{})
+	owned := connectBroker(t, s.ClientURL(), natsbroker.Options{})
 	attach(t, owned)
 	testkit.Eventually(t, "three subscriptions", func() bool { return s.NumSubscriptions() == base+3 })
 
-	for _, b := range []*Broker{shared, owned} {
+	for _, b := range []*natsbroker.Broker{shared, owned} {
 		if err := b.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
@@ -317,7 +262,7 @@ func TestClose(t *testing.T) {
 		if err := b.Publish(sockets.Envelope{Room: "r", Type: websocket.TextMessage}); err == nil {
 			t.Error("Publish after Close succeeded")
 		}
-		if err := b.Subscribe("x"); !errors.Is(err, ErrClosed) {
+		if err := b.Subscribe("x"); !errors.Is(err, natsbroker.ErrClosed) {
 			t.Errorf("Subscribe after Close: %v", err)
 		}
 		if err := b.Unsubscribe("r"); err != nil {
@@ -338,14 +283,14 @@ func TestClose(t *testing.T) {
 	}
 	testkit.Eventually(t, "no subscriptions left", func() bool { return s.NumSubscriptions() == base })
 
-	if _, err := New(owned.Conn(), Options{}); err == nil {
+	if _, err := natsbroker.New(owned.Conn(), natsbroker.Options{}); err == nil {
 		t.Error("New over a closed connection succeeded")
 	}
 }
 
 func TestPublishRefusesOtherTypes(t *testing.T) {
 	s := natstest.Start(t, -1)
-	b := connectBroker(t, s.ClientURL(), Options{})
+	b := connectBroker(t, s.ClientURL(), natsbroker.Options{})
 	for _, typ := range []int{0, websocket.CloseMessage, websocket.PingMessage, 99} {
 		if err := b.Publish(sockets.Envelope{Type: typ, Data: []byte("x")}); err == nil {
 			t.Errorf("Publish of type %d succeeded", typ)
@@ -363,7 +308,7 @@ func TestPublishRefusesOtherTypes(t *testing.T) {
 // is counted, not reported as published.
 func TestPayloadTooLarge(t *testing.T) {
 	s := natstest.Start(t, -1)
-	b := connectBroker(t, s.ClientURL(), Options{})
+	b := connectBroker(t, s.ClientURL(), natsbroker.Options{})
 	big := make([]byte, b.Conn().MaxPayload()+1)
 	if err := b.Publish(sockets.Envelope{Room: "r", Type: websocket.BinaryMessage, Data: big}); !errors.Is(err, nats.ErrMaxPayload) {
 		t.Errorf("Publish of %d bytes: %v", len(big), err)
@@ -377,10 +322,10 @@ func TestPayloadTooLarge(t *testing.T) {
 // dropped by NATS and counted, never delivered late or twice.
 func TestSlowHubDrops(t *testing.T) {
 	s := natstest.Start(t, -1)
-	a := connectBroker(t, s.ClientURL(), Options{})
+	a := connectBroker(t, s.ClientURL(), natsbroker.Options{})
 	attach(t, a)
 	nc := dialNATS(t, s.ClientURL(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
-	b, err := New(nc, Options{ReceiveBuffer: 1, Logger: quietLog})
+	b, err := natsbroker.New(nc, natsbroker.Options{ReceiveBuffer: 1, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +384,7 @@ func TestCloseIsNotADisconnect(t *testing.T) {
 	s := natstest.Start(t, -1)
 	logs := &syncBuffer{}
 	closed := make(chan struct{})
-	b := connectBroker(t, s.ClientURL(), Options{
+	b := connectBroker(t, s.ClientURL(), natsbroker.Options{
 		Logger:      log.New(logs, "", 0),
 		NATSOptions: []nats.Option{nats.ClosedHandler(func(*nats.Conn) { close(closed) })},
 	})

@@ -1,4 +1,4 @@
-package natsbroker
+package natsbroker_test
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
+	"github.com/macaron-contrib/sockets/natsbroker"
 )
 
 // TestNATSOutage stops the NATS server mid-stream and starts it again on the
@@ -20,8 +21,8 @@ func TestNATSOutage(t *testing.T) {
 	base := s.NumSubscriptions()
 	logA, logB := &syncBuffer{}, &syncBuffer{}
 	// A keeps a small reconnect buffer, so that an outage overflows it.
-	bA := connectBroker(t, s.ClientURL(), Options{InstanceID: "A", Logger: log.New(logA, "", 0), ReconnectBufSize: 2048})
-	bB, _ := newBrokerOn(t, s.ClientURL(), Options{InstanceID: "B", Logger: log.New(logB, "", 0)})
+	bA := connectBroker(t, s.ClientURL(), natsbroker.Options{InstanceID: "A", Logger: log.New(logA, "", 0), ReconnectBufSize: 2048})
+	bB, _ := newBrokerOn(t, s.ClientURL(), natsbroker.Options{InstanceID: "B", Logger: log.New(logB, "", 0)})
 	A := newInstance(t, "A", bA)
 	B := newInstance(t, "B", bB)
 	a1 := A.dial(t, "a1", "r")

@@ -1,4 +1,4 @@
-package natsbroker
+package natsbroker_test
 
 import (
 	"errors"
@@ -11,60 +11,8 @@ import (
 	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
+	"github.com/macaron-contrib/sockets/natsbroker"
 )
-
-// A duration lands in the first bucket whose bound it does not exceed; a
-// bound itself belongs to its own bucket; past the last bound, the last
-// bucket. Count is the buckets' sum, Sum their total.
-func TestLatencyBuckets(t *testing.T) {
-	bounds := LatencyBounds()
-	if len(bounds) != latencyBuckets-1 {
-		t.Fatalf("%d bounds for %d buckets", len(bounds), latencyBuckets)
-	}
-	for i := 1; i < len(bounds); i++ {
-		if bounds[i] <= bounds[i-1] {
-			t.Fatalf("bounds not increasing at %d: %v", i, bounds)
-		}
-	}
-	bounds[0] = time.Hour // a copy: the broker's are unchanged
-	if LatencyBounds()[0] != time.Microsecond {
-		t.Fatal("LatencyBounds returned the broker's own array")
-	}
-
-	var l latency
-	cases := []struct {
-		d      time.Duration
-		bucket int
-	}{
-		{0, 0},
-		{-time.Second, 0},
-		{time.Microsecond, 0},
-		{time.Microsecond + 1, 1},
-		{3 * time.Microsecond, 2},
-		{time.Millisecond, 9},
-		{300 * time.Millisecond, 17},
-		{10 * time.Second, latencyBuckets - 2},
-		{time.Minute, latencyBuckets - 1},
-	}
-	var want Latency
-	for _, c := range cases {
-		before := l.snapshot().Buckets
-		l.observe(c.d)
-		after := l.snapshot().Buckets
-		for i := range after {
-			grew := after[i] - before[i]
-			if (i == c.bucket) != (grew == 1) || grew > 1 {
-				t.Errorf("%v: bucket %d grew by %d, want bucket %d only", c.d, i, grew, c.bucket)
-			}
-		}
-		want.Buckets[c.bucket]++
-		want.Count++
-		want.Sum += max(c.d, 0)
-	}
-	if got := l.snapshot(); got != want {
-		t.Errorf("snapshot %+v, want %+v", got, want)
-	}
-}
 
 // Stats.PublishLatency times every call to the NATS client's publish, a
 // failed one too, and not the messages refused before it: quick ones in
@@ -74,7 +22,7 @@ func TestPublishLatency(t *testing.T) {
 	s := natstest.Start(t, -1)
 	proxy := testkit.NewProxy(t, s.Addr().String())
 	const writeTimeout = 300 * time.Millisecond
-	b := connectBroker(t, "nats://"+proxy.Addr(), Options{NATSOptions: []nats.Option{nats.FlusherTimeout(writeTimeout)}})
+	b := connectBroker(t, "nats://"+proxy.Addr(), natsbroker.Options{NATSOptions: []nats.Option{nats.FlusherTimeout(writeTimeout)}})
 	attach(t, b)
 
 	const n = 100
@@ -123,7 +71,7 @@ func TestPublishLatency(t *testing.T) {
 	p.end(t)
 	after := b.Stats().PublishLatency
 	longest := time.Duration(p.longest.Load())
-	bounds := LatencyBounds()
+	bounds := natsbroker.LatencyBounds()
 	for i := len(after.Buckets) - 1; i > 0; i-- {
 		if after.Buckets[i] != before.Buckets[i] {
 			// The slowest call timed lasted more than its bucket's lower
@@ -141,9 +89,9 @@ func TestPublishLatency(t *testing.T) {
 
 // slowCalls counts the calls in now, not in before, that took more than d
 // (a bucket bound).
-func slowCalls(now, before Latency, d time.Duration) uint64 {
+func slowCalls(now, before natsbroker.Latency, d time.Duration) uint64 {
 	var n uint64
-	for i, bound := range LatencyBounds() {
+	for i, bound := range natsbroker.LatencyBounds() {
 		if bound >= d {
 			n += now.Buckets[i+1] - before.Buckets[i+1]
 		}

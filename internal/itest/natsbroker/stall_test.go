@@ -1,4 +1,4 @@
-package natsbroker
+package natsbroker_test
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
+	"github.com/macaron-contrib/sockets/natsbroker"
 )
 
 // stuckPublisher publishes 64 KiB messages in a loop and tells how long the
@@ -23,7 +24,7 @@ type stuckPublisher struct {
 	done    chan struct{}
 }
 
-func startPublishing(b *Broker) *stuckPublisher {
+func startPublishing(b *natsbroker.Broker) *stuckPublisher {
 	p := &stuckPublisher{stop: make(chan struct{}), done: make(chan struct{})}
 	payload := make([]byte, 64<<10)
 	go func() {
@@ -85,7 +86,7 @@ func (p *stuckPublisher) end(t *testing.T) {
 func TestStalledServerHoldsPublishUpToTheWriteTimeout(t *testing.T) {
 	s := natstest.Start(t, -1)
 	proxy := testkit.NewProxy(t, s.Addr().String())
-	b := connectBroker(t, "nats://"+proxy.Addr(), Options{})
+	b := connectBroker(t, "nats://"+proxy.Addr(), natsbroker.Options{})
 	attach(t, b)
 	if err := b.Conn().Flush(); err != nil {
 		t.Fatal(err)
@@ -94,8 +95,8 @@ func TestStalledServerHoldsPublishUpToTheWriteTimeout(t *testing.T) {
 	p := startPublishing(b)
 	p.awaitStuck(t, 100*time.Millisecond)
 	// Watch past the write timeout, and what follows it.
-	limit := DefaultWriteTimeout + 1500*time.Millisecond
-	watchUntil := time.Now().Add(DefaultWriteTimeout + 2500*time.Millisecond)
+	limit := natsbroker.DefaultWriteTimeout + 1500*time.Millisecond
+	watchUntil := time.Now().Add(natsbroker.DefaultWriteTimeout + 2500*time.Millisecond)
 	var longest time.Duration
 	for time.Now().Before(watchUntil) && longest <= limit {
 		longest = max(longest, p.inCall())
@@ -105,7 +106,7 @@ func TestStalledServerHoldsPublishUpToTheWriteTimeout(t *testing.T) {
 	p.end(t)
 	longest = max(longest, time.Duration(p.longest.Load()))
 	if longest > limit {
-		t.Errorf("a Publish was held up %v by a stalled NATS server (write timeout %v)", longest.Round(time.Millisecond), DefaultWriteTimeout)
+		t.Errorf("a Publish was held up %v by a stalled NATS server (write timeout %v)", longest.Round(time.Millisecond), natsbroker.DefaultWriteTimeout)
 	}
 }
 
@@ -115,7 +116,7 @@ func TestStalledServerHoldsPublishUpToTheWriteTimeout(t *testing.T) {
 func TestBlockedSubscribeDoesNotHoldTheBroker(t *testing.T) {
 	s := natstest.Start(t, -1)
 	proxy := testkit.NewProxy(t, s.Addr().String())
-	b := connectBroker(t, "nats://"+proxy.Addr(), Options{
+	b := connectBroker(t, "nats://"+proxy.Addr(), natsbroker.Options{
 		NATSOptions: []nats.Option{nats.FlusherTimeout(time.Minute)},
 	})
 	attach(t, b)
@@ -168,8 +169,8 @@ func TestBlockedSubscribeDoesNotHoldTheBroker(t *testing.T) {
 // broker closed, not wait for Close.
 func TestCloseWhileDeliveryWaitsForASubscribe(t *testing.T) {
 	s := natstest.Start(t, -1)
-	b := connectBroker(t, s.ClientURL(), Options{})
-	pub := connectBroker(t, s.ClientURL(), Options{})
+	b := connectBroker(t, s.ClientURL(), natsbroker.Options{})
+	pub := connectBroker(t, s.ClientURL(), natsbroker.Options{})
 	gate := make(chan struct{})
 	delivering := make(chan struct{}, 1)
 	if err := b.Attach(func(sockets.Envelope) {
@@ -199,7 +200,12 @@ func TestCloseWhileDeliveryWaitsForASubscribe(t *testing.T) {
 
 	closed := make(chan struct{})
 	go func() { b.Close(); close(closed) }()
-	testkit.Eventually(t, "Close to begin", b.isClosed)
+	// Close has begun when the broker refuses as closed: Attach, on a
+	// broker already attached, says ErrAttached until then, and changes
+	// nothing either way.
+	testkit.Eventually(t, "Close to begin", func() bool {
+		return errors.Is(b.Attach(func(sockets.Envelope) {}), natsbroker.ErrClosed)
+	})
 	subscribed := make(chan error, 1)
 	go func() {
 		err := b.Subscribe("other") // the goroutine the deliver function waits for
@@ -208,7 +214,7 @@ func TestCloseWhileDeliveryWaitsForASubscribe(t *testing.T) {
 	}()
 	select {
 	case err := <-subscribed:
-		if !errors.Is(err, ErrClosed) {
+		if !errors.Is(err, natsbroker.ErrClosed) {
 			t.Errorf("Subscribe during Close: %v, want ErrClosed", err)
 		}
 	case <-time.After(testkit.Wait):

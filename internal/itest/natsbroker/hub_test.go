@@ -1,4 +1,4 @@
-package natsbroker
+package natsbroker_test
 
 import (
 	"reflect"
@@ -7,6 +7,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
+	"github.com/macaron-contrib/sockets/natsbroker"
 )
 
 // TestHubsAcrossInstances links two apps, each with its hub and its own
@@ -16,8 +17,8 @@ import (
 func TestHubsAcrossInstances(t *testing.T) {
 	s := natstest.Start(t, -1)
 	base := s.NumSubscriptions()
-	bA := connectBroker(t, s.ClientURL(), Options{InstanceID: "A"})
-	bB, _ := newBrokerOn(t, s.ClientURL(), Options{InstanceID: "B"})
+	bA := connectBroker(t, s.ClientURL(), natsbroker.Options{InstanceID: "A"})
+	bB, _ := newBrokerOn(t, s.ClientURL(), natsbroker.Options{InstanceID: "B"})
 	A := newInstance(t, "A", bA)
 	B := newInstance(t, "B", bB)
 	// Each hub listens to messages for every room from the start.
@@ -28,7 +29,7 @@ func TestHubsAcrossInstances(t *testing.T) {
 	a2 := A.dial(t, "a2", "other")
 	b2 := B.dial(t, "b2", "other")
 	// The hub counts a member before it subscribes the broker.
-	for _, b := range []*Broker{bA, bB} {
+	for _, b := range []*natsbroker.Broker{bA, bB} {
 		testkit.Eventually(t, b.InstanceID()+" subscribed to both rooms", func() bool {
 			return reflect.DeepEqual(b.Rooms(), []string{"", "other", "r"})
 		})

@@ -1,4 +1,4 @@
-package natsbroker
+package natsbroker_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/internal/testkit"
+	"github.com/macaron-contrib/sockets/natsbroker"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 	"gopkg.in/macaron.v1"
@@ -34,13 +35,13 @@ var fastReconnect = []nats.Option{
 }
 
 // connectBroker is Connect, closed at the end of the test.
-func connectBroker(t *testing.T, url string, opts Options) *Broker {
+func connectBroker(t *testing.T, url string, opts natsbroker.Options) *natsbroker.Broker {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = log.New(io.Discard, "", 0)
 	}
 	opts.NATSOptions = append(append([]nats.Option(nil), fastReconnect...), opts.NATSOptions...)
-	b, err := Connect(url, opts)
+	b, err := natsbroker.Connect(url, opts)
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
@@ -61,13 +62,13 @@ func dialNATS(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
 
 // newBrokerOn is New over a connection of its own (shared-style: echo on),
 // both closed at the end of the test.
-func newBrokerOn(t *testing.T, url string, opts Options) (*Broker, *nats.Conn) {
+func newBrokerOn(t *testing.T, url string, opts natsbroker.Options) (*natsbroker.Broker, *nats.Conn) {
 	t.Helper()
 	nc := dialNATS(t, url)
 	if opts.Logger == nil {
 		opts.Logger = log.New(io.Discard, "", 0)
 	}
-	b, err := New(nc, opts)
+	b, err := natsbroker.New(nc, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -80,11 +81,11 @@ func newBrokerOn(t *testing.T, url string, opts Options) (*Broker, *nats.Conn) {
 type instance struct {
 	name   string
 	hub    *sockets.Hub
-	broker *Broker
+	broker *natsbroker.Broker
 	srv    *httptest.Server
 }
 
-func newInstance(t *testing.T, name string, b *Broker) *instance {
+func newInstance(t *testing.T, name string, b *natsbroker.Broker) *instance {
 	t.Helper()
 	hub, err := sockets.NewHub(&sockets.HubOptions{Broker: b, SlowClientPolicy: sockets.DropMessage})
 	if err != nil {
@@ -221,7 +222,7 @@ func (r *recorder) got() []sockets.Envelope {
 }
 
 // attach attaches a recorder to b and subscribes to every room.
-func attach(t *testing.T, b *Broker) *recorder {
+func attach(t *testing.T, b *natsbroker.Broker) *recorder {
 	t.Helper()
 	r := &recorder{}
 	if err := b.Attach(r.deliver); err != nil {
