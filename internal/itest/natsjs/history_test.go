@@ -1,4 +1,4 @@
-package natsjs
+package natsjs_test
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
+	"github.com/macaron-contrib/sockets/natsjs"
 )
 
 func jsOf(t *testing.T, url string) jetstream.JetStream {
@@ -31,15 +32,15 @@ func jsOf(t *testing.T, url string) jetstream.JetStream {
 // package documentation says.
 func TestHistoryWireLayout(t *testing.T) {
 	s := startJS(t)
-	h := newHistory(t, dial(t, s.ClientURL()), &HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 7, MaxAge: time.Hour}})
+	h := newHistory(t, dial(t, s.ClientURL()), &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 7, MaxAge: time.Hour}})
 	js := jsOf(t, s.ClientURL())
-	stream, err := js.Stream(ctxT(t), DefaultStream)
+	stream, err := js.Stream(ctxT(t), natsjs.DefaultStream)
 	if err != nil {
 		t.Fatalf("the default stream: %v", err)
 	}
 	c := stream.CachedInfo().Config
-	if !slices.Contains(c.Subjects, DefaultSubjectPrefix+".>") || c.MaxMsgsPerSubject != 7 || c.MaxAge != time.Hour ||
-		c.Storage != jetstream.FileStorage || c.Duplicates != DefaultDuplicates || c.Discard != jetstream.DiscardOld {
+	if !slices.Contains(c.Subjects, natsjs.DefaultSubjectPrefix+".>") || c.MaxMsgsPerSubject != 7 || c.MaxAge != time.Hour ||
+		c.Storage != jetstream.FileStorage || c.Duplicates != natsjs.DefaultDuplicates || c.Discard != jetstream.DiscardOld {
 		t.Fatalf("stream config: %+v", c)
 	}
 	if want := strconv.FormatInt(stream.CachedInfo().Created.UnixNano(), 36); h.Epoch() != want {
@@ -59,14 +60,14 @@ func TestHistoryWireLayout(t *testing.T) {
 	}
 	sum := sha256.Sum256([]byte(room + "\x00" + id))
 	switch {
-	case m.Subject != DefaultSubjectPrefix+"."+tok:
-		t.Errorf("subject %q, want %q", m.Subject, DefaultSubjectPrefix+"."+tok)
+	case m.Subject != natsjs.DefaultSubjectPrefix+"."+tok:
+		t.Errorf("subject %q, want %q", m.Subject, natsjs.DefaultSubjectPrefix+"."+tok)
 	case !bytes.Equal(m.Data, data):
 		t.Errorf("payload %q, want %q", m.Data, data)
-	case m.Header.Get(HeaderType) != "2":
-		t.Errorf("%s: %q", HeaderType, m.Header.Get(HeaderType))
-	case m.Header.Get(HeaderID) != base64.RawURLEncoding.EncodeToString([]byte(id)):
-		t.Errorf("%s: %q", HeaderID, m.Header.Get(HeaderID))
+	case m.Header.Get(natsjs.HeaderType) != "2":
+		t.Errorf("%s: %q", natsjs.HeaderType, m.Header.Get(natsjs.HeaderType))
+	case m.Header.Get(natsjs.HeaderID) != base64.RawURLEncoding.EncodeToString([]byte(id)):
+		t.Errorf("%s: %q", natsjs.HeaderID, m.Header.Get(natsjs.HeaderID))
 	case m.Header.Get(jetstream.MsgIDHeader) != base64.RawURLEncoding.EncodeToString(sum[:]):
 		t.Errorf("%s: %q", jetstream.MsgIDHeader, m.Header.Get(jetstream.MsgIDHeader))
 	}
@@ -86,13 +87,13 @@ func TestHistoryWireLayout(t *testing.T) {
 	if err1 != nil || err2 != nil || p1 == p2 {
 		t.Fatalf("two appends without id: %v %v, %v %v", p1, err1, p2, err2)
 	}
-	if _, err := h.Append(ctxT(t), room, sockets.TextMessage, nil, strings.Repeat("i", MaxIDLen+1)); err == nil {
+	if _, err := h.Append(ctxT(t), room, sockets.TextMessage, nil, strings.Repeat("i", natsjs.MaxIDLen+1)); err == nil {
 		t.Fatal("an id over MaxIDLen: no error")
 	}
 
 	// A message published on a room's subject by someone else, without the
 	// type header, is not a record.
-	if _, err := js.Publish(ctxT(t), DefaultSubjectPrefix+"."+tok, []byte("stranger")); err != nil {
+	if _, err := js.Publish(ctxT(t), natsjs.DefaultSubjectPrefix+"."+tok, []byte("stranger")); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
 	recs, err = h.Read(ctxT(t), room, sockets.Position{}, 0)
@@ -105,7 +106,7 @@ func TestHistoryWireLayout(t *testing.T) {
 // at its edges.
 func TestHistoryRecoveryRule(t *testing.T) {
 	s := startJS(t)
-	h := newHistory(t, dial(t, s.ClientURL()), &HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 3}})
+	h := newHistory(t, dial(t, s.ClientURL()), &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 3}})
 	var pos []sockets.Position
 	for i := range 6 {
 		p, err := h.Append(ctxT(t), "r", sockets.TextMessage, []byte{'0' + byte(i)}, strconv.Itoa(i))
@@ -150,7 +151,7 @@ func TestHistoryRecoveryRule(t *testing.T) {
 // recoverable only when nothing was stored after the position at all.
 func TestHistoryRecoveryEmptyRoom(t *testing.T) {
 	s := startJS(t)
-	h := newHistory(t, dial(t, s.ClientURL()), &HistoryOptions{HistoryOptions: sockets.HistoryOptions{MaxAge: 300 * time.Millisecond}})
+	h := newHistory(t, dial(t, s.ClientURL()), &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{MaxAge: 300 * time.Millisecond}})
 	p, err := h.Append(ctxT(t), "r", sockets.TextMessage, []byte("x"), "x")
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +192,7 @@ func TestHistoryEpochNewStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := js.DeleteStream(ctxT(t), DefaultStream); err != nil {
+	if err := js.DeleteStream(ctxT(t), natsjs.DefaultStream); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Millisecond) // a creation time of its own
@@ -203,7 +204,7 @@ func TestHistoryEpochNewStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range []*History{h1, h2} {
+	for _, h := range []*natsjs.History{h1, h2} {
 		if _, err := h.Read(ctxT(t), "r", p, 0); !errors.Is(err, sockets.ErrCannotRecover) {
 			t.Fatalf("a position of the old stream: %v, want ErrCannotRecover", err)
 		}
@@ -225,7 +226,7 @@ func TestHistoryIncompatibleStream(t *testing.T) {
 	base := func(name string) jetstream.StreamConfig {
 		return jetstream.StreamConfig{
 			Name: name, Subjects: []string{"inc." + name + ".>"}, MaxMsgsPerSubject: 100,
-			Storage: jetstream.FileStorage, Duplicates: DefaultDuplicates,
+			Storage: jetstream.FileStorage, Duplicates: natsjs.DefaultDuplicates,
 		}
 	}
 	cases := []struct {
@@ -249,8 +250,8 @@ func TestHistoryIncompatibleStream(t *testing.T) {
 				t.Fatalf("CreateStream: %v", err)
 			}
 			before, _ := js.Stream(ctxT(t), name)
-			_, err := NewHistory(ctxT(t), dial(t, s.ClientURL()), &HistoryOptions{Stream: name, SubjectPrefix: "inc." + name})
-			if !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), c.setting) {
+			_, err := natsjs.NewHistory(ctxT(t), dial(t, s.ClientURL()), &natsjs.HistoryOptions{Stream: name, SubjectPrefix: "inc." + name})
+			if !errors.Is(err, natsjs.ErrIncompatible) || !strings.Contains(err.Error(), c.setting) {
 				t.Fatalf("NewHistory: %v, want ErrIncompatible naming %s", err, c.setting)
 			}
 			t.Logf("%v", err)
@@ -267,12 +268,12 @@ func TestHistoryIncompatibleStream(t *testing.T) {
 	if _, err := js.CreateStream(ctxT(t), base(name)); err != nil {
 		t.Fatal(err)
 	}
-	newHistory(t, dial(t, s.ClientURL()), &HistoryOptions{Stream: name, SubjectPrefix: "inc." + name})
+	newHistory(t, dial(t, s.ClientURL()), &natsjs.HistoryOptions{Stream: name, SubjectPrefix: "inc." + name})
 	// Two instances with different Sizes: the second is refused.
-	_, err := NewHistory(ctxT(t), dial(t, s.ClientURL()), &HistoryOptions{
+	_, err := natsjs.NewHistory(ctxT(t), dial(t, s.ClientURL()), &natsjs.HistoryOptions{
 		Stream: name, SubjectPrefix: "inc." + name, HistoryOptions: sockets.HistoryOptions{Size: 99},
 	})
-	if !errors.Is(err, ErrIncompatible) {
+	if !errors.Is(err, natsjs.ErrIncompatible) {
 		t.Fatalf("another Size: %v, want ErrIncompatible", err)
 	}
 }
@@ -281,11 +282,11 @@ func TestHistoryIncompatibleStream(t *testing.T) {
 func TestNoJetStream(t *testing.T) {
 	s := natstest.Start(t, -1)
 	nc := dial(t, s.ClientURL())
-	if _, err := NewHistory(ctxT(t), nc, nil); !errors.Is(err, ErrNoJetStream) {
+	if _, err := natsjs.NewHistory(ctxT(t), nc, nil); !errors.Is(err, natsjs.ErrNoJetStream) {
 		t.Fatalf("NewHistory: %v, want ErrNoJetStream", err)
 	}
-	_, err := NewPresence(ctxT(t), nc, nil)
-	if !errors.Is(err, ErrNoJetStream) {
+	_, err := natsjs.NewPresence(ctxT(t), nc, nil)
+	if !errors.Is(err, natsjs.ErrNoJetStream) {
 		t.Fatalf("NewPresence: %v, want ErrNoJetStream", err)
 	}
 	t.Log(err)
@@ -296,25 +297,25 @@ func TestNoJetStream(t *testing.T) {
 func TestBadOptions(t *testing.T) {
 	s := startJS(t)
 	nc := dial(t, s.ClientURL())
-	for _, o := range []HistoryOptions{
+	for _, o := range []natsjs.HistoryOptions{
 		{Stream: "a.b"}, {Stream: "a b"}, {SubjectPrefix: "a.*"}, {SubjectPrefix: "a..b"}, {SubjectPrefix: "a.>"},
 		{HistoryOptions: sockets.HistoryOptions{MaxAge: time.Millisecond}},
 	} {
-		if _, err := NewHistory(ctxT(t), nc, &o); err == nil {
+		if _, err := natsjs.NewHistory(ctxT(t), nc, &o); err == nil {
 			t.Errorf("NewHistory(%+v): no error", o)
 		}
 	}
-	for _, o := range []PresenceOptions{{Bucket: "a.b"}, {PresenceOptions: sockets.PresenceOptions{Lease: time.Millisecond}}} {
-		if _, err := NewPresence(ctxT(t), nc, &o); err == nil {
+	for _, o := range []natsjs.PresenceOptions{{Bucket: "a.b"}, {PresenceOptions: sockets.PresenceOptions{Lease: time.Millisecond}}} {
+		if _, err := natsjs.NewPresence(ctxT(t), nc, &o); err == nil {
 			t.Errorf("NewPresence(%+v): no error", o)
 		}
 	}
-	if _, err := NewHistory(ctxT(t), nil, nil); err == nil {
+	if _, err := natsjs.NewHistory(ctxT(t), nil, nil); err == nil {
 		t.Error("NewHistory(nil conn): no error")
 	}
 	closed := dial(t, s.ClientURL())
 	closed.Close()
-	if _, err := NewPresence(ctxT(t), closed, nil); err == nil {
+	if _, err := natsjs.NewPresence(ctxT(t), closed, nil); err == nil {
 		t.Error("NewPresence(closed conn): no error")
 	}
 }
@@ -325,7 +326,7 @@ func TestBadOptions(t *testing.T) {
 func TestAppendIsOneRoundTrip(t *testing.T) {
 	srv := startJS(t)
 	nc := dial(t, srv.ClientURL())
-	h := newHistory(t, nc, &HistoryOptions{Stream: uniqueName("RTT"), SubjectPrefix: uniqueName("rtt")})
+	h := newHistory(t, nc, &natsjs.HistoryOptions{Stream: uniqueName("RTT"), SubjectPrefix: uniqueName("rtt")})
 	ctx := ctxT(t)
 	if _, err := h.Append(ctx, "r", sockets.TextMessage, []byte("warm-up"), ""); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package natsjs
+package natsjs_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
+	"github.com/macaron-contrib/sockets/natsjs"
 )
 
 // TestMain fails the run when a test leaves a goroutine behind.
@@ -59,9 +60,9 @@ var names atomic.Int64
 func uniqueName(what string) string { return fmt.Sprintf("%s_%d", what, names.Add(1)) }
 
 // newHistory is NewHistory, closed at the end of the test.
-func newHistory(t *testing.T, nc *nats.Conn, opts *HistoryOptions) *History {
+func newHistory(t *testing.T, nc *nats.Conn, opts *natsjs.HistoryOptions) *natsjs.History {
 	t.Helper()
-	h, err := NewHistory(ctxT(t), nc, opts)
+	h, err := natsjs.NewHistory(ctxT(t), nc, opts)
 	if err != nil {
 		t.Fatalf("NewHistory: %v", err)
 	}
@@ -70,9 +71,9 @@ func newHistory(t *testing.T, nc *nats.Conn, opts *HistoryOptions) *History {
 }
 
 // newPresence is NewPresence, closed at the end of the test.
-func newPresence(t *testing.T, nc *nats.Conn, opts *PresenceOptions) *Presence {
+func newPresence(t *testing.T, nc *nats.Conn, opts *natsjs.PresenceOptions) *natsjs.Presence {
 	t.Helper()
-	p, err := NewPresence(ctxT(t), nc, opts)
+	p, err := natsjs.NewPresence(ctxT(t), nc, opts)
 	if err != nil {
 		t.Fatalf("NewPresence: %v", err)
 	}

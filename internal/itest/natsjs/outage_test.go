@@ -1,4 +1,4 @@
-package natsjs
+package natsjs_test
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
+	"github.com/macaron-contrib/sockets/natsjs"
 )
 
 // followLog collects what a follower delivers.
@@ -53,7 +54,7 @@ func TestHistoryOutage(t *testing.T) {
 	ncA, ncB := dial(t, url), dial(t, url)
 	// An append in flight when the server goes waits for its answer until
 	// Timeout.
-	opts := &HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1000}, Timeout: time.Second}
+	opts := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1000}, Timeout: time.Second}
 	a, b := newHistory(t, ncA, opts), newHistory(t, ncB, opts)
 	followed := &followLog{}
 	stop, err := b.Follow("r", followed.add)
@@ -113,10 +114,10 @@ func TestHistoryOutage(t *testing.T) {
 	// While down: at once, and nothing stored.
 	start := time.Now()
 	_, err = a.Append(ctxT(t), "r", sockets.TextMessage, []byte("down"), "down-1")
-	if !errors.Is(err, ErrNotConnected) || time.Since(start) > time.Second {
+	if !errors.Is(err, natsjs.ErrNotConnected) || time.Since(start) > time.Second {
 		t.Fatalf("Append while down: %v after %v, want ErrNotConnected at once", err, time.Since(start))
 	}
-	if _, err := b.Read(ctxT(t), "r", sockets.Position{}, 0); !errors.Is(err, ErrNotConnected) {
+	if _, err := b.Read(ctxT(t), "r", sockets.Position{}, 0); !errors.Is(err, natsjs.ErrNotConnected) {
 		t.Fatalf("Read while down: %v, want ErrNotConnected", err)
 	}
 
@@ -189,7 +190,7 @@ func TestPresenceOutage(t *testing.T) {
 	port := natstest.Port(t, s)
 	url := s.ClientURL()
 	ncA, ncB := dial(t, url), dial(t, url)
-	opts := &PresenceOptions{PresenceOptions: sockets.PresenceOptions{Lease: lease}}
+	opts := &natsjs.PresenceOptions{PresenceOptions: sockets.PresenceOptions{Lease: lease}}
 	a, b := newPresence(t, ncA, opts), newPresence(t, ncB, opts)
 	alice, err := a.Claim(ctxT(t), "r", "alice", []byte("A"))
 	if err != nil {
@@ -214,7 +215,7 @@ func TestPresenceOutage(t *testing.T) {
 	if ms, err := b.Members(ctxT(t), "never read"); !errors.Is(err, sockets.ErrStale) || len(ms) != 0 {
 		t.Fatalf("Members of a room never read while down: %v, %+v", err, ms)
 	}
-	if _, err := a.Claim(ctxT(t), "r", "carol", nil); !errors.Is(err, ErrNotConnected) {
+	if _, err := a.Claim(ctxT(t), "r", "carol", nil); !errors.Is(err, natsjs.ErrNotConnected) {
 		t.Fatalf("Claim while down: %v, want ErrNotConnected", err)
 	}
 
@@ -256,7 +257,7 @@ func TestPresenceLongOutage(t *testing.T) {
 	port := natstest.Port(t, s)
 	url := s.ClientURL()
 	ncA, ncB := dial(t, url), dial(t, url)
-	opts := &PresenceOptions{PresenceOptions: sockets.PresenceOptions{Lease: lease}}
+	opts := &natsjs.PresenceOptions{PresenceOptions: sockets.PresenceOptions{Lease: lease}}
 	a, b := newPresence(t, ncA, opts), newPresence(t, ncB, opts)
 	events := &eventLog{}
 	stop, err := b.Watch("r", events.add)

@@ -1,10 +1,11 @@
-package natsjs
+package natsjs_test
 
 import (
 	"testing"
 
 	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/internal/storetest"
+	"github.com/macaron-contrib/sockets/natsjs"
 )
 
 // TestHistoryStore runs the behaviour every history store must have: two
@@ -13,7 +14,7 @@ func TestHistoryStore(t *testing.T) {
 	s := startJS(t)
 	storetest.TestHistory(t, func(t *testing.T, opts sockets.HistoryOptions) (a, b sockets.HistoryStore) {
 		name := uniqueName("H")
-		o := &HistoryOptions{HistoryOptions: opts, Stream: name, SubjectPrefix: "test." + name}
+		o := &natsjs.HistoryOptions{HistoryOptions: opts, Stream: name, SubjectPrefix: "test." + name}
 		a = newHistory(t, dial(t, s.ClientURL()), o)
 		b = newHistory(t, dial(t, s.ClientURL()), o)
 		return a, b
@@ -26,7 +27,7 @@ func TestHistoryStore(t *testing.T) {
 func TestPresenceStore(t *testing.T) {
 	s := startJS(t)
 	storetest.TestPresence(t, func(t *testing.T, opts sockets.PresenceOptions) (a, b sockets.PresenceStore, crashA func()) {
-		o := &PresenceOptions{PresenceOptions: opts, Bucket: uniqueName("P")}
+		o := &natsjs.PresenceOptions{PresenceOptions: opts, Bucket: uniqueName("P")}
 		ncA := dial(t, s.ClientURL())
 		a = newPresence(t, ncA, o)
 		b = newPresence(t, dial(t, s.ClientURL()), o)

@@ -1,4 +1,4 @@
-package natsjs
+package natsjs_test
 
 import (
 	"encoding/json"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/internal/testkit"
+	"github.com/macaron-contrib/sockets/natsjs"
 )
 
 // instance is one server of a room spread over several, its hub's history
@@ -26,7 +27,7 @@ type instance struct {
 	hub *sockets.Hub
 }
 
-func newInstance(t *testing.T, url string, history *HistoryOptions) *instance {
+func newInstance(t *testing.T, url string, history *natsjs.HistoryOptions) *instance {
 	t.Helper()
 	store := newHistory(t, dial(t, url), history)
 	hub, err := sockets.NewHub(&sockets.HubOptions{History: store})
@@ -115,7 +116,7 @@ func next(t *testing.T, ws *websocket.Conn) (frame, sockets.Position) {
 func TestHubsOnJetStream(t *testing.T) {
 	srv := startJS(t)
 	url := srv.ClientURL()
-	opts := &HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 5000}, Stream: uniqueName("HUB"), SubjectPrefix: uniqueName("hub")}
+	opts := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 5000}, Stream: uniqueName("HUB"), SubjectPrefix: uniqueName("hub")}
 	a, b := newInstance(t, url, opts), newInstance(t, url, opts)
 	wa, wb := a.join(t, "r", sockets.Position{}), b.join(t, "r", sockets.Position{})
 	traveller := a.join(t, "r", sockets.Position{})
