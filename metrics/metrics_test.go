@@ -18,6 +18,7 @@ import (
 
 	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/internal/testkit"
+	"github.com/macaron-contrib/sockets/internal/testkit/metricstest"
 	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 	"github.com/macaron-contrib/sockets/metrics"
 	"github.com/macaron-contrib/sockets/natsbroker"
@@ -66,7 +67,7 @@ func TestGroupMetrics(t *testing.T) {
 		}
 	})
 	srv := server(t, m)
-	s := newScraper(t, metrics.Sources{Groups: map[string]*sockets.Group{"chat": g}})
+	s := metricstest.New(t, metrics.Sources{Groups: map[string]*sockets.Group{"chat": g}})
 	const (
 		open     = `sockets_connections_open{group="chat"}`
 		accepted = `sockets_connections_accepted_total{group="chat"}`
@@ -84,33 +85,33 @@ func TestGroupMetrics(t *testing.T) {
 		return `sockets_close_frames_received_total{code="` + code + `",group="chat"}`
 	}
 
-	expect(t, s.scrape(), map[string]float64{open: 0, accepted: 0, msgsIn: 0, msgsOut: 0, decode: 0, encode: 0, limited: 0, panics: 0})
+	metricstest.Expect(t, s.Scrape(), map[string]float64{open: 0, accepted: 0, msgsIn: 0, msgsOut: 0, decode: 0, encode: 0, limited: 0, panics: 0})
 
 	ws := dial(t, wsURL(srv, "/ws"), nil)
-	expect(t, s.waitFor(accepted, 1), map[string]float64{open: 1})
+	metricstest.Expect(t, s.WaitFor(accepted, 1), map[string]float64{open: 1})
 
 	hi := `{"text":"hi"}`
 	send(t, ws, hi)
 	echo := read(t, ws)
-	expect(t, s.waitFor(msgsOut, 1), map[string]float64{
+	metricstest.Expect(t, s.WaitFor(msgsOut, 1), map[string]float64{
 		msgsIn: 1, bytesIn: float64(len(hi)), bytesOut: float64(len(echo)), decode: 0,
 	})
 
 	send(t, ws, `{"text":`)
-	expect(t, s.waitFor(decode, 1), map[string]float64{msgsIn: 2, msgsOut: 1, encode: 0})
+	metricstest.Expect(t, s.WaitFor(decode, 1), map[string]float64{msgsIn: 2, msgsOut: 1, encode: 0})
 
 	send(t, ws, `{"text":"unencodable"}`)
-	expect(t, s.waitFor(encode, 1), map[string]float64{msgsIn: 3, msgsOut: 1, limited: 0})
+	metricstest.Expect(t, s.WaitFor(encode, 1), map[string]float64{msgsIn: 3, msgsOut: 1, limited: 0})
 
 	send(t, ws, `{"text":"over the rate"}`)
-	expect(t, s.waitFor(limited, 1), map[string]float64{msgsIn: 4, msgsOut: 1})
+	metricstest.Expect(t, s.WaitFor(limited, 1), map[string]float64{msgsIn: 4, msgsOut: 1})
 
 	// The client closes with 4001: received, and answered with the same.
 	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4001, ""), time.Now().Add(testkit.Wait))
 	if code := readClose(t, ws); code != 4001 {
 		t.Errorf("answer to 4001: %d", code)
 	}
-	expect(t, s.waitFor(received("4001"), 1), map[string]float64{sent("4001"): 1, open: 0})
+	metricstest.Expect(t, s.WaitFor(received("4001"), 1), map[string]float64{sent("4001"): 1, open: 0})
 
 	// The handler closes with 4002.
 	ws = dial(t, wsURL(srv, "/ws"), nil)
@@ -119,7 +120,7 @@ func TestGroupMetrics(t *testing.T) {
 		t.Errorf("close on bye: %d, want 4002", code)
 	}
 	ws.Close()
-	expect(t, s.waitFor(sent("4002"), 1), map[string]float64{accepted: 2})
+	metricstest.Expect(t, s.WaitFor(sent("4002"), 1), map[string]float64{accepted: 2})
 
 	// The handler panics: 1011.
 	ws = dial(t, wsURL(srv, "/ws"), nil)
@@ -128,9 +129,9 @@ func TestGroupMetrics(t *testing.T) {
 		t.Errorf("close on panic: %d, want 1011", code)
 	}
 	ws.Close()
-	expect(t, s.waitFor(panics, 1), nil)
-	expect(t, s.waitFor(sent("1011"), 1), map[string]float64{accepted: 3, msgsIn: 6, msgsOut: 1, bytesOut: float64(len(echo))})
-	s.waitFor(open, 0)
+	metricstest.Expect(t, s.WaitFor(panics, 1), nil)
+	metricstest.Expect(t, s.WaitFor(sent("1011"), 1), map[string]float64{accepted: 3, msgsIn: 6, msgsOut: 1, bytesOut: float64(len(echo))})
+	s.WaitFor(open, 0)
 }
 
 // Each refusal before an upgrade counts under its reason, and only there.
@@ -144,7 +145,7 @@ func TestRefusalMetrics(t *testing.T) {
 	m := macaron.New()
 	m.Any("/ws", sockets.Messages(opts), func(done <-chan bool) { <-done })
 	srv := server(t, m)
-	s := newScraper(t, metrics.Sources{Groups: map[string]*sockets.Group{"api": g}})
+	s := metricstest.New(t, metrics.Sources{Groups: map[string]*sockets.Group{"api": g}})
 	reasons := []string{"method", "host", "origin", "capacity", "shutdown", "handshake"}
 	key := func(reason string) string {
 		return `sockets_upgrades_refused_total{group="api",reason="` + reason + `"}`
@@ -153,11 +154,11 @@ func TestRefusalMetrics(t *testing.T) {
 	for _, r := range reasons {
 		want[key(r)] = 0
 	}
-	expect(t, s.scrape(), want)
+	metricstest.Expect(t, s.Scrape(), want)
 	refused := func(reason string) {
 		t.Helper()
 		want[key(reason)]++
-		expect(t, s.scrape(), want)
+		metricstest.Expect(t, s.Scrape(), want)
 	}
 
 	request := func(method, host string, wantStatus int) {
@@ -212,7 +213,7 @@ func TestRefusalMetrics(t *testing.T) {
 	}
 	refusedWith(t, wsURL(srv, "/ws"), nil, http.StatusServiceUnavailable)
 	refused("shutdown")
-	expect(t, s.waitFor(`sockets_close_frames_sent_total{code="1001",group="api"}`, 1),
+	metricstest.Expect(t, s.WaitFor(`sockets_close_frames_sent_total{code="1001",group="api"}`, 1),
 		map[string]float64{`sockets_connections_accepted_total{group="api"}`: 1, `sockets_connections_open{group="api"}`: 0})
 }
 
@@ -242,10 +243,10 @@ func TestHubMetrics(t *testing.T) {
 		defer cancel()
 		g.Shutdown(ctx)
 	})
-	s := newScraper(t, metrics.Sources{Hubs: hubs})
+	s := metricstest.New(t, metrics.Sources{Hubs: hubs})
 	key := func(name, hub string) string { return "sockets_hub_" + name + `{hub="` + hub + `"}` }
 
-	expect(t, s.scrape(), map[string]float64{
+	metricstest.Expect(t, s.Scrape(), map[string]float64{
 		key("members", "drop"): 0, key("rooms", "drop"): 0, key("messages_total", "drop"): 0,
 		key("deliveries_total", "drop"): 0, key("messages_dropped_total", "drop"): 0,
 		key("slow_disconnects_total", "slow"): 0, key("messages_refused_total", "drop"): 0,
@@ -254,45 +255,45 @@ func TestHubMetrics(t *testing.T) {
 
 	// A member that reads.
 	reader := dial(t, wsURL(srv, "/ws/drop"), nil)
-	expect(t, s.waitFor(key("members", "drop"), 1), map[string]float64{key("rooms", "drop"): 1, key("members", "slow"): 0})
+	metricstest.Expect(t, s.WaitFor(key("members", "drop"), 1), map[string]float64{key("rooms", "drop"): 1, key("members", "slow"): 0})
 	drop.Publish("r", sockets.TextMessage, []byte("hello"))
 	if got := read(t, reader); string(got) != "hello" {
 		t.Fatalf("read %q", got)
 	}
-	expect(t, s.scrape(), map[string]float64{key("messages_total", "drop"): 1, key("deliveries_total", "drop"): 1})
+	metricstest.Expect(t, s.Scrape(), map[string]float64{key("messages_total", "drop"): 1, key("deliveries_total", "drop"): 1})
 	drop.Publish("", sockets.TextMessage, []byte("no room"))
-	expect(t, s.scrape(), map[string]float64{key("messages_refused_total", "drop"): 1, key("messages_total", "drop"): 1})
+	metricstest.Expect(t, s.Scrape(), map[string]float64{key("messages_refused_total", "drop"): 1, key("messages_total", "drop"): 1})
 	reader.Close()
-	s.waitFor(key("members", "drop"), 0)
+	s.WaitFor(key("members", "drop"), 0)
 
 	// Members that never read: once their socket buffers and their queue
 	// of one are full, frames are dropped, or the member is closed.
 	big := []byte(strings.Repeat("x", 256<<10))
-	publishUntil := func(h *sockets.Hub, what string, moved func(samples) bool) samples {
+	publishUntil := func(h *sockets.Hub, what string, moved func(metricstest.Samples) bool) metricstest.Samples {
 		t.Helper()
-		var last samples
+		var last metricstest.Samples
 		testkit.Eventually(t, what, func() bool {
 			for i := 0; i < 8; i++ {
 				h.Publish("r", sockets.BinaryMessage, big)
 			}
-			last = s.scrape()
+			last = s.Scrape()
 			return moved(last)
 		})
 		return last
 	}
 	dial(t, wsURL(srv, "/ws/drop"), nil)
-	s.waitFor(key("members", "drop"), 1)
-	got := publishUntil(drop, "a frame dropped", func(v samples) bool { return v.get(key("messages_dropped_total", "drop")) > 0 })
-	if in, out, dropped := got.get(key("messages_total", "drop")), got.get(key("deliveries_total", "drop")), got.get(key("messages_dropped_total", "drop")); in != out+dropped {
+	s.WaitFor(key("members", "drop"), 1)
+	got := publishUntil(drop, "a frame dropped", func(v metricstest.Samples) bool { return v.Get(key("messages_dropped_total", "drop")) > 0 })
+	if in, out, dropped := got.Get(key("messages_total", "drop")), got.Get(key("deliveries_total", "drop")), got.Get(key("messages_dropped_total", "drop")); in != out+dropped {
 		t.Errorf("hub drop: %v messages, %v delivered + %v dropped", in, out, dropped)
 	}
-	expect(t, got, map[string]float64{key("slow_disconnects_total", "drop"): 0, key("members", "drop"): 1})
+	metricstest.Expect(t, got, map[string]float64{key("slow_disconnects_total", "drop"): 0, key("members", "drop"): 1})
 
 	dial(t, wsURL(srv, "/ws/slow"), nil)
-	s.waitFor(key("members", "slow"), 1)
-	got = publishUntil(slow, "a slow member disconnected", func(v samples) bool { return v.get(key("slow_disconnects_total", "slow")) > 0 })
-	expect(t, got, map[string]float64{key("slow_disconnects_total", "slow"): 1, key("messages_dropped_total", "slow"): 0})
-	s.waitFor(key("members", "slow"), 0)
+	s.WaitFor(key("members", "slow"), 1)
+	got = publishUntil(slow, "a slow member disconnected", func(v metricstest.Samples) bool { return v.Get(key("slow_disconnects_total", "slow")) > 0 })
+	metricstest.Expect(t, got, map[string]float64{key("slow_disconnects_total", "slow"): 1, key("messages_dropped_total", "slow"): 0})
+	s.WaitFor(key("members", "slow"), 0)
 }
 
 // A broker's metrics: messages published, the latency of each publish
@@ -313,7 +314,7 @@ func TestBrokerMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { hub.Close() })
-	s := newScraper(t, metrics.Sources{Hubs: map[string]*sockets.Hub{"chat": hub}, Brokers: map[string]*natsbroker.Broker{"chat": b}})
+	s := metricstest.New(t, metrics.Sources{Hubs: map[string]*sockets.Hub{"chat": hub}, Brokers: map[string]*natsbroker.Broker{"chat": b}})
 	const (
 		published = `sockets_broker_messages_published_total{broker="chat"}`
 		failed    = `sockets_broker_publish_errors_total{broker="chat"}`
@@ -324,7 +325,7 @@ func TestBrokerMetrics(t *testing.T) {
 		subs      = `sockets_broker_subscriptions{broker="chat"}`
 		hubErrs   = `sockets_hub_broker_errors_total{hub="chat"}`
 	)
-	expect(t, s.scrape(), map[string]float64{published: 0, failed: 0, count: 0, sum: 0, tenS: 0, disc: 0, subs: 1, hubErrs: 0})
+	metricstest.Expect(t, s.Scrape(), map[string]float64{published: 0, failed: 0, count: 0, sum: 0, tenS: 0, disc: 0, subs: 1, hubErrs: 0})
 
 	const n = 20
 	for i := 0; i < n; i++ {
@@ -332,10 +333,10 @@ func TestBrokerMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := s.scrape()
-	expect(t, got, map[string]float64{published: n, failed: 0, count: n, tenS: n})
-	if got.get(sum) <= 0 {
-		t.Errorf("%s = %v after %d publishes", sum, got.get(sum), n)
+	got := s.Scrape()
+	metricstest.Expect(t, got, map[string]float64{published: n, failed: 0, count: n, tenS: n})
+	if got.Get(sum) <= 0 {
+		t.Errorf("%s = %v after %d publishes", sum, got.Get(sum), n)
 	}
 	// Buckets are cumulative, and every bound of the broker is there.
 	prev := 0.0
@@ -352,11 +353,11 @@ func TestBrokerMetrics(t *testing.T) {
 	}
 
 	natstest.Stop(ns)
-	s.waitFor(disc, 1)
+	s.WaitFor(disc, 1)
 	if err := hub.Publish("r", sockets.TextMessage, []byte("lost")); err == nil {
 		t.Fatal("Publish succeeded with NATS gone and no reconnect buffer")
 	}
-	expect(t, s.scrape(), map[string]float64{published: n, failed: 1, hubErrs: 1, count: n + 1})
+	metricstest.Expect(t, s.Scrape(), map[string]float64{published: n, failed: 1, hubErrs: 1, count: n + 1})
 }
 
 // The metrics follow the ecosystem's naming rules (testutil's linter), a
