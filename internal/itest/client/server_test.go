@@ -1,4 +1,4 @@
-package client
+package client_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/client"
 	"github.com/macaron-contrib/sockets/internal/testkit"
 	"gopkg.in/macaron.v1"
 )
@@ -105,9 +106,9 @@ func (s *testServer) routes(group *sockets.Group) http.Handler {
 	m := macaron.New()
 	m.Get("/", func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		testPage.Execute(w, map[string]string{"Version": Version(), "Integrity": Integrity()})
+		testPage.Execute(w, map[string]string{"Version": client.Version(), "Integrity": client.Integrity()})
 	})
-	m.Get("/sockets.js", Handler())
+	m.Get("/sockets.js", client.Handler())
 	opts := &sockets.Options{Group: group, SkipLogging: true}
 	m.Get("/ws/echo", sockets.Messages(opts), s.echo)
 	m.Get("/ws/room", sockets.Messages(opts), s.room)
