@@ -7,6 +7,7 @@ require (
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/gorilla/websocket v1.5.3
 	github.com/macaron-contrib/sockets v0.0.0
+	github.com/macaron-contrib/sockets/internal/itest v0.0.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
@@ -40,3 +41,5 @@ require (
 )
 
 replace github.com/macaron-contrib/sockets => ../
+
+replace github.com/macaron-contrib/sockets/internal/itest => ../internal/itest

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/macaron-contrib/sockets/internal/itest/browser"
 	"github.com/macaron-contrib/sockets/internal/testkit"
-	"github.com/macaron-contrib/sockets/internal/testkit/browser"
 )
 
 // TestBrowserChat drives two real pages in one room: bob's page goes through

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/macaron-contrib/sockets/internal/itest/browser"
 	"github.com/macaron-contrib/sockets/internal/testkit"
-	"github.com/macaron-contrib/sockets/internal/testkit/browser"
 )
 
 // The server restarts under an open page: the page sees the 1001, shows

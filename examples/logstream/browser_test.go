@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/macaron-contrib/sockets/internal/itest/browser"
 	"github.com/macaron-contrib/sockets/internal/testkit"
-	"github.com/macaron-contrib/sockets/internal/testkit/browser"
 )
 
 // TestBrowserLogView drives the page in headless Chromium: live lines, the

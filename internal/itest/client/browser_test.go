@@ -10,7 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/macaron-contrib/sockets"
-	"github.com/macaron-contrib/sockets/internal/testkit/browser"
+	"github.com/macaron-contrib/sockets/internal/itest/browser"
 )
 
 // TestBrowser drives sockets.js in headless Chromium against a real server

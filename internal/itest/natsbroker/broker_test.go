@@ -13,8 +13,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/internal/itest/natstest"
 	"github.com/macaron-contrib/sockets/internal/testkit"
-	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 	"github.com/macaron-contrib/sockets/natsbroker"
 	"github.com/nats-io/nats.go"
 )

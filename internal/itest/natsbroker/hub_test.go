@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/internal/itest/natstest"
 	"github.com/macaron-contrib/sockets/internal/testkit"
-	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 	"github.com/macaron-contrib/sockets/natsbroker"
 )
 

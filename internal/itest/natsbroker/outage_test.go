@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaron-contrib/sockets/internal/itest/natstest"
 	"github.com/macaron-contrib/sockets/internal/testkit"
-	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 	"github.com/macaron-contrib/sockets/natsbroker"
 )
 

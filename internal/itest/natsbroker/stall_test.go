@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/internal/itest/natstest"
 	"github.com/macaron-contrib/sockets/internal/testkit"
-	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 	"github.com/macaron-contrib/sockets/natsbroker"
 )
 

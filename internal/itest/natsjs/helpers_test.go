@@ -11,8 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/macaron-contrib/sockets/internal/itest/natstest"
 	"github.com/macaron-contrib/sockets/internal/testkit"
-	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 	"github.com/macaron-contrib/sockets/natsjs"
 )
 

@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/macaron-contrib/sockets"
-	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
+	"github.com/macaron-contrib/sockets/internal/itest/natstest"
 	"github.com/macaron-contrib/sockets/natsjs"
 )
 

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/internal/itest/natstest"
 	"github.com/macaron-contrib/sockets/internal/testkit"
-	"github.com/macaron-contrib/sockets/internal/testkit/natstest"
 	"github.com/macaron-contrib/sockets/natsjs"
 )
 

@@ -1,5 +1,5 @@
-// Package browser starts headless Chromium for the module's browser tests,
-// and drives its tabs.
+// Package browser starts headless Chromium for the browser tests (the
+// library's, in this module, and the example apps'), and drives its tabs.
 package browser
 
 import (
