@@ -157,7 +157,7 @@ func newApp(cfg config) (*app, error) {
 	if st.embedded != nil {
 		a.log.Printf("chat: rooms stored in %s (embedded NATS server)", cfg.DataDir)
 	} else {
-		a.log.Printf("chat: rooms shared through NATS at %s", redact(cfg.NATSURL))
+		a.log.Printf("chat: rooms shared through NATS at %s", cfg.NATSURL)
 	}
 	a.handler = a.routes()
 	return a, nil

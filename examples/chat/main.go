@@ -37,8 +37,8 @@
 //	go run ./examples/chat -addr 127.0.0.1:4001 -nats nats://127.0.0.1:4222
 //
 // (the first embeds the server and lets the second use it). Credentials
-// never go on the command line: NATS_CREDS, NATS_NKEY, NATS_TOKEN or
-// NATS_USER and NATS_PASSWORD. With -debug-addr (off by default),
+// never go on the command line: NATS_CREDS, NATS_TOKEN or NATS_USER and
+// NATS_PASSWORD. With -debug-addr (off by default),
 // Prometheus metrics and expvar are served on a listener of their own.
 package main
 
@@ -68,10 +68,7 @@ func main() {
 
 // run is the whole command; it runs once per process.
 func run() error {
-	cfg, debugAddr, err := parseFlags(os.Args[1:], os.Getenv)
-	if err != nil {
-		return err
-	}
+	cfg, debugAddr := parseFlags(os.Args[1:], os.Getenv)
 	a, err := newApp(cfg)
 	if err != nil {
 		return err
@@ -98,7 +95,7 @@ func run() error {
 
 // parseFlags reads the command line; NATS_URL (through getenv) is the
 // default of -nats, and credentials come from the environment (natsAuth).
-func parseFlags(args []string, getenv func(string) string) (cfg config, debugAddr string, err error) {
+func parseFlags(args []string, getenv func(string) string) (cfg config, debugAddr string) {
 	fs := flag.NewFlagSet("chat", flag.ExitOnError)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:4000", "address to listen on")
 	fs.Func("allowed-hosts", "comma-separated Host names the sockets accept (default: the names of -addr; needed when listening on every interface or behind a domain)", func(v string) error {
@@ -115,8 +112,8 @@ func parseFlags(args []string, getenv func(string) string) (cfg config, debugAdd
 	fs.StringVar(&cfg.NATSURL, "nats", getenv("NATS_URL"), "URL(s) of an external NATS cluster with JetStream, instead of the embedded server (default $NATS_URL)")
 	fs.StringVar(&debugAddr, "debug-addr", "", "address of a listener of its own serving /metrics and /debug/vars (empty: none)")
 	fs.Parse(args)
-	cfg.NATSOptions, err = natsAuth(getenv)
-	return cfg, debugAddr, err
+	cfg.NATSOptions = natsAuth(getenv)
+	return cfg, debugAddr
 }
 
 // serve serves the chat on ln until ctx is done, then closes the open

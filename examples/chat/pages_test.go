@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"log"
 	"net"
 	"net/http"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +150,44 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 	srv.Wait(t)
 	if _, err := net.DialTimeout("tcp", srv.Addr, testkit.Wait); err == nil {
 		t.Error("still listening")
+	}
+}
+
+// The lobby shows 50 rooms a page, busiest first, with links to the next
+// and previous pages; a page past the last shows the last.
+func TestLobbyIsPaginated(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := context.Background()
+	for i := range 120 {
+		for j := range 1 + i%3 { // rooms of 1, 2 and 3 members
+			if _, err := ts.app.stores.presence.Claim(ctx, fmt.Sprintf("room%03d", i), fmt.Sprint("m", j), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rooms := regexp.MustCompile(`<span class="room-name">(room\d+)</span> <span class="count">(\d) `)
+	var seen []string
+	for page, want := range []int{50, 50, 20} {
+		_, body := get(t, fmt.Sprintf("%s/?page=%d", ts.URL, page+1))
+		found := rooms.FindAllStringSubmatch(body, -1)
+		if len(found) != want || !strings.Contains(body, fmt.Sprintf("Page %d of 3", page+1)) || !strings.Contains(body, "(120)") {
+			t.Fatalf("page %d: %d rooms, want %d:\n%s", page+1, len(found), want, body)
+		}
+		if (page < 2) != strings.Contains(body, `rel="next" href="/?page=`+fmt.Sprint(page+2)+`"`) || (page > 0) != strings.Contains(body, `rel="prev"`) {
+			t.Errorf("page %d: wrong links:\n%s", page+1, body)
+		}
+		for _, f := range found {
+			seen = append(seen, f[2]+" "+f[1])
+		}
+	}
+	distinct := map[string]bool{}
+	for _, r := range seen {
+		distinct[r] = true
+	}
+	if !sort.SliceIsSorted(seen, func(i, j int) bool { return seen[i][0] > seen[j][0] }) || len(distinct) != 120 {
+		t.Errorf("the rooms are not listed busiest first, each once: %v", seen)
+	}
+	if _, body := get(t, ts.URL+"/?page=99"); !strings.Contains(body, "Page 3 of 3") {
+		t.Errorf("a page past the last:\n%s", body)
 	}
 }

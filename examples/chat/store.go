@@ -50,7 +50,7 @@ func openStores(cfg config) (*stores, error) {
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		s.close()
-		return nil, fmt.Errorf("chat: connecting to NATS at %s: %w", redact(url), err)
+		return nil, fmt.Errorf("chat: connecting to NATS at %s: %w", url, err)
 	}
 	s.nc = nc
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -119,26 +119,18 @@ func checkNATSURLs(urls string) error {
 			return errors.New("chat: -nats: a URL does not parse")
 		}
 		if u.User != nil {
-			return fmt.Errorf("chat: -nats %s carries credentials: set NATS_USER and NATS_PASSWORD, NATS_TOKEN, or NATS_CREDS to a credentials file, instead", redact(raw))
+			return errors.New("chat: a -nats URL carries credentials: set NATS_USER and NATS_PASSWORD, NATS_TOKEN, or NATS_CREDS to a credentials file, instead")
 		}
 	}
 	return nil
 }
 
 // natsAuth reads NATS credentials from the environment: NATS_CREDS (a
-// credentials file), NATS_NKEY (an nkey seed file), NATS_TOKEN, or
-// NATS_USER with NATS_PASSWORD.
-func natsAuth(getenv func(string) string) ([]nats.Option, error) {
+// credentials file), NATS_TOKEN, or NATS_USER with NATS_PASSWORD.
+func natsAuth(getenv func(string) string) []nats.Option {
 	var opts []nats.Option
 	if f := getenv("NATS_CREDS"); f != "" {
 		opts = append(opts, nats.UserCredentials(f))
-	}
-	if f := getenv("NATS_NKEY"); f != "" {
-		o, err := nats.NkeyOptionFromSeed(f)
-		if err != nil {
-			return nil, fmt.Errorf("chat: NATS_NKEY: %w", err)
-		}
-		opts = append(opts, o)
 	}
 	if tok := getenv("NATS_TOKEN"); tok != "" {
 		opts = append(opts, nats.Token(tok))
@@ -146,21 +138,7 @@ func natsAuth(getenv func(string) string) ([]nats.Option, error) {
 	if user := getenv("NATS_USER"); user != "" {
 		opts = append(opts, nats.UserInfo(user, getenv("NATS_PASSWORD")))
 	}
-	return opts, nil
-}
-
-// redact returns urls with any user information replaced, for logs.
-func redact(urls string) string {
-	parts := strings.Split(urls, ",")
-	for i, raw := range parts {
-		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil && u.User != nil {
-			u.User = url.User("REDACTED")
-			parts[i] = u.String()
-		} else if err != nil {
-			parts[i] = "(unparsable URL)"
-		}
-	}
-	return strings.Join(parts, ",")
+	return opts
 }
 
 // close closes the stores, the connection and the embedded server.
