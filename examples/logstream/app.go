@@ -126,6 +126,14 @@ func newApp(cfg config) (*app, error) {
 			return nil, fmt.Errorf("logstream: %q and %q name the same file", prev, f)
 		}
 		seen[abs] = f
+		// A file may come later (the follower waits for it); the directory
+		// it would be made in must be there, and the name must not be one's.
+		if fi, err := os.Stat(filepath.Dir(abs)); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("logstream: %s: no directory %s to wait for the file in", f, filepath.Dir(abs))
+		}
+		if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+			return nil, fmt.Errorf("logstream: %s is a directory, not a file", f)
+		}
 	}
 
 	hub, err := sockets.NewHub(nil) // DisconnectSlowClient: see the package doc
@@ -160,6 +168,9 @@ func newApp(cfg config) (*app, error) {
 		}
 		a.follows.Add(1)
 		a.streams[name] = s
+		if _, err := os.Stat(name); errors.Is(err, fs.ErrNotExist) {
+			a.log.Warn("waiting for the file to be created", "file", name)
+		}
 	}
 	a.handler = a.routes()
 	a.log.Info("following", "files", a.files)
@@ -364,7 +375,7 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 	sub := &subscription{conn: c, filter: req.filter, key: req.key}
 	defer s.unsubscribe(sub)
 	log := a.log.With("file", s.name, "remote", c.Request().RemoteAddr, "conn", c.ID())
-	log.Info("stream opened", "level", req.key.level, "search", req.key.search, "backfill", req.backfill, "since", req.since.String())
+	log.Info("stream opened", "min_level", req.key.level, "search", req.key.search, "backfill", req.backfill, "since", req.since.String())
 	defer log.Info("stream closed")
 
 	var pending []string // frames to send, in order
