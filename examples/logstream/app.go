@@ -127,12 +127,9 @@ func newApp(cfg config) (*app, error) {
 		}
 		seen[abs] = f
 		// A file may come later (the follower waits for it); the directory
-		// it would be made in must be there, and the name must not be one's.
+		// it would be made in must be there.
 		if fi, err := os.Stat(filepath.Dir(abs)); err != nil || !fi.IsDir() {
 			return nil, fmt.Errorf("logstream: %s: no directory %s to wait for the file in", f, filepath.Dir(abs))
-		}
-		if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
-			return nil, fmt.Errorf("logstream: %s is a directory, not a file", f)
 		}
 	}
 

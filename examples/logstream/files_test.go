@@ -1,24 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// A -file whose directory does not exist, or that names a directory, is
-// refused at start; a file that does not exist yet is waited for, and the
-// log says so.
+// A file that does not exist yet is waited for, and the log says so (a
+// missing directory is refused: TestNewAppErrors).
 func TestFileArguments(t *testing.T) {
-	dir := t.TempDir()
-	for _, bad := range []string{filepath.Join(dir, "nowhere", "app.log"), dir} {
-		if a, err := newApp(config{Files: []string{bad}, LogOutput: &bytes.Buffer{}}); err == nil {
-			a.Close()
-			t.Errorf("-file %s: started, want a refusal", bad)
-		}
-	}
-	path := filepath.Join(dir, "later.log")
+	path := filepath.Join(t.TempDir(), "later.log")
 	ts := newTestServerWith(t, config{Files: []string{path}})
 	if !strings.Contains(ts.log.String(), `msg="waiting for the file to be created" file=`+path) {
 		t.Errorf("no word of waiting for %s:\n%s", path, ts.log)

@@ -737,6 +737,7 @@ func TestNewAppErrors(t *testing.T) {
 		{nil, "no file"},
 		{[]string{a, dir + "/./a.log"}, "name the same file"},
 		{[]string{dir}, "not a regular file"},
+		{[]string{filepath.Join(dir, "nowhere", "a.log")}, "no directory"},
 	} {
 		_, err := newApp(config{Files: tc.files, LogOutput: &syncBuffer{}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
