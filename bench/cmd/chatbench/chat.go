@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,7 +25,11 @@ import (
 func buildChat(dir string) (string, error) {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/macaron-contrib/sockets").Output()
 	if err != nil {
-		return "", fmt.Errorf("finding the repository (go list -m): %w", err)
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
+		}
+		return "", fmt.Errorf("finding the repository (go list -m; run from bench/, or give -chat): %w", err)
 	}
 	root := strings.TrimSpace(string(out))
 	bin := filepath.Join(dir, "chat")

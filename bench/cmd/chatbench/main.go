@@ -386,8 +386,11 @@ wait:
 	c1 := r.counters()
 
 	completed, deliveries := s.completed.Load(), s.deliveries.Load()
+	// The rates are over the time from the step's first send to the last
+	// message that reached every other member, also when some never did
+	// (the wait for them is not counted).
 	end := waited
-	if completed == int64(n) {
+	if completed > 0 {
 		end = time.Duration(s.lastDone.Load())
 	}
 	elapsed := (end - start).Seconds()
