@@ -132,14 +132,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg.bin = *chat
+	binDir := ""
 	if cfg.bin == "" {
-		dir, err := os.MkdirTemp("", "chatbench-bin-")
-		if err != nil {
+		var err error
+		if binDir, err = os.MkdirTemp("", "chatbench-bin-"); err != nil {
 			log.Fatal(err)
 		}
-		defer os.RemoveAll(dir)
-		if cfg.bin, err = buildChat(dir); err != nil {
-			os.RemoveAll(dir)
+		if cfg.bin, err = buildChat(binDir); err != nil {
+			os.RemoveAll(binDir)
 			log.Fatal(err)
 		}
 	}
@@ -170,6 +170,9 @@ func main() {
 	}
 	if !*jsonOnly {
 		summary(os.Stdout, all, cfg)
+	}
+	if binDir != "" {
+		os.RemoveAll(binDir)
 	}
 	if failed || ctx.Err() != nil {
 		stop()
