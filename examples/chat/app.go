@@ -58,8 +58,9 @@ type config struct {
 	// bursts of 4 times as many, so that a flood cannot make the other
 	// members slow clients. Default: 10; negative: no limit.
 	MessageRate float64
-	// HistorySize is how many messages a room keeps. Every instance
-	// sharing a NATS cluster must use the same. Default: 50.
+	// HistorySize is how many messages a joiner gets; the stream keeps
+	// storedPerJoiner times as many per room. Every instance sharing a
+	// NATS cluster must use the same. Default: 50.
 	HistorySize int
 	// Logger receives the app's and the sockets' log lines. Default: the
 	// standard logger.

@@ -106,7 +106,7 @@ func parseFlags(args []string, getenv func(string) string) (cfg config, debugAdd
 		}
 		return nil
 	})
-	fs.IntVar(&cfg.HistorySize, "history", defaultHistorySize, "messages each room keeps (the same on every instance)")
+	fs.IntVar(&cfg.HistorySize, "history", defaultHistorySize, "messages a joiner gets; the stream keeps 20 times as many per room (the same on every instance)")
 	fs.StringVar(&cfg.DataDir, "data", defaultDataDir(), "directory where the embedded NATS server stores the rooms")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", "", "address where the embedded NATS server listens for other instances (empty: none)")
 	fs.StringVar(&cfg.NATSURL, "nats", getenv("NATS_URL"), "URL(s) of an external NATS cluster with JetStream, instead of the embedded server (default $NATS_URL)")

@@ -56,7 +56,7 @@ func openStores(cfg config) (*stores, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if s.history, err = natsjs.NewHistory(ctx, nc, &natsjs.HistoryOptions{
-		HistoryOptions: sockets.HistoryOptions{Size: cfg.HistorySize, MaxMessageSize: maxTextBytes + 1024},
+		HistoryOptions: sockets.HistoryOptions{Size: storedPerJoiner * cfg.HistorySize, MaxMessageSize: maxTextBytes + 1024},
 	}); err != nil {
 		s.close()
 		return nil, fmt.Errorf("chat: history: %w", err)
@@ -69,6 +69,14 @@ func openStores(cfg config) (*stores, error) {
 	}
 	return s, nil
 }
+
+// storedPerJoiner is how many times more messages the stream keeps per
+// room than a joiner gets. The hub delivers what it reads from the stream;
+// a reader that falls further behind than the stream keeps would not get
+// the messages dropped meanwhile, and would not know (natsjs cannot tell
+// yet): the margin makes that a lag of seconds, not of milliseconds, in a
+// busy room.
+const storedPerJoiner = 20
 
 // startEmbedded runs nats-server with JetStream in this process, storing
 // in dir; it listens for other instances at listen only when that is set.
