@@ -153,7 +153,11 @@
 //     connection dropped while it waited, or the server is stuck) fails
 //     after Timeout (default 5s), and may have been carried out: an Append
 //     retried with the same id is stored once and returns the first
-//     position.
+//     position. With nats.go's reconnect buffer (on by default), a call
+//     made in the moment before the client notices that the server is
+//     gone is kept and sent after the reconnect: it times out, and may be
+//     carried out later still. nats.ReconnectBufSize(-1) turns the buffer
+//     off, so that such a call is lost with the connection.
 //   - Members, while the connection is down or the server does not
 //     answer, returns the members it last read for the room with an error
 //     wrapping sockets.ErrStale.

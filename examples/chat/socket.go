@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/natsjs"
 	"gopkg.in/macaron.v1"
 )
 
@@ -97,7 +98,11 @@ func (a *app) serveSocket(c *sockets.Conn, who member, receiver <-chan *Message,
 			// m.From is the client's word; the name is the server's.
 			if err := a.say(c, who, m.Text); err != nil {
 				a.log.Printf("chat: %s in %q: %v", who.name, who.room, err)
-				sendFrame(c, Message{Typ: typError, Text: "not sent, the chat's storage is unavailable: " + m.Text})
+				why := "not sent, the chat's storage is unavailable: "
+				if !errors.Is(err, natsjs.ErrNotConnected) {
+					why = "not confirmed, the chat's storage did not answer (it may not have been sent): "
+				}
+				sendFrame(c, Message{Typ: typError, Text: why + m.Text})
 			}
 		case err := <-errs:
 			var de *sockets.DecodeError

@@ -36,7 +36,10 @@ type stores struct {
 // cfg.NATSURL is empty, and opens the stores.
 func openStores(cfg config) (*stores, error) {
 	s := &stores{}
-	opts := append([]nats.Option{nats.Name("chat"), nats.MaxReconnects(-1)}, cfg.NATSOptions...)
+	// No reconnect buffer: a message published while NATS is away fails
+	// at once, rather than being stored later after its sender was told it
+	// was not.
+	opts := append([]nats.Option{nats.Name("chat"), nats.MaxReconnects(-1), nats.ReconnectBufSize(-1)}, cfg.NATSOptions...)
 	url := cfg.NATSURL
 	if url == "" {
 		var err error
