@@ -74,6 +74,10 @@ type config struct {
 	// Group is the sockets group of the app's websockets, the one that
 	// shutdown closes. Default: sockets.DefaultGroup.
 	Group *sockets.Group
+	// SelfLog serves the app's own log at /api/logs/self. Off by default:
+	// it shows every viewer's address, searches and refused file names to
+	// whoever opens it.
+	SelfLog bool
 }
 
 // app is the log viewer: one stream per file, a hub, the pages.
@@ -87,6 +91,7 @@ type app struct {
 	handler http.Handler
 	// allowedHosts is the sockets' AllowedHosts.
 	allowedHosts []string
+	selfLog      bool // serve /api/logs/self
 
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup // the followers
@@ -148,6 +153,7 @@ func newApp(cfg config) (*app, error) {
 		files:        append([]string(nil), cfg.Files...),
 		streams:      make(map[string]*stream),
 		allowedHosts: cfg.AllowedHosts,
+		selfLog:      cfg.SelfLog,
 		cancel:       cancel,
 	}
 	for i, name := range a.files {
@@ -229,7 +235,9 @@ func (a *app) routes() http.Handler {
 		}
 	}
 	m.Get("/api/logs/stream", a.checkStream, sockets.Messages(opts(streamQueue)), a.serveStream)
-	m.Get("/api/logs/self", sockets.Messages(opts(0)), a.serveSelf)
+	if a.selfLog {
+		m.Get("/api/logs/self", sockets.Messages(opts(0)), a.serveSelf)
+	}
 	return m
 }
 

@@ -71,10 +71,11 @@
 // rescans the file's recent lines, and checking one compiles its regular
 // expression).
 //
-// GET /api/logs/self is a websocket of the app's own log records, in the
-// same format (file "self", offset a sequence number, line the JSON log
-// line): the app logs through slog to stderr and, through wslog, to a hub
-// room.
+// With -self-log (off by default: the records name every viewer's address,
+// searches and refused file names), GET /api/logs/self is a websocket of
+// the app's own log records, in the same format (file "self", offset a
+// sequence number, line the JSON log line): the app logs through slog to
+// stderr and, through wslog, to a hub room.
 //
 // # One reader, fan-out through the Hub, per-client filters
 //
@@ -183,13 +184,14 @@ func run() error {
 	flag.Var(&files, "file", "a log file to stream (repeat for several); none: a demo log")
 	poll := flag.Bool("poll", false, "poll the files instead of using file system notifications")
 	debug := flag.Bool("debug", false, "log at debug level")
+	selfLog := flag.Bool("self-log", false, "serve the app's own log at /api/logs/self (it shows every viewer's address and searches: off by default)")
 	hosts := flag.String("allowed-hosts", "", "comma-separated Host names the viewer accepts (default: the names of -addr; needed when listening on every interface or behind a domain)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q: name files with -file", flag.Args())
 	}
 
-	cfg := config{Files: files, UsePolling: *poll, AllowedHosts: sockets.ListenHosts(*addr)}
+	cfg := config{Files: files, UsePolling: *poll, AllowedHosts: sockets.ListenHosts(*addr), SelfLog: *selfLog}
 	if *hosts != "" {
 		cfg.AllowedHosts = strings.Split(*hosts, ",")
 	}

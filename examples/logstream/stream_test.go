@@ -646,9 +646,18 @@ func TestOneReaderPerFile(t *testing.T) {
 	}
 }
 
+// The app's own log is not served unless asked for: it names every
+// viewer's address and search, and the files they probed.
+func TestSelfLogIsOffByDefault(t *testing.T) {
+	ts := newTestServer(t, logFile(t, "app.log"))
+	if _, status, _, err := ts.tryDial("/api/logs/self", nil); err == nil || status != http.StatusNotFound {
+		t.Errorf("/api/logs/self without SelfLog: %d, want 404", status)
+	}
+}
+
 func TestSelfLog(t *testing.T) {
 	path := logFile(t, "app.log")
-	ts := newTestServer(t, path)
+	ts := newTestServerWith(t, config{Files: []string{path}, SelfLog: true})
 	c := ts.dial(t, "/api/logs/self", nil)
 	testkit.Eventually(t, "the self client in its room", func() bool { return ts.app.hub.Count(selfRoom) == 1 })
 
