@@ -2,11 +2,13 @@ package main
 
 import (
 	"embed"
+	"encoding/json"
 	"html/template"
 	"io/fs"
 	"log"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/macaron-contrib/sockets"
@@ -35,6 +37,7 @@ const (
 	typHistory = "history" // a past message, sent to a joiner
 	typMembers = "members" // Text is a JSON array of the names present
 	typError   = "error"   // to one client: what was wrong with its frame
+	typStorage = "storage" // "unavailable" (NATS lost: messages cannot be sent) or "available"
 )
 
 // Limits on what clients send.
@@ -125,7 +128,12 @@ func newApp(cfg config) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStores(cfg)
+	var ready atomic.Pointer[sockets.Hub] // for onState, once made
+	st, err := openStores(cfg, func(up bool) {
+		if hub := ready.Load(); hub != nil {
+			tellStorage(hub, up)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +145,7 @@ func newApp(cfg config) (*app, error) {
 		st.close()
 		return nil, err
 	}
+	ready.Store(hub)
 	a := &app{
 		log:          cfg.Logger,
 		hub:          hub,
@@ -162,6 +171,16 @@ func newApp(cfg config) (*app, error) {
 	}
 	a.handler = a.routes()
 	return a, nil
+}
+
+// tellStorage tells every member here whether messages can be stored.
+func tellStorage(hub *sockets.Hub, up bool) {
+	m := Message{Typ: typStorage, Text: "unavailable"}
+	if up {
+		m.Text = "available"
+	}
+	data, _ := json.Marshal(m)
+	hub.PublishAll(sockets.TextMessage, data) // this instance's members, not the history
 }
 
 // Handler serves the whole app.

@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/macaron-contrib/sockets/internal/itest/browser"
+	"github.com/macaron-contrib/sockets/internal/itest/natstest"
 	"github.com/macaron-contrib/sockets/internal/testkit"
 )
 
@@ -123,4 +125,23 @@ func notices(text string) string {
 // count returns how many messages in the page read text.
 func (tb *tab) count(text string) int {
 	return browser.Eval[int](tb.Tab, fmt.Sprintf(`[...document.querySelectorAll("#messages .message .text")].filter(e => e.textContent === %s).length`, browser.JSString(text)))
+}
+
+// The page says when the chat cannot store messages (NATS lost), and when
+// it can again.
+func TestBrowserShowsStorageOutage(t *testing.T) {
+	cl := newCluster(t)
+	cl.lease = time.Minute // the name outlives the outage
+	A := cl.instance(t, "A")
+	chromium := browser.New(t, 1100, 700)
+	ann := &tab{chromium.NewTab("ann")}
+	ann.Do(chromedp.Navigate(A.URL + "/rooms/out?name=ann"))
+	ann.WaitFor(`document.getElementById("status").dataset.state === "connected"`)
+
+	natstest.Stop(cl.nats)
+	ann.WaitFor(`document.getElementById("status").dataset.state === "degraded" &&
+		document.getElementById("status").textContent.includes("cannot be sent")`)
+	cl.nats = natstest.StartJetStream(t, cl.port, cl.store)
+	ann.WaitFor(`document.getElementById("status").dataset.state === "connected"`)
+	chromium.Close()
 }

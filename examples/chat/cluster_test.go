@@ -241,8 +241,8 @@ func TestClusterLobby(t *testing.T) {
 	}
 }
 
-// NATS stops: a message cannot be stored, and its sender is told so; no
-// one gets it. NATS comes back with its files: messages flow again, on
+// NATS stops: every member is told that messages cannot be stored; a
+// message said meanwhile is refused to its sender, and no one gets it. NATS comes back with its files: messages flow again, on
 // both instances, and the history holds what was stored.
 func TestClusterNATSOutage(t *testing.T) {
 	cl := newCluster(t)
@@ -255,14 +255,17 @@ func TestClusterNATSOutage(t *testing.T) {
 	bob.expect(t, msg("ann", "before"))
 
 	natstest.Stop(cl.nats)
+	// Every member hears that messages cannot be stored for now.
+	ann.expect(t, Message{Typ: typStorage, Text: "unavailable"})
+	bob.expect(t, Message{Typ: typStorage, Text: "unavailable"})
 	ann.say(t, "lost?")
-	// At once when the client knows NATS is gone; after the store's
-	// timeout when it learns it while waiting for the answer.
-	if m := ann.mustNext(t); m.Typ != typError || !strings.Contains(m.Text, "not ") || !strings.Contains(m.Text, "lost?") {
+	if m := ann.mustNext(t); m.Typ != typError || !strings.Contains(m.Text, "not sent") || !strings.Contains(m.Text, "lost?") {
 		t.Fatalf("ann's message during the outage: got %+v, want an error frame saying it was not sent", m)
 	}
 
 	cl.nats = natstest.StartJetStream(t, cl.port, cl.store)
+	ann.expect(t, Message{Typ: typStorage, Text: "available"})
+	bob.expect(t, Message{Typ: typStorage, Text: "available"})
 	// The handler answers frames in order: ann's message, then a probe;
 	// no error before the probe's answer means the message was stored.
 	attempt := 0

@@ -19,7 +19,10 @@
 //     exactly the messages it missed, then the members; when they cannot
 //     be recovered, {"typ":"error","error":"reload"} and the history again;
 //   - a frame the server refuses, or a message it could not store, gets
-//     {"typ":"error","text":REASON} back.
+//     {"typ":"error","text":REASON} back;
+//   - when the server loses NATS, every member gets
+//     {"typ":"storage","text":"unavailable"}, and "available" when it is
+//     back.
 //
 // Names and rooms are trimmed of spaces wherever they come in. A bad name
 // (empty, over 32 characters) or room (empty, over 64 characters), one

@@ -33,13 +33,17 @@ type stores struct {
 }
 
 // openStores connects to NATS as cfg says, embedding a server when
-// cfg.NATSURL is empty, and opens the stores.
-func openStores(cfg config) (*stores, error) {
+// cfg.NATSURL is empty, and opens the stores. onState is called when the
+// connection to NATS is lost (false) and back (true).
+func openStores(cfg config, onState func(up bool)) (*stores, error) {
 	s := &stores{}
 	// No reconnect buffer: a message published while NATS is away fails
 	// at once, rather than being stored later after its sender was told it
 	// was not.
-	opts := append([]nats.Option{nats.Name("chat"), nats.MaxReconnects(-1), nats.ReconnectBufSize(-1)}, cfg.NATSOptions...)
+	opts := append([]nats.Option{nats.Name("chat"), nats.MaxReconnects(-1), nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { onState(false) }),
+		nats.ReconnectHandler(func(*nats.Conn) { onState(true) }),
+	}, cfg.NATSOptions...)
 	url := cfg.NATSURL
 	if url == "" {
 		var err error

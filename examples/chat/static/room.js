@@ -30,6 +30,7 @@
   let fresh = false; // the next history or members frame starts a new view
   let resuming = false; // the current socket was opened since a position
   let gap = false; // the server could not resume: say so in the new view
+  let storageDown = false; // the server cannot store messages for now
   let members = new Set();
   let why = ""; // why the last attempt failed, once diagnosed
   let diagnosed = 0; // the attempt diagnosed last
@@ -45,6 +46,11 @@
     statusLine.dataset.state = state;
     root.dataset.state = state;
     statusLine.textContent = text;
+  }
+
+  function showJoined() {
+    if (storageDown) setStatus("degraded", "Connected as " + me + ", but messages cannot be sent: the chat's storage is unavailable");
+    else setStatus("connected", "Connected as " + me);
   }
 
   function setJoined(on) {
@@ -147,7 +153,8 @@
     members.add(me);
     renderMembers();
     setJoined(true);
-    setStatus("connected", "Connected as " + me);
+    storageDown = false; // a join needs the storage
+    showJoined();
   });
   // The server never echoes a member's own messages, but a page resuming
   // gets what it missed, its own included: those are on the page already.
@@ -161,6 +168,12 @@
     append(noticeLine("notice", m.from, m.text), false);
   });
   client.on("error", (m) => append(noticeLine("problem", "", m.text), true));
+  // The server lost its storage (NATS): messages cannot be sent until it
+  // says it is back.
+  client.on("storage", (m) => {
+    storageDown = m.text === "unavailable";
+    if (joined) showJoined();
+  });
 
   // --- the connection's state -----------------------------------------------
 
