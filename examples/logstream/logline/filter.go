@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // levelRank orders the normalised levels; 0 is "no level".
@@ -14,6 +15,9 @@ var levelRank = map[string]int{LevelDebug: 1, LevelInfo: 2, LevelWarn: 3, LevelE
 type Filter struct {
 	minRank int            // 0: any level, including none
 	search  *regexp.Regexp // nil: any text
+	// prefix, when above 0, is the most bytes of a line that search is
+	// matched against (see MaxLineWork); 0: the whole line.
+	prefix int
 }
 
 // NewFilter builds a Filter.
@@ -27,6 +31,12 @@ type Filter struct {
 // search is "" for every line; written as /re/ it is a regular expression
 // (Go syntax, matched case-insensitively anywhere in the line); otherwise it
 // is a case-insensitive substring.
+//
+// A regular expression is matched against the first
+// MaxLineWork/(its program's size) bytes of a line only, so that no line
+// costs more than about 2 ms to match whatever its length: at least 262
+// bytes (at MaxSearchProgram), 6 KB for a typical expression of a few
+// dozen instructions. A substring is looked for in the whole line.
 //
 // It fails for an unknown level, an invalid regular expression, a search
 // longer than MaxSearchLen bytes, or one too costly to match (see
@@ -49,13 +59,13 @@ func NewFilter(minLevel, search string) (*Filter, error) {
 	case search == "":
 	case len(search) >= 2 && strings.HasPrefix(search, "/") && strings.HasSuffix(search, "/"):
 		expr := search[1 : len(search)-1]
-		re, err := compileSearch("(?i)" + expr)
+		re, size, err := compileSearch("(?i)" + expr)
 		if err != nil {
 			return nil, fmt.Errorf("logline: invalid search regexp %q: %w", expr, err)
 		}
-		f.search = re
+		f.search, f.prefix = re, max(1, MaxLineWork/size)
 	default:
-		re, err := compileSearch("(?i)" + regexp.QuoteMeta(search))
+		re, _, err := compileSearch("(?i)" + regexp.QuoteMeta(search))
 		if err != nil { // only for invalid UTF-8
 			return nil, fmt.Errorf("logline: invalid search text %q: %w", search, err)
 		}
@@ -73,5 +83,15 @@ func (f *Filter) Match(line string, info Info) bool {
 	if f.minRank > 0 && levelRank[info.Level] < f.minRank {
 		return false
 	}
-	return f.search == nil || f.search.MatchString(line)
+	if f.search == nil {
+		return true
+	}
+	if f.prefix > 0 && len(line) > f.prefix {
+		n := f.prefix
+		for n > 0 && !utf8.RuneStart(line[n]) {
+			n-- // not within a character
+		}
+		line = line[:n]
+	}
+	return f.search.MatchString(line)
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFilter(t *testing.T) {
@@ -119,5 +120,43 @@ func TestFilterCostLimits(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
 		t.Errorf("refusing a huge expression allocated %d bytes", n)
+	}
+}
+
+// TestFilterLineBudget: a costly regexp is matched against the start of a
+// long line only, so that one line costs milliseconds, not seconds; a
+// substring is looked for in the whole line.
+func TestFilterLineBudget(t *testing.T) {
+	long := strings.Repeat("a", 1<<20) + "\x01 needle"
+	costly, err := NewFilter("", `/(?s:.{0,490})\x01/`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if costly.Match(long, Info{}) {
+		t.Error("matched beyond the bytes it may search")
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("one line of 1 MiB took %v", d)
+	}
+	if !costly.Match("abc\x01", Info{}) {
+		t.Error("no match in a short line")
+	}
+	simple, err := NewFilter("", `/needle$/`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if simple.Match(long, Info{}) {
+		t.Error("a simple regexp searched 1 MiB")
+	}
+	if !simple.Match(strings.Repeat("é", 1000)+" needle", Info{}) {
+		t.Error("a simple regexp did not search a line of 2 KB")
+	}
+	sub, err := NewFilter("", "NEEDLE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sub.Match(long, Info{}) {
+		t.Error("a substring was not looked for in the whole line")
 	}
 }
