@@ -396,10 +396,15 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 	}
 
 	live := false
+	// queued: the connection was live once, so its hub queue may hold
+	// frames of the group it left: what follows goes through the same
+	// queue (Conn.Send) rather than the sender, to be written after them.
+	queued := false
+	var wait <-chan struct{} // while the group is behind the cursor
 	// handle carries out a filter message: an error frame for a bad one; for
-	// a good one the acknowledgement and the refill (through the hub once
-	// live; still catching up, in place of the frames not sent yet, as
-	// nothing of the group was sent).
+	// a good one the acknowledgement and the refill (through the queue once
+	// live, then a catch-up to the new group; still catching up, in place of
+	// the frames not sent yet, as nothing of the group was sent).
 	// lastChange is when the last filter message was handled, valid or
 	// not: a refused one cost a regexp compilation too.
 	var lastChange time.Time
@@ -414,8 +419,11 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 		}
 		log.Info("filter changed", "level", key.level, "search", key.search)
 		s.refills.Add(1)
+		wait = nil
 		if live {
-			s.refilter(sub, f, key, n)
+			// If the connection is closing, done follows.
+			cursor, _ = s.refilter(sub, f, key, n)
+			live, queued = false, true
 			return
 		}
 		sub.filter, sub.key = f, key
@@ -433,9 +441,15 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 		}
 	}()
 	for {
-		if len(pending) == 0 && !live {
+		if queued && len(pending) > 0 {
+			if !send(c, pending) {
+				return
+			}
+			pending = nil
+		}
+		if len(pending) == 0 && !live && wait == nil {
 			var gap bool
-			pending, cursor, gap, live = s.catchUp(sub, cursor)
+			pending, cursor, gap, live, wait = s.catchUp(sub, cursor)
 			if gap {
 				pending = append([]string{encodeFrame(controlFrame{Error: errGap})}, pending...)
 			}
@@ -461,6 +475,8 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 				refillDue = refillTimer.C
 			}
 			waiting = &msg
+		case <-wait:
+			wait = nil
 		case <-refillDue:
 			msg := *waiting
 			waiting, refillDue = nil, nil
@@ -473,7 +489,7 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 
 // refillEvery is the least time between two filter messages of one client
 // that are handled, whether they are carried out or refused: a change
-// rescans the file's ring under its follower's lock, and checking one
+// rescans the file's ring (up to backfillBudget), and checking one
 // compiles its regexp, so a client that sends them in a burst gets the
 // last one of the burst handled, not all of them.
 const refillEvery = 100 * time.Millisecond

@@ -170,6 +170,7 @@ type frame struct {
 	Rotated bool         `json:"rotated"`
 	Error   string       `json:"error"`
 	Filter  *filterState `json:"filter"`
+	Skipped uint64       `json:"skipped"`
 	raw     string
 }
 

@@ -39,8 +39,12 @@
 //     /like this/. An invalid one is a 400 with a plain-text reason; so is
 //     a search over 512 bytes, or a regular expression whose compiled
 //     program exceeds 1000 instructions (large counted repetitions such as
-//     (x?){999}): every line is matched against it while the file's
-//     follower waits (logline.MaxSearchLen, logline.MaxSearchProgram).
+//     (x?){999}): every line is matched against it (logline.MaxSearchLen,
+//     logline.MaxSearchProgram). A regular expression is matched against
+//     the start of a line only, as much of it as costs about 2 ms at most:
+//     MaxLineWork (262144) divided by the size of its program, in bytes
+//     (262 bytes for the costliest, thousands for everyday ones); a
+//     substring is looked for in the whole line.
 //   - backfill=N sends the last N lines that pass the filter first
 //     (default 100; more than 10000 counts as 10000; not a number: 400);
 //     fewer if the server keeps fewer (see below).
@@ -69,7 +73,13 @@
 // whether they are carried out or refused: of the messages that arrive
 // sooner, only the last is handled, when its time comes (each change
 // rescans the file's recent lines, and checking one compiles its regular
-// expression).
+// expression). A backfill or refill spends 100 ms at most matching: past
+// that, it has the most recent matching lines found by then.
+//
+// When the lines come faster than a filter can be matched against them,
+// the ring drops lines before they were matched: the clients of that
+// filter get {"error":"behind","skipped":N}, N lines are skipped for them,
+// and the lines after follow.
 //
 // With -self-log (off by default: the records name every viewer's address,
 // searches and refused file names), GET /api/logs/self is a websocket of
@@ -89,28 +99,40 @@
 //
 // Live lines reach clients through a sockets.Hub. Clients that share a
 // filter share a hub room (a "group"; the unfiltered clients are one group
-// too), so the follower matches each line once per group, not once per
-// client, and publishes it once to the group's room: the hub prepares the
-// frame once and queues it to every member. Groups exist only while they
-// have members, so their number is bounded by the number of clients, not
-// by the possible filters.
+// too), so each line is matched once per group, not once per client, and
+// published once to the group's room: the hub prepares the frame once and
+// queues it to every member. Groups exist only while they have members, so
+// their number is bounded by the number of clients, not by the possible
+// filters.
+//
+// No filter is matched under the file's lock, so that no filter, however
+// costly, delays the follower or the clients of other filters. The
+// follower only appends each line to the ring and wakes the groups. Each
+// group has its own goroutine and position in the ring: it takes the next
+// lines (under the lock, briefly), matches them without it, then publishes
+// the matching ones and moves its position past them, under the lock
+// again. A group that falls so far behind that the ring dropped lines it
+// had not matched tells its room how many it skips (see above), as the
+// hub disconnects a client that cannot keep up.
 //
 // A client that connects first catches up from the ring: the backfill (or
-// the lines after since), filtered by its handler and sent through its
-// sender channel with backpressure, in batches read under the follower's
-// lock. When a batch comes back empty at the end of the ring, the handler
-// joins its group's room in the same critical section: a line is either in
-// the ring before the join (and was caught up with) or published after it
-// (and reaches the room), never both, never neither. The sender is
-// unbuffered, so every caught-up frame has been taken by the connection's
-// writer before the join, and is written before any frame of the room.
+// the lines after since), filtered by its handler (outside the lock) and
+// sent through its sender channel with backpressure, in batches. It joins
+// its group's room, under the lock, only when its position is exactly the
+// group's (or, with no group yet, the end of the ring, where the new group
+// starts): before the group, it catches up to the group's position; past
+// it, it waits for the group. So every line is either caught up with or
+// published to the room after the join, never both, never neither. The
+// sender is unbuffered, so every caught-up frame has been taken by the
+// connection's writer before the join, and is written before any frame of
+// the room.
 //
-// A filter change while live happens under the follower's lock too: the
-// client leaves its group, the acknowledgement and the refill lines are
-// published to the client's own room, and it joins the new group. All of
-// these travel through the connection's single hub queue, so they arrive
-// in order after whatever the old group sent. (While still catching up, the
-// change just restarts the catch-up.)
+// A filter change while live takes the client out of its group; the
+// acknowledgement and the refill lines, then the lines caught up with
+// until it joins its new group, are queued to the connection alone
+// (Conn.Send). All of these travel through the connection's single hub
+// queue, so they arrive in order after whatever the old group sent.
+// (While still catching up, the change just restarts the catch-up.)
 //
 // A client that cannot keep up with its hub queue (4096 frames) is
 // disconnected with 1008 by the hub rather than silently missing lines; the

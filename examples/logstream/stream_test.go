@@ -209,8 +209,8 @@ func TestFilterChangeWhileLive(t *testing.T) {
 }
 
 // TestFilterChangesInABurst sends many filter changes at once: the server
-// carries out at most one per refillEvery (each rescans the ring under the
-// follower's lock), always the last one received, and acknowledges each it
+// carries out at most one per refillEvery (each rescans the ring, which
+// costs CPU), always the last one received, and acknowledges each it
 // carries out.
 func TestFilterChangesInABurst(t *testing.T) {
 	path := logFile(t, "app.log")

@@ -42,6 +42,8 @@ type Frame struct {
 type controlFrame struct {
 	Error  string       `json:"error,omitempty"`
 	Filter *filterState `json:"filter,omitempty"`
+	// Skipped is, with errBehind, the number of lines skipped.
+	Skipped uint64 `json:"skipped,omitempty"`
 }
 
 // filterState is a client's filter, as it sends it and as it is
@@ -54,6 +56,11 @@ type filterState struct {
 // errGap is the error frame's text when lines between what a client had
 // and what it gets next are no longer kept.
 const errGap = "gap"
+
+// errBehind is the error frame's text when a group could not match the
+// lines as fast as they came: the ring dropped Skipped of them before the
+// group got to them, and they were not sent to its members.
+const errBehind = "behind"
 
 // encodeFrame encodes v as a JSON text frame, leaving "<", ">" and "&" as
 // they are: a log line arrives verbatim. Invalid UTF-8 becomes U+FFFD.
@@ -141,13 +148,105 @@ func (r *ring) dropOldest() {
 type filterKey struct{ level, search string }
 
 // group is the hub room of the live clients of a stream that share a
-// filter. The follower matches each line once per group and publishes it
-// once to the group's room.
+// filter, and the goroutine that matches each line once for them, outside
+// the stream's lock, and publishes it once to the room. Its fields other
+// than key, filter, room and wake are guarded by the stream's lock.
 type group struct {
 	key     filterKey
 	filter  *logline.Filter
 	room    string
 	members int
+	// next is the seq of the first line the group has not published yet
+	// (nor skipped): a client joins the room when its catch-up reached
+	// exactly next.
+	next uint64
+	// moved is closed, and replaced, whenever next moves.
+	moved chan struct{}
+	wake  chan struct{} // a line was added (buffered, 1)
+	gone  bool          // the group was forgotten: its goroutine ends
+}
+
+// groupBatch bounds the lines a group takes from the ring at a time.
+const groupBatch = 256
+
+// serveGroup matches and publishes the lines of the ring from g.next on,
+// until the group is forgotten. It holds the stream's lock only to take
+// the next lines (pointers) and to publish the matching ones, never while
+// it matches: a costly filter delays its own group only. When the ring
+// dropped lines it had not got to, the room is told how many it skips.
+func (s *stream) serveGroup(g *group) {
+	var batch []*entry
+	for {
+		s.mu.Lock()
+		if g.gone {
+			s.mu.Unlock()
+			return
+		}
+		from := g.next
+		batch = batch[:0]
+		if start := s.ring.start(); from < start {
+			// The last line too big for the ring, if nothing after it was
+			// dropped, is still sent.
+			to, b := start, s.big
+			big := b != nil && b.seq+1 == start && b.seq >= from
+			if big {
+				to = b.seq
+			}
+			if skipped := to - from; skipped > 0 {
+				data := []byte(encodeFrame(controlFrame{Error: errBehind, Skipped: skipped}))
+				s.hub.Publish(g.room, websocket.TextMessage, data)
+				s.log.Warn("a filter group fell behind: lines skipped", "search", g.key.search, "level", g.key.level, "skipped", skipped)
+				g.moveLocked(to)
+			}
+			from = to
+			if big {
+				batch = append(batch, b)
+			}
+		}
+		if len(batch) == 0 {
+			batch = s.entriesLocked(batch, from, min(s.ring.next, from+groupBatch))
+		}
+		hook := s.beforeMatch
+		s.mu.Unlock()
+		if len(batch) == 0 {
+			<-g.wake
+			continue
+		}
+		if hook != nil {
+			hook()
+		}
+		var frames [][]byte
+		for _, e := range batch {
+			if g.filter.Match(e.text, e.info) {
+				frames = append(frames, []byte(e.frame))
+			}
+		}
+		s.mu.Lock()
+		if !g.gone {
+			for _, data := range frames {
+				s.published.Add(1)
+				s.hub.Publish(g.room, websocket.TextMessage, data)
+			}
+			g.moveLocked(from + uint64(len(batch)))
+		}
+		s.mu.Unlock()
+		clear(batch)
+	}
+}
+
+// moveLocked sets g.next, waking the clients waiting to join.
+func (g *group) moveLocked(next uint64) {
+	g.next = next
+	close(g.moved)
+	g.moved = make(chan struct{})
+}
+
+// entriesLocked appends the entries [from, to) of the ring to dst.
+func (s *stream) entriesLocked(dst []*entry, from, to uint64) []*entry {
+	for seq := from; seq < to; seq++ {
+		dst = append(dst, s.ring.at(seq))
+	}
+	return dst
 }
 
 // stream is one followed file: a single tail follower, the ring of its
@@ -166,12 +265,17 @@ type stream struct {
 	gen  uint64
 	last int64
 
-	mu        sync.Mutex
-	ring      ring
+	mu   sync.Mutex
+	ring ring
+	// big is the last line too big for the ring, kept for the groups.
+	big       *entry
 	groups    map[filterKey]*group
 	nextGroup int
 	published atomic.Uint64 // hub publishes of lines, for the tests
 	refills   atomic.Uint64 // filter changes carried out, for the tests
+	// beforeMatch, if set, is called by a group before it matches lines it
+	// took from the ring, for the tests.
+	beforeMatch func()
 	// filterMessages counts the filter messages handled, carried out or
 	// refused, for the tests.
 	filterMessages atomic.Uint64
@@ -213,9 +317,8 @@ func (s *stream) follow(lines <-chan tail.Line) {
 	}
 }
 
-// add keeps a line and publishes it to every group whose filter it passes,
-// under the lock, so that a client is either served from the ring or from
-// its group, never both and never neither.
+// add keeps a line in the ring and wakes the groups, which match and
+// publish it: the follower never waits for a filter.
 func (s *stream) add(l tail.Line) {
 	if l.Rotated {
 		s.gen, s.last = s.gen+1, -1
@@ -232,14 +335,14 @@ func (s *stream) add(l tail.Line) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ring.push(e)
-	var data []byte
+	if e.seq < s.ring.start() {
+		// Too big for the ring: kept aside until the groups are past it.
+		s.big = e
+	}
 	for _, g := range s.groups {
-		if g.filter.Match(e.text, e.info) {
-			if data == nil {
-				data = []byte(e.frame)
-			}
-			s.hub.Publish(g.room, websocket.TextMessage, data)
-			s.published.Add(1)
+		select {
+		case g.wake <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -254,26 +357,35 @@ type subscription struct {
 	group  *group // nil until live
 }
 
+// backfillBudget bounds the time one backfill or refill spends matching:
+// past it, the lines found so far (the most recent ones) are sent.
+const backfillBudget = 100 * time.Millisecond
+
 // backfill returns the frames of the last n lines that pass f, oldest
-// first, and the position just after them.
+// first, and the position just after them. It matches outside the lock,
+// for backfillBudget at most.
 func (s *stream) backfill(f *logline.Filter, n int) ([]string, uint64) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.backfillLocked(f, n), s.ring.next
-}
-
-func (s *stream) backfillLocked(f *logline.Filter, n int) []string {
+	next := s.ring.next
+	var entries []*entry
+	if n > 0 {
+		entries = s.entriesLocked(nil, s.ring.start(), next)
+	}
+	s.mu.Unlock()
 	var frames []string
-	start := s.ring.start()
-	for seq := s.ring.next; seq > start && len(frames) < n; seq-- {
-		if e := s.ring.at(seq - 1); f.Match(e.text, e.info) {
+	deadline := time.Now().Add(backfillBudget)
+	for i := len(entries) - 1; i >= 0 && len(frames) < n; i-- {
+		if e := entries[i]; f.Match(e.text, e.info) {
 			frames = append(frames, e.frame)
+		}
+		if i%64 == 0 && time.Now().After(deadline) {
+			break
 		}
 	}
 	for i, j := 0, len(frames)-1; i < j; i, j = i+1, j-1 {
 		frames[i], frames[j] = frames[j], frames[i]
 	}
-	return frames
+	return frames, next
 }
 
 // resume returns where a client resumes that last had the line at pos,
@@ -335,57 +447,83 @@ func (s *stream) resumeInLocked(n uint64, offset int64, start, end uint64) (uint
 const catchUpBatch = 256
 
 // catchUp returns the frames of the lines from cursor on that pass the
-// subscription's filter (looking at catchUpBatch lines at most), the
-// position after them, and whether lines before cursor had to be skipped
-// because the ring no longer has them. When nothing is left to catch up
-// with, it makes the subscription live instead: from then on, the
-// subscription's group room gets every new line. Call it only once the
-// frames of the previous call have been taken by the connection's writer
-// (an unbuffered sender), so that they are written before any frame of the
-// group.
-func (s *stream) catchUp(sub *subscription, cursor uint64) (frames []string, next uint64, gap, live bool) {
+// subscription's filter (looking at catchUpBatch lines at most, matched
+// outside the lock), the position after them, and whether lines before
+// cursor had to be skipped because the ring no longer has them.
+//
+// When cursor is where the group of the subscription's filter is (the
+// first line it has not published), or at the end of the ring when there
+// is no such group yet, it makes the subscription live instead: from then
+// on, the group's room gets every line after those caught up with. When
+// the group is behind cursor, it returns a channel to wait on before
+// calling again. Call it only once the frames of the previous call are in
+// the connection's queue or have been taken by its writer (an unbuffered
+// sender), so that they are written before any frame of the group.
+func (s *stream) catchUp(sub *subscription, cursor uint64) (frames []string, next uint64, gap, live bool, wait <-chan struct{}) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if start := s.ring.start(); cursor < start {
 		cursor, gap = start, true
 	}
-	end := min(s.ring.next, cursor+catchUpBatch)
-	for ; cursor < end; cursor++ {
-		if e := s.ring.at(cursor); sub.filter.Match(e.text, e.info) {
+	end := s.ring.next
+	// After a gap, the gap frame goes first: stay out of the group.
+	if !gap {
+		g := s.groups[sub.key]
+		switch {
+		case g == nil && cursor == end, g != nil && cursor == g.next:
+			s.joinLocked(sub, cursor)
+			s.mu.Unlock()
+			return nil, cursor, false, true, nil
+		case g != nil && cursor > g.next:
+			wait = g.moved
+			s.mu.Unlock()
+			return nil, cursor, false, false, wait
+		case g != nil:
+			end = g.next
+		}
+	}
+	end = min(end, cursor+catchUpBatch)
+	entries := s.entriesLocked(nil, cursor, end)
+	s.mu.Unlock()
+	for _, e := range entries {
+		if sub.filter.Match(e.text, e.info) {
 			frames = append(frames, e.frame)
 		}
 	}
-	// After a gap, the gap frame goes first: stay out of the group.
-	if len(frames) == 0 && cursor == s.ring.next && !gap {
-		s.joinLocked(sub)
-		return nil, cursor, gap, true
-	}
-	return frames, cursor, gap, false
+	return frames, end, gap, false, nil
 }
 
-// refilter changes a live subscription's filter. The client's connection
-// gets, in this order, whatever its old group published before, the
-// acknowledgement of the new filter and the last n lines that pass it
-// (sent to it alone with Conn.Send), then what its new group publishes:
-// the hub's frames and Send's share the connection's queue, so no line is
-// lost, repeated or reordered around the change.
-func (s *stream) refilter(sub *subscription, f *logline.Filter, key filterKey, n int) {
+// refilter changes a live subscription's filter: it leaves its group and
+// gets the acknowledgement of the new filter and the last n lines that
+// pass it (sent to it alone, see send), and the position after them, from
+// which it catches up (with send) until it joins its new group. The
+// client's connection gets, in this order, whatever its old group
+// published before, the acknowledgement and the refill, the lines caught
+// up with, then what its new group publishes: the hub's frames and Send's
+// share the connection's queue, so no line is lost, repeated or reordered
+// around the change. It reports false if the connection is closing.
+func (s *stream) refilter(sub *subscription, f *logline.Filter, key filterKey, n int) (uint64, bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.leaveLocked(sub)
+	s.mu.Unlock()
 	sub.filter, sub.key = f, key
 	ack := encodeFrame(controlFrame{Filter: &filterState{Level: key.level, Search: key.search}})
-	frames := append([]string{ack}, s.backfillLocked(f, n)...)
+	frames, next := s.backfill(f, n)
+	return next, send(sub.conn, append([]string{ack}, frames...))
+}
+
+// send queues frames to c, in order, after whatever its hub queue has. A
+// connection whose queue is full is closed, as the hub does with a member
+// whose queue is full. It reports false if c is closing.
+func send(c *sockets.Conn, frames []string) bool {
 	for _, frame := range frames {
-		if err := sub.conn.Send(sockets.TextMessage, []byte(frame)); err != nil {
+		if err := c.Send(sockets.TextMessage, []byte(frame)); err != nil {
 			if errors.Is(err, sockets.ErrQueueFull) {
-				// As the hub does with a member whose queue is full.
-				sub.conn.Close(websocket.ClosePolicyViolation, "slow client")
+				c.Close(websocket.ClosePolicyViolation, "slow client")
 			}
-			return
+			return false
 		}
 	}
-	s.joinLocked(sub)
+	return true
 }
 
 // unsubscribe ends a subscription.
@@ -396,13 +534,21 @@ func (s *stream) unsubscribe(sub *subscription) {
 }
 
 // joinLocked puts sub in the group of its filter, making the group if
-// needed.
-func (s *stream) joinLocked(sub *subscription) {
+// needed, starting at next (the group's position, when it has one).
+func (s *stream) joinLocked(sub *subscription, next uint64) {
 	g := s.groups[sub.key]
 	if g == nil {
 		s.nextGroup++
-		g = &group{key: sub.key, filter: sub.filter, room: fmt.Sprintf("stream/%d/%d", s.id, s.nextGroup)}
+		g = &group{
+			key:    sub.key,
+			filter: sub.filter,
+			room:   fmt.Sprintf("stream/%d/%d", s.id, s.nextGroup),
+			next:   next,
+			moved:  make(chan struct{}),
+			wake:   make(chan struct{}, 1),
+		}
 		s.groups[sub.key] = g
+		go s.serveGroup(g)
 	}
 	g.members++
 	sub.group = g
@@ -420,6 +566,11 @@ func (s *stream) leaveLocked(sub *subscription) {
 	s.hub.Leave(g.room, sub.conn)
 	if g.members--; g.members == 0 {
 		delete(s.groups, g.key)
+		g.gone = true
+		select {
+		case g.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 

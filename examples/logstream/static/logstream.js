@@ -177,6 +177,9 @@
         items = [];
         clearView();
         showFilterError("");
+      } else if (m.error === "behind") {
+        const n = Number(m.skipped) || 0;
+        items.push(noticeItem("… " + n + " lines skipped here: the server could not apply this filter as fast as lines came …", true));
       } else if (m.error === "gap") {
         items.push(noticeItem("… lines may be missing here: the server could not resume exactly after the last line shown …", true));
       } else if (m.error) {
