@@ -116,3 +116,44 @@ func TestSlowGroupIsToldItFellBehind(t *testing.T) {
 	appendLines(t, path, "x after")
 	c.expect("x after")
 }
+
+// TestJoinWhileGroupIsBehind: a client whose catch-up is past its group's
+// position waits for the group before it joins: the lines in between are
+// neither sent twice (caught up with, then published) nor lost.
+func TestJoinWhileGroupIsBehind(t *testing.T) {
+	path := logFile(t, "app.log")
+	ts := newTestServer(t, path)
+	s := ts.app.streams[path]
+	entered, release := make(chan struct{}), make(chan struct{})
+	first := true
+	s.mu.Lock()
+	s.beforeMatch = func() { // only the group's goroutine calls it
+		if first {
+			first = false
+			close(entered)
+			<-release
+		}
+	}
+	s.mu.Unlock()
+	a := ts.stream(t, query("search", "x", "backfill", "0"))
+	ts.waitLive(t, path, 1)
+
+	appendLines(t, path, "x1")
+	<-entered // the group is matching x1
+	appendLines(t, path, "x2", "x3")
+	ts.waitRing(t, path, 3)
+	b := ts.stream(t, query("search", "x", "backfill", "10"))
+	b.expect("x1", "x2", "x3") // the backfill, up to the end of the ring
+	time.Sleep(50 * time.Millisecond)
+	if subs, _ := s.live(); subs != 1 {
+		t.Errorf("%d live clients while the group is behind the joiner, want 1", subs)
+	}
+	close(release)
+	ts.waitLive(t, path, 2)
+	appendLines(t, path, "x4")
+	a.expect("x1", "x2", "x3", "x4")
+	b.expect("x4")
+	appendLines(t, path, "x5")
+	a.expect("x5")
+	b.expect("x5")
+}
