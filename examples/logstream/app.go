@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/macaron-contrib/sockets"
 	socketsjs "github.com/macaron-contrib/sockets/client" // (the tests have a type client)
@@ -300,7 +301,7 @@ func (a *app) checkStream(ctx *macaron.Context) {
 	default:
 		req.stream = a.streams[file]
 		if req.stream == nil {
-			a.log.Warn("refused a file not on the command line", "file", file, "remote", ctx.Req.RemoteAddr)
+			a.log.Warn("refused a file not on the command line", "file", clip(file), "file_len", len(file), "remote", ctx.Req.RemoteAddr)
 			refuse(ctx, http.StatusForbidden, "this file cannot be streamed: see /api/files")
 			return
 		}
@@ -505,4 +506,20 @@ func (a *app) serveSelf(c *sockets.Conn, receiver <-chan string, done <-chan boo
 			return
 		}
 	}
+}
+
+// maxLogged bounds what the app logs of a value a client chose.
+const maxLogged = 200
+
+// clip returns s cut to maxLogged bytes (at a character's start), with an
+// ellipsis when cut: a client cannot make a log line as long as its request.
+func clip(s string) string {
+	if len(s) <= maxLogged {
+		return s
+	}
+	i := maxLogged
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
