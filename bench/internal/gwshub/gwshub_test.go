@@ -58,16 +58,28 @@ func TestSlowClientDropped(t *testing.T) {
 	const n = 1000 // 60 MB: far more than the socket buffers and 256 queued frames
 	msg := strings.Repeat("x", 60<<10)
 	got := make(chan error, 1)
+	// At most 64 of the publisher's messages are on their way back to it,
+	// so that its own queue (256) never fills, however slowly its reader
+	// is scheduled on a busy machine.
+	window := make(chan struct{}, 64)
 	go func() {
 		for i := 0; i < n; i++ {
 			if _, b, err := pub.ReadMessage(); err != nil || len(b) != len(msg) {
 				got <- err
 				return
 			}
+			<-window
 		}
 		got <- nil
 	}()
 	for i := 0; i < n; i++ {
+		select {
+		case window <- struct{}{}:
+		case err := <-got:
+			t.Fatalf("publisher's copies, after %d written: %v", i, err)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("publisher's copies stopped coming after %d written", i)
+		}
 		if err := pub.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
 			t.Fatalf("write %d: %v", i, err)
 		}
