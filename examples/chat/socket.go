@@ -128,6 +128,7 @@ func (a *app) serveSocket(c *sockets.Conn, who member, receiver <-chan *Message,
 func (a *app) enter(c *sockets.Conn, w *roomWatch, who member) error {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
+	reset := Message{Typ: typError, Error: "reload", Text: "some messages could not be recovered: the history follows"}
 	if raw := c.Request().URL.Query().Get("since"); raw != "" {
 		since, err := sockets.ParsePosition(raw)
 		if err == nil {
@@ -137,13 +138,18 @@ func (a *app) enter(c *sockets.Conn, w *roomWatch, who member) error {
 				return err
 			}
 		}
-		reset := Message{Typ: typError, Error: "reload", Text: "some messages could not be recovered: the history follows"}
 		if err := sendFrame(c, reset); err != nil {
 			return err
 		}
 	}
-	// A busy room may drop the last record read before the join: read again.
-	for range 3 {
+	// A busy room may drop the last record read before the join: read
+	// again, the client told to start its view over.
+	for attempt := range 3 {
+		if attempt > 0 {
+			if err := sendFrame(c, reset); err != nil {
+				return err
+			}
+		}
 		recs, err := a.stores.history.Read(ctx, who.room, sockets.Position{}, a.historySize)
 		if err != nil {
 			return err
