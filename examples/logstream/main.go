@@ -4,7 +4,12 @@
 //	go run ./examples/logstream                       # a demo log, written live
 //	go run ./examples/logstream -file /var/log/app.log -file /var/log/db.log
 //
-// then open http://127.0.0.1:4001. Without -file, it writes a made-up
+// then open http://127.0.0.1:4001. The page keeps its view in its URL
+// (/?file=&level=&search=&paused=1): a link opens the same view, and the
+// back and forward buttons go through the views (picking a file or a
+// level, or starting a search, makes a history entry; going on typing and
+// pausing replace it). A paused link shows the lines sent first, then
+// holds the live ones. Without -file, it writes a made-up
 // application log (JSON, some logfmt, some plain text) into a temporary
 // file, a few lines per second, and streams that; the file is removed on
 // exit. SIGINT or SIGTERM closes the websockets with 1001 and shuts down.

@@ -5,6 +5,10 @@
 // generation and offset, so that a rotation in between is noticed).
 // Filters change by a message on the open socket, without reconnecting.
 // Log lines are put in the page with textContent only: never as HTML.
+// The view (file, level, search, paused) is kept in the page's URL, so a
+// link opens the same view and back/forward go through the views: picking
+// a file or a level, or starting a search, is a new history entry; going on
+// typing that search, and pausing, replace the current one.
 (() => {
   const filePick = document.getElementById("file-pick");
   const fileSelect = document.getElementById("file");
@@ -41,6 +45,8 @@
   let incoming = []; // frames not handled yet
   let flushTimer = 0;
   let searchTimer = 0;
+  let pauseWhenQuiet = false; // opened paused: hold lines once the backfill is in
+  let quietTimer = 0;
 
   function setStatus(state, text) {
     statusLine.dataset.state = state;
@@ -189,6 +195,7 @@
     }
     show(items);
     updateCounts();
+    if (pauseWhenQuiet && holdWhenQuiet.wait) holdWhenQuiet.wait();
   }
 
   function showFilterError(text) {
@@ -207,20 +214,90 @@
     client.send(f);
   }
 
-  levelSelect.addEventListener("change", sendFilter);
+  levelSelect.addEventListener("change", () => {
+    sendFilter();
+    record("pick");
+  });
   searchInput.addEventListener("input", () => {
     clearTimeout(searchTimer);
-    searchTimer = setTimeout(sendFilter, searchDelay);
+    searchTimer = setTimeout(() => {
+      sendFilter();
+      record("typing");
+    }, searchDelay);
   });
   tools.addEventListener("submit", (e) => {
     e.preventDefault();
+    sendFilter();
+    record("pick");
+  });
+
+  // --- the view in the URL --------------------------------------------------
+
+  // viewOf reads a view from a URL's query: ?file=&level=&search=&paused=1.
+  function viewOf(search) {
+    const p = new URLSearchParams(search);
+    return { file: p.get("file"), level: p.get("level") || "", search: p.get("search") || "", paused: p.get("paused") === "1" };
+  }
+
+  function urlOf(v) {
+    const p = new URLSearchParams();
+    if (files.length > 1 && v.file !== null) p.set("file", v.file);
+    if (v.level) p.set("level", v.level);
+    if (v.search) p.set("search", v.search);
+    if (v.paused) p.set("paused", "1");
+    const q = p.toString();
+    return location.pathname + (q ? "?" + q : "");
+  }
+
+  // record puts the view shown in the URL. how is "pick" (a new history
+  // entry), "typing" (a new entry, unless the current one is already the
+  // search being typed) or "replace".
+  function record(how) {
+    const url = urlOf({ file: file, level: levelSelect.value, search: searchInput.value, paused: paused || pauseWhenQuiet });
+    if (url === location.pathname + location.search) return;
+    const by = history.state && history.state.by;
+    if (how === "replace" || (how === "typing" && by === "typing")) {
+      history.replaceState(history.state, "", url);
+    } else {
+      history.pushState({ by: how }, "", url);
+    }
+  }
+
+  // setControls shows a view's filter in the controls; a level the page
+  // does not offer counts as none.
+  function setControls(v) {
+    levelSelect.value = v.level;
+    if (levelSelect.value !== v.level) levelSelect.value = "";
+    searchInput.value = v.search;
+  }
+
+  // The back and forward buttons: the view of that entry, on the same
+  // socket unless the file changes.
+  window.addEventListener("popstate", () => {
+    if (files.length === 0) return;
+    const v = viewOf(location.search);
+    clearTimeout(searchTimer);
+    setControls(v);
+    const name = v.file !== null && files.includes(v.file) ? v.file : files[0];
+    if (name !== file) {
+      fileSelect.value = name;
+      applied = wanted();
+      setPaused(false);
+      switchTo(name);
+      if (v.paused) holdWhenQuiet();
+      return;
+    }
+    setPaused(v.paused);
     sendFilter();
   });
 
   // --- pause ----------------------------------------------------------------
 
-  pauseButton.addEventListener("click", () => {
-    paused = !paused;
+  function setPaused(on) {
+    pauseWhenQuiet = false;
+    clearTimeout(quietTimer);
+    if (paused === on) return;
+    paused = on;
     pauseButton.setAttribute("aria-pressed", paused ? "true" : "false");
     if (!paused) {
       const items = held;
@@ -229,6 +306,30 @@
       show(items);
     }
     updateCounts();
+  }
+
+  // holdWhenQuiet pauses once the lines the server sends first (its
+  // backfill) have arrived: when none came for a moment, or after a
+  // second at most. A paused link shows those, and holds the live ones.
+  function holdWhenQuiet() {
+    pauseWhenQuiet = true;
+    pauseButton.setAttribute("aria-pressed", "true");
+    const started = Date.now();
+    const wait = () => {
+      clearTimeout(quietTimer);
+      quietTimer = setTimeout(() => {
+        if (!pauseWhenQuiet) return;
+        if (incoming.length > 0 || (client && client.status.state !== "open" && Date.now() - started < 10000)) return wait();
+        setPaused(true);
+      }, Date.now() - started > 1000 ? 0 : 200);
+    };
+    holdWhenQuiet.wait = wait;
+    wait();
+  }
+
+  pauseButton.addEventListener("click", () => {
+    setPaused(!(paused || pauseWhenQuiet));
+    record("replace");
   });
 
   list.addEventListener("scroll", () => setFollow(atBottom()));
@@ -327,6 +428,12 @@
     }
     if (!res) {
       why = "server unreachable";
+    } else if (res.status === 400 && body.startsWith("invalid filter") && (applied.level || applied.search)) {
+      // A link with a filter the server refuses: open unfiltered, and
+      // send it on the socket, where the refusal is shown by the search.
+      applied = { level: "", search: "" };
+      client.reconnect();
+      return;
     } else if (res.status === 403 || (res.status === 400 && !body.startsWith("Bad Request"))) {
       failure = "Cannot stream: " + body;
       client.close();
@@ -352,7 +459,10 @@
     client.reconnect();
   }
 
-  fileSelect.addEventListener("change", () => switchTo(fileSelect.value));
+  fileSelect.addEventListener("change", () => {
+    switchTo(fileSelect.value);
+    record("pick");
+  });
 
   async function start() {
     try {
@@ -373,7 +483,14 @@
       }),
     );
     filePick.hidden = files.length < 2;
-    switchTo(files[0]);
+    // The view in the URL, if any: a link opens the view it names.
+    const v = viewOf(location.search);
+    const name = v.file !== null && files.includes(v.file) ? v.file : files[0];
+    fileSelect.value = name;
+    setControls(v);
+    applied = wanted();
+    switchTo(name);
+    if (v.paused) holdWhenQuiet();
   }
 
   updateCounts();
