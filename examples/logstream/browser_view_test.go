@@ -103,3 +103,55 @@ func TestBrowserViewInURL(t *testing.T) {
 	third.WaitFor(`!new URLSearchParams(location.search).has("paused")`)
 	chromium.Close()
 }
+
+// marks is the texts of the <mark> elements of the lines, joined by "|".
+const marks = `[...document.querySelectorAll("#lines .line .text mark")].map(e => e.textContent).join("|")`
+
+// TestBrowserHighlight: the current search's matches are <mark> elements
+// around the text of the lines, case-insensitively, a /regexp/ too; markup
+// in a line stays text; an expression the browser rejects shows the lines
+// without highlight.
+func TestBrowserHighlight(t *testing.T) {
+	path := logFile(t, "app.log")
+	appendLines(t, path, "INFO <b>x</b> match", "INFO no", "WARN MATCH twice: Match")
+	ts := newTestServer(t, path)
+	ts.waitRing(t, path, 3)
+
+	chromium := browser.New(t, 1000, 600)
+	tb := &tab{chromium.NewTab("")}
+	tb.Do(chromedp.Navigate(ts.URL + "/?search=match"))
+	tb.WaitFor(connected)
+	tb.waitForLine("INFO <b>x</b> match")
+	tb.WaitFor(lineCount + " === 2")
+	if got, want := browser.Eval[string](tb.Tab, marks), "match|MATCH|Match"; got != want {
+		t.Errorf("marks %q, want %q", got, want)
+	}
+	if n := browser.Eval[int](tb.Tab, `document.querySelectorAll("#lines b").length`); n != 0 {
+		t.Errorf("%d <b> elements in the list: a log line became HTML", n)
+	}
+	if got := browser.Eval[string](tb.Tab, `document.querySelector("#lines .line .text").innerHTML`); got != "INFO &lt;b&gt;x&lt;/b&gt; <mark>match</mark>" {
+		t.Errorf("the first line is %q", got)
+	}
+
+	// Live lines too, under a regexp typed in the page.
+	tb.setSearch("/<b>|tw.ce/")
+	tb.WaitFor(lineCount + " === 2")
+	appendLines(t, path, "ERROR <b>bold</b> twice")
+	tb.waitForLine("ERROR <b>bold</b> twice")
+	tb.WaitFor(marks + ` === "<b>|twice|<b>|twice"`)
+
+	// Go's syntax that JavaScript rejects: the lines, without highlight.
+	tb.setSearch("/(?P<w>match)/")
+	tb.WaitFor(lineCount + " === 2")
+	tb.waitForLine("INFO <b>x</b> match")
+	if got := browser.Eval[string](tb.Tab, marks); got != "" {
+		t.Errorf("marks %q under an expression the browser rejects", got)
+	}
+	// An empty match marks nothing.
+	tb.setSearch("/x*/")
+	tb.WaitFor(lineCount + " === 4")
+	if got := browser.Eval[string](tb.Tab, marks); got != "x" {
+		t.Errorf("marks %q under /x*/, want x", got)
+	}
+	chromium.Close()
+}

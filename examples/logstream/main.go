@@ -9,7 +9,10 @@
 // back and forward buttons go through the views (picking a file or a
 // level, or starting a search, makes a history entry; going on typing and
 // pausing replace it). A paused link shows the lines sent first, then
-// holds the live ones. Without -file, it writes a made-up
+// holds the live ones. The search's matches are highlighted in the lines
+// (<mark> elements around text nodes, never HTML; a /regexp/ is read by
+// the browser's RegExp, case-insensitively: one it rejects, as Go's syntax
+// is not JavaScript's, highlights nothing). Without -file, it writes a made-up
 // application log (JSON, some logfmt, some plain text) into a temporary
 // file, a few lines per second, and streams that; the file is removed on
 // exit. SIGINT or SIGTERM closes the websockets with 1001 and shuts down.

@@ -4,7 +4,8 @@
 // and resumes after the last line received (since=GEN:OFFSET: its file
 // generation and offset, so that a rotation in between is noticed).
 // Filters change by a message on the open socket, without reconnecting.
-// Log lines are put in the page with textContent only: never as HTML.
+// Log lines are put in the page with textContent only: never as HTML (the
+// search's matches are <mark> elements around text nodes).
 // The view (file, level, search, paused) is kept in the page's URL, so a
 // link opens the same view and back/forward go through the views: picking
 // a file or a level, or starting a search, is a new history entry; going on
@@ -81,13 +82,67 @@
     return two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds()) + "." + two(d.getMilliseconds(), 3);
   }
 
+  // --- highlighting the search's matches ----------------------------------
+
+  const maxHighlighted = 10000; // characters of a line looked at
+  const maxMarks = 200; // marks per line
+  let highlightFor = null; // the search the highlighter is for
+  let highlighter = null; // a global RegExp, or null: no highlight
+
+  // highlighterOf is the RegExp of a search as the server reads it: a
+  // case-insensitive substring, or /re/ as a case-insensitive regular
+  // expression; null when the browser rejects the expression (Go's syntax
+  // is not JavaScript's): the lines are shown without highlight.
+  function highlighterOf(search) {
+    if (search === "") return null;
+    try {
+      if (search.length >= 2 && search.startsWith("/") && search.endsWith("/")) {
+        return new RegExp(search.slice(1, -1), "gi");
+      }
+      return new RegExp(search.replace(/[.*+?^${}()|[\]\\\/]/g, "\\$&"), "gi");
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // textNodes returns text as text nodes, with the search's matches in
+  // <mark> elements: DOM nodes, never HTML.
+  function textNodes(text) {
+    if (highlightFor !== applied.search) {
+      highlightFor = applied.search;
+      highlighter = highlighterOf(highlightFor);
+    }
+    const re = highlighter;
+    if (!re) return [text];
+    const nodes = [];
+    const head = text.length > maxHighlighted ? text.slice(0, maxHighlighted) : text;
+    let last = 0;
+    re.lastIndex = 0;
+    for (let m; nodes.length < 2 * maxMarks && (m = re.exec(head)) !== null; ) {
+      if (m[0] === "") {
+        re.lastIndex++; // an empty match marks nothing
+        continue;
+      }
+      if (m.index > last) nodes.push(text.slice(last, m.index));
+      const mark = document.createElement("mark");
+      mark.textContent = m[0];
+      nodes.push(mark);
+      last = m.index + m[0].length;
+    }
+    if (last < text.length) nodes.push(text.slice(last));
+    return nodes;
+  }
+
   function lineItem(m) {
     const li = document.createElement("li");
     li.className = "line";
     li.dataset.level = m.level || "none";
     li.dataset.offset = String(m.offset);
     li.title = (m.time ? m.time + " · " : "") + "offset " + m.offset;
-    li.append(span("time", formatTime(m.time)), span("level", m.level || ""), span("text", m.line));
+    const text = document.createElement("span");
+    text.className = "text";
+    text.append(...textNodes(m.line));
+    li.append(span("time", formatTime(m.time)), span("level", m.level || ""), text);
     return li;
   }
 
