@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"embed"
 	"encoding/json"
@@ -9,7 +10,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
+	"mime"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -235,6 +240,7 @@ func (a *app) routes() http.Handler {
 			AllowedHosts:            a.allowedHosts,
 		}
 	}
+	m.Get("/api/logs/download", a.download)
 	m.Get("/api/logs/stream", a.checkStream, sockets.Messages(opts(streamQueue)), a.serveStream)
 	if a.selfLog {
 		m.Get("/api/logs/self", sockets.Messages(opts(0)), a.serveSelf)
@@ -291,28 +297,10 @@ type streamRequest struct {
 func (a *app) checkStream(ctx *macaron.Context) {
 	q := ctx.Req.URL.Query()
 	req := &streamRequest{backfill: defaultBackfill}
-
-	switch file := q.Get("file"); {
-	case file == "" && len(a.files) == 1:
-		req.stream = a.streams[a.files[0]]
-	case file == "":
-		refuse(ctx, http.StatusBadRequest, "file= is required: one of "+strings.Join(a.files, ", "))
-		return
-	default:
-		req.stream = a.streams[file]
-		if req.stream == nil {
-			a.log.Warn("refused a file not on the command line", "file", clip(file), "file_len", len(file), "remote", ctx.Req.RemoteAddr)
-			refuse(ctx, http.StatusForbidden, "this file cannot be streamed: see /api/files")
-			return
-		}
-	}
-
-	f, key, err := newFilter(q.Get("level"), q.Get("search"))
-	if err != nil {
-		refuse(ctx, http.StatusBadRequest, err.Error())
+	var ok bool
+	if req.stream, req.filter, req.key, ok = a.checkFileAndFilter(ctx, q); !ok {
 		return
 	}
-	req.filter, req.key = f, key
 
 	if v := q.Get("backfill"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -331,6 +319,111 @@ func (a *app) checkStream(ctx *macaron.Context) {
 		req.since = &pos
 	}
 	ctx.Map(req)
+}
+
+// checkFileAndFilter checks the file= and filter parameters of a stream or
+// download request, answering 403 or 400 itself when they are refused.
+func (a *app) checkFileAndFilter(ctx *macaron.Context, q url.Values) (*stream, *logline.Filter, filterKey, bool) {
+	var s *stream
+	switch file := q.Get("file"); {
+	case file == "" && len(a.files) == 1:
+		s = a.streams[a.files[0]]
+	case file == "":
+		refuse(ctx, http.StatusBadRequest, "file= is required: one of "+strings.Join(a.files, ", "))
+		return nil, nil, filterKey{}, false
+	default:
+		s = a.streams[file]
+		if s == nil {
+			a.log.Warn("refused a file not on the command line", "file", clip(file), "file_len", len(file), "remote", ctx.Req.RemoteAddr)
+			refuse(ctx, http.StatusForbidden, "this file cannot be streamed: see /api/files")
+			return nil, nil, filterKey{}, false
+		}
+	}
+	f, key, err := newFilter(q.Get("level"), q.Get("search"))
+	if err != nil {
+		refuse(ctx, http.StatusBadRequest, err.Error())
+		return nil, nil, filterKey{}, false
+	}
+	return s, f, key, true
+}
+
+// download answers the lines of the file's ring that pass the filter, as
+// a file to save (named after the file, plus .ndjson for that format):
+// format=text (the default) the raw lines, format=ndjson their frames, one
+// a line. It is bounded by the ring, and matches outside
+// the file's lock for backfillBudget at most: past that, the most recent
+// matching lines found by then, and the header Logstream-Truncated: budget.
+// The Host is checked as the sockets check it: the logs are not for a page
+// of another site that a DNS rebinding made this one's.
+func (a *app) download(ctx *macaron.Context) {
+	if !hostAllowed(a.allowedHosts, ctx.Req.Host) {
+		a.log.Warn("refused a download for a foreign host", "host", clip(ctx.Req.Host), "remote", ctx.Req.RemoteAddr)
+		refuse(ctx, http.StatusForbidden, "host not allowed")
+		return
+	}
+	q := ctx.Req.URL.Query()
+	format := q.Get("format")
+	var contentType, ext string
+	switch format {
+	case "", "text":
+		contentType = "text/plain; charset=utf-8"
+	case "ndjson":
+		contentType, ext = "application/x-ndjson", ".ndjson"
+	default:
+		refuse(ctx, http.StatusBadRequest, fmt.Sprintf("invalid format %q: want text or ndjson", clip(format)))
+		return
+	}
+	s, f, key, ok := a.checkFileAndFilter(ctx, q)
+	if !ok {
+		return
+	}
+	entries, _, complete := s.lastMatching(f, math.MaxInt)
+	a.log.Info("download", "file", s.name, "min_level", key.level, "search", key.search, "lines", len(entries), "remote", ctx.Req.RemoteAddr)
+
+	h := ctx.Resp.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": filepath.Base(s.name) + ext}))
+	if !complete {
+		h.Set("Logstream-Truncated", "budget")
+	}
+	w := bufio.NewWriter(ctx.Resp)
+	for _, e := range entries {
+		if format == "ndjson" {
+			w.WriteString(e.frame)
+		} else {
+			w.WriteString(e.text)
+		}
+		w.WriteByte('\n')
+	}
+	w.Flush()
+}
+
+// hostAllowed reports whether a request's Host is among allowed (none: any
+// Host), as the sockets' AllowedHosts read it: "name:port" exactly, "name"
+// with any port, "*.domain" for its subdomains, any port.
+func hostAllowed(allowed []string, host string) bool {
+	if len(allowed) == 0 {
+		return true
+	}
+	host = strings.ToLower(host)
+	name := host
+	if n, _, err := net.SplitHostPort(host); err == nil {
+		name = n
+	}
+	name = strings.Trim(name, "[]")
+	for _, entry := range allowed {
+		e := strings.ToLower(strings.TrimSpace(entry))
+		switch {
+		case strings.HasPrefix(e, "*."):
+			if len(name) > len(e)-1 && strings.HasSuffix(name, e[1:]) {
+				return true
+			}
+		case e == host || strings.Trim(e, "[]") == name:
+			return true
+		}
+	}
+	return false
 }
 
 // newFilter checks a filter and names it.

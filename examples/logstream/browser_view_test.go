@@ -139,6 +139,11 @@ func TestBrowserHighlight(t *testing.T) {
 	appendLines(t, path, "ERROR <b>bold</b> twice")
 	tb.waitForLine("ERROR <b>bold</b> twice")
 	tb.WaitFor(marks + ` === "<b>|twice|<b>|twice"`)
+	// The download link is for what the view shows.
+	want := "/api/logs/download?" + url.Values{"file": {path}, "search": {"/<b>|tw.ce/"}}.Encode()
+	if got := browser.Eval[string](tb.Tab, `document.getElementById("download").getAttribute("href")`); got != want {
+		t.Errorf("the download link is %q, want %q", got, want)
+	}
 
 	// Go's syntax that JavaScript rejects: the lines, without highlight.
 	tb.setSearch("/(?P<w>match)/")

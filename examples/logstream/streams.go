@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -365,6 +366,19 @@ const backfillBudget = 100 * time.Millisecond
 // first, and the position just after them. It matches outside the lock,
 // for backfillBudget at most.
 func (s *stream) backfill(f *logline.Filter, n int) ([]string, uint64) {
+	entries, next, _ := s.lastMatching(f, n)
+	frames := make([]string, len(entries))
+	for i, e := range entries {
+		frames[i] = e.frame
+	}
+	return frames, next
+}
+
+// lastMatching returns the last n entries of the ring that pass f, oldest
+// first, the position just after them, and whether the search was
+// complete: it matches outside the lock, for backfillBudget at most, and
+// past it returns the most recent matching entries found by then.
+func (s *stream) lastMatching(f *logline.Filter, n int) ([]*entry, uint64, bool) {
 	s.mu.Lock()
 	next := s.ring.next
 	var entries []*entry
@@ -372,20 +386,20 @@ func (s *stream) backfill(f *logline.Filter, n int) ([]string, uint64) {
 		entries = s.entriesLocked(nil, s.ring.start(), next)
 	}
 	s.mu.Unlock()
-	var frames []string
+	var found []*entry
 	deadline := time.Now().Add(backfillBudget)
-	for i := len(entries) - 1; i >= 0 && len(frames) < n; i-- {
+	complete := true
+	for i := len(entries) - 1; i >= 0 && len(found) < n; i-- {
 		if e := entries[i]; f.Match(e.text, e.info) {
-			frames = append(frames, e.frame)
+			found = append(found, e)
 		}
-		if i%64 == 0 && time.Now().After(deadline) {
+		if i%64 == 0 && i > 0 && time.Now().After(deadline) {
+			complete = false
 			break
 		}
 	}
-	for i, j := 0, len(frames)-1; i < j; i, j = i+1, j-1 {
-		frames[i], frames[j] = frames[j], frames[i]
-	}
-	return frames, next
+	slices.Reverse(found)
+	return found, next, complete
 }
 
 // resume returns where a client resumes that last had the line at pos,

@@ -22,6 +22,7 @@
   const filterError = document.getElementById("filter-error");
   const counts = document.getElementById("counts");
   const pauseButton = document.getElementById("pause");
+  const downloadLink = document.getElementById("download");
   const list = document.getElementById("lines");
   const followButton = document.getElementById("follow");
 
@@ -235,6 +236,7 @@
       } else if (m.filter) {
         // The lines that follow are the refill under the new filter.
         applied = { level: m.filter.level || "", search: m.filter.search || "" };
+        updateDownload();
         items = [];
         clearView();
         showFilterError("");
@@ -487,6 +489,7 @@
       // A link with a filter the server refuses: open unfiltered, and
       // send it on the socket, where the refusal is shown by the search.
       applied = { level: "", search: "" };
+      updateDownload();
       client.reconnect();
       return;
     } else if (res.status === 403 || (res.status === 400 && !body.startsWith("Bad Request"))) {
@@ -502,9 +505,20 @@
     client.reconnect();
   });
 
+  // updateDownload points the download link at what the view shows: the
+  // file, under the filter the server applies.
+  function updateDownload() {
+    const p = new URLSearchParams();
+    if (file !== null) p.set("file", file);
+    if (applied.level) p.set("level", applied.level);
+    if (applied.search) p.set("search", applied.search);
+    downloadLink.href = "/api/logs/download?" + p.toString();
+  }
+
   // switchTo starts over on another file.
   function switchTo(name) {
     file = name;
+    updateDownload();
     fileName.textContent = files.length > 1 ? "" : name;
     incoming = [];
     received = false;
