@@ -289,6 +289,9 @@ type streamRequest struct {
 	key      filterKey
 	backfill int
 	since    *position // nil: not resuming
+	// sinceTime, when not zero (and not resuming), replaces the backfill:
+	// the kept lines from that time on.
+	sinceTime time.Time
 }
 
 // checkStream checks a stream request before the upgrade: 403 for a file
@@ -317,6 +320,14 @@ func (a *app) checkStream(ctx *macaron.Context) {
 			return
 		}
 		req.since = &pos
+	}
+	if v := q.Get("since_time"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			refuse(ctx, http.StatusBadRequest, fmt.Sprintf("invalid since_time %q: want an RFC 3339 time such as 2006-01-02T15:04:05Z", clip(v)))
+			return
+		}
+		req.sinceTime = t
 	}
 	ctx.Map(req)
 }
@@ -485,6 +496,8 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 		if gap {
 			pending = append(pending, encodeFrame(controlFrame{Error: errGap}))
 		}
+	} else if !req.sinceTime.IsZero() {
+		pending, cursor = s.backfillSince(req.filter, req.sinceTime)
 	} else {
 		pending, cursor = s.backfill(req.filter, req.backfill)
 	}

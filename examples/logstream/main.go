@@ -56,13 +56,19 @@
 //   - backfill=N sends the last N lines that pass the filter first
 //     (default 100; more than 10000 counts as 10000; not a number: 400);
 //     fewer if the server keeps fewer (see below).
+//   - since_time=RFC3339 sends, in place of the backfill, the kept lines
+//     whose detected time is at or after it (a line without a time goes
+//     with the line before it; one with none before it in the ring is left
+//     out) that pass the filter, at most 10000 (the most recent), matched
+//     for 100 ms at most; then the live lines. An invalid time: 400. The
+//     page's Since control uses it.
 //   - since=GEN:OFFSET resumes after the line with that gen and offset (the
-//     last one the client got) instead; backfill is then ignored. The
-//     client gets the lines after it that the server still keeps, in that
-//     generation and the ones after it (across rotations), then live ones,
-//     without duplicates. It first gets {"error":"gap"} whenever the
-//     server cannot prove that the next line it sends directly follows
-//     the client's: when lines in between are no longer kept (more than
+//     last one the client got) instead; backfill and since_time are then
+//     ignored. The client gets the lines after it that the server still
+//     keeps, in that generation and the ones after it (across rotations),
+//     then live ones, without duplicates. It first gets {"error":"gap"}
+//     whenever the server cannot prove that the next line it sends
+//     directly follows the client's: when lines in between are no longer kept (more than
 //     10000 lines or 32 MiB ago: the oldest lines kept follow), or when the
 //     generation is not one the server knows (an earlier run of the
 //     server, another file): the lines after OFFSET in the current

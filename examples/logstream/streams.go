@@ -374,6 +374,42 @@ func (s *stream) backfill(f *logline.Filter, n int) ([]string, uint64) {
 	return frames, next
 }
 
+// backfillSince returns the frames of the lines that pass f and whose time
+// is t or later, oldest first, and the position just after the ring's
+// last line. A line without a time goes with the line before it (none
+// before it in the ring: it is left out). At most maxBackfill lines, the
+// most recent; it matches outside the lock, for backfillBudget at most, as
+// backfill does.
+func (s *stream) backfillSince(f *logline.Filter, t time.Time) ([]string, uint64) {
+	s.mu.Lock()
+	next := s.ring.next
+	entries := s.entriesLocked(nil, s.ring.start(), next)
+	s.mu.Unlock()
+	// The lines in time, in order: a cheap pass, no filter.
+	in := false
+	kept := entries[:0]
+	for _, e := range entries {
+		if !e.info.Time.IsZero() {
+			in = !e.info.Time.Before(t)
+		}
+		if in {
+			kept = append(kept, e)
+		}
+	}
+	var frames []string
+	deadline := time.Now().Add(backfillBudget)
+	for i := len(kept) - 1; i >= 0 && len(frames) < maxBackfill; i-- {
+		if e := kept[i]; f.Match(e.text, e.info) {
+			frames = append(frames, e.frame)
+		}
+		if i%64 == 0 && time.Now().After(deadline) {
+			break
+		}
+	}
+	slices.Reverse(frames)
+	return frames, next
+}
+
 // lastMatching returns the last n entries of the ring that pass f, oldest
 // first, the position just after them, and whether the search was
 // complete: it matches outside the lock, for backfillBudget at most, and

@@ -19,6 +19,7 @@
   const tools = document.getElementById("tools");
   const levelSelect = document.getElementById("level");
   const searchInput = document.getElementById("search");
+  const sinceInput = document.getElementById("since-time");
   const filterError = document.getElementById("filter-error");
   const counts = document.getElementById("counts");
   const pauseButton = document.getElementById("pause");
@@ -47,6 +48,7 @@
   let incoming = []; // frames not handled yet
   let flushTimer = 0;
   let searchTimer = 0;
+  let sinceTime = ""; // start from this time (RFC 3339) instead of the last lines
   let pauseWhenQuiet = false; // opened paused: hold lines once the backfill is in
   let quietTimer = 0;
 
@@ -411,6 +413,7 @@
     if (applied.level) p.set("level", applied.level);
     if (applied.search) p.set("search", applied.search);
     if (pos !== null) p.set("since", pos);
+    else if (sinceTime && !received) p.set("since_time", sinceTime);
     else p.set("backfill", String(received ? 0 : backfillLines));
     return "/api/logs/stream?" + p.toString();
   }
@@ -527,6 +530,14 @@
     client.position = null;
     client.reconnect();
   }
+
+  // A time picked starts the view over from the lines of that time on (the
+  // browser's local time); none, from the last lines.
+  sinceInput.addEventListener("change", () => {
+    const d = sinceInput.value ? new Date(sinceInput.value) : null;
+    sinceTime = d && !isNaN(d) ? d.toISOString() : "";
+    if (file !== null) switchTo(file);
+  });
 
   fileSelect.addEventListener("change", () => {
     switchTo(fileSelect.value);

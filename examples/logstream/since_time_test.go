@@ -1,0 +1,97 @@
+package main
+
+import (
+	"net/http"
+	"strconv"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/macaron-contrib/sockets/internal/itest/browser"
+)
+
+// TestBackfillSinceTime: since_time= replaces the backfill by the kept lines
+// whose time is at or after it, a line without a time going with the line
+// before it; then the live lines, none missing or twice. since= wins over
+// it.
+func TestBackfillSinceTime(t *testing.T) {
+	path := logFile(t, "app.log")
+	lines := []string{
+		"preamble without a time",
+		"2025-06-07T08:00:00Z INFO a",
+		"  continuation of a",
+		"2025-06-07T08:01:00Z ERROR b",
+		"  continuation of b",
+		`{"time":"2025-06-07T08:02:00Z","level":"info","msg":"c"}`,
+		"2025-06-07T07:59:00Z WARN stamped earlier",
+		"  continuation of the earlier one",
+		"2025-06-07 08:03:00 INFO d",
+	}
+	offsets := appendLines(t, path, lines...)
+	ts := newTestServer(t, path)
+	ts.waitRing(t, path, uint64(len(lines)))
+
+	tests := []struct {
+		q    []string
+		want []string
+	}{
+		{[]string{"since_time", "2025-06-07T08:01:00Z"}, []string{lines[3], lines[4], lines[5], lines[8]}},
+		{[]string{"since_time", "2025-06-07T10:01:00+02:00"}, []string{lines[3], lines[4], lines[5], lines[8]}},
+		{[]string{"since_time", "2025-06-07T08:00:59.999Z", "level", "error"}, []string{lines[3]}},
+		{[]string{"since_time", "2025-06-07T08:00:00Z", "search", "continuation"}, []string{lines[2], lines[4]}},
+		{[]string{"since_time", "2000-01-01T00:00:00Z"}, lines[1:]},
+		{[]string{"since_time", "2030-01-01T00:00:00Z"}, nil},
+		// since= resumes, whatever since_time says.
+		{[]string{"since_time", "2030-01-01T00:00:00Z", "since", "0:0"}, nil},
+	}
+	var clients []*client
+	for i, tc := range tests {
+		if i == len(tests)-1 {
+			gen := ts.stream(t, query("backfill", "1")).line().Gen
+			tc.q[3] = gen + ":" + itoa(offsets[6])
+			tc.want = lines[7:]
+		}
+		c := ts.stream(t, query(tc.q...))
+		c.expect(tc.want...)
+		clients = append(clients, c)
+	}
+	appendLines(t, path, "ERROR a live continuation, without a time")
+	for i, c := range clients {
+		if f := c.line(); f.Line != "ERROR a live continuation, without a time" {
+			t.Errorf("client %v: got %s, want the live line", tests[i].q, f.raw)
+		}
+	}
+
+	for _, bad := range []string{"yesterday", "2025-06-07", "2025-06-07 08:00:00", "1717747200"} {
+		ts.refused(t, query("since_time", bad), http.StatusBadRequest, "invalid since_time")
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestBrowserSinceTime: a time picked in the page starts the view over from
+// the lines of that time on, then the live ones.
+func TestBrowserSinceTime(t *testing.T) {
+	path := logFile(t, "app.log")
+	appendLines(t, path, "2025-06-07T08:00:00Z INFO a", "2025-06-07T08:01:00Z INFO b", "  continuation of b", "2025-06-07T08:02:00Z WARN c")
+	ts := newTestServer(t, path)
+	ts.waitRing(t, path, 4)
+
+	chromium := browser.New(t, 1000, 600)
+	tb := &tab{chromium.NewTab("")}
+	tb.Do(chromedp.Navigate(ts.URL + "/"))
+	tb.WaitFor(connected)
+	tb.WaitFor(lineCount + " === 4")
+	// 08:01 UTC, in the browser's local time, as the control takes it.
+	tb.Run(`(s => { const d = new Date("2025-06-07T08:01:00Z"); s.value = new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19); s.dispatchEvent(new Event("change")); })(document.getElementById("since-time"))`)
+	tb.WaitFor(lineCount + " === 3")
+	if got, want := browser.Eval[string](tb.Tab, lineTexts), "2025-06-07T08:01:00Z INFO b\n  continuation of b\n2025-06-07T08:02:00Z WARN c"; got != want {
+		t.Errorf("since 08:01, the page shows\n%s\nwant\n%s", got, want)
+	}
+	appendLines(t, path, "INFO live")
+	tb.waitForLine("INFO live")
+	tb.WaitFor(connected)
+	if n := browser.Eval[int](tb.Tab, lineCount); n != 4 {
+		t.Errorf("%d lines after the live one, want 4", n)
+	}
+	chromium.Close()
+}
