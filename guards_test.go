@@ -184,6 +184,17 @@ func TestAllowedHosts(t *testing.T) {
 	if _, err := newHostChecker([]string{"a b"}); err == nil {
 		t.Error("a host with a space accepted")
 	}
+	// The same rules for an app's other routes.
+	check, err := HostCheck([]string{"localhost"})
+	if err != nil || !check(&http.Request{Host: "localhost:4001"}) || check(&http.Request{Host: "rebind.attacker.test"}) {
+		t.Errorf("HostCheck: %v", err)
+	}
+	if any, err := HostCheck(nil); err != nil || !any(&http.Request{Host: "anything"}) {
+		t.Errorf("HostCheck(nil): %v", err)
+	}
+	if _, err := HostCheck([]string{"a/b"}); err == nil {
+		t.Error("HostCheck: a host with a slash accepted")
+	}
 
 	opts := quiet()
 	opts.AllowedHosts = []string{"127.0.0.1"}

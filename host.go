@@ -37,6 +37,21 @@ func newHostChecker(list []string) (*hostChecker, error) {
 	return h, nil
 }
 
+// HostCheck returns a function reporting whether a request's Host is one
+// of allowed, read as Options.AllowedHosts reads it (empty: every Host),
+// for an app's other routes: a page or an API that a DNS-rebinding page
+// must not read either. It fails for an entry that is not a host.
+func HostCheck(allowed []string) (func(*http.Request) bool, error) {
+	h, err := newHostChecker(allowed)
+	if err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return func(*http.Request) bool { return true }, nil
+	}
+	return h.allowed, nil
+}
+
 // hasPort reports whether a host entry names a port: "name:port" or
 // "[v6]:port".
 func hasPort(e string) bool {

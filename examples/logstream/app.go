@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"math"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -95,8 +94,10 @@ type app struct {
 	files   []string // as given, in order
 	streams map[string]*stream
 	handler http.Handler
-	// allowedHosts is the sockets' AllowedHosts.
+	// allowedHosts is the sockets' AllowedHosts; hostOK checks the other
+	// routes' Host by the same rules.
 	allowedHosts []string
+	hostOK       func(*http.Request) bool
 	selfLog      bool // serve /api/logs/self
 
 	cancel  context.CancelFunc
@@ -144,6 +145,10 @@ func newApp(cfg config) (*app, error) {
 		}
 	}
 
+	hostOK, err := sockets.HostCheck(cfg.AllowedHosts)
+	if err != nil {
+		return nil, fmt.Errorf("logstream: %w", err)
+	}
 	hub, err := sockets.NewHub(nil) // DisconnectSlowClient: see the package doc
 	if err != nil {
 		return nil, err
@@ -159,6 +164,7 @@ func newApp(cfg config) (*app, error) {
 		files:        append([]string(nil), cfg.Files...),
 		streams:      make(map[string]*stream),
 		allowedHosts: cfg.AllowedHosts,
+		hostOK:       hostOK,
 		selfLog:      cfg.SelfLog,
 		cancel:       cancel,
 	}
@@ -209,6 +215,7 @@ func (a *app) routes() http.Handler {
 	m := macaron.New()
 	m.Use(macaron.Recovery())
 	m.Use(securityHeaders)
+	m.Use(a.checkHost)
 
 	static, _ := fs.Sub(assets, "static")
 	files := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
@@ -246,6 +253,17 @@ func (a *app) routes() http.Handler {
 		m.Get("/api/logs/self", sockets.Messages(opts(0)), a.serveSelf)
 	}
 	return m
+}
+
+// checkHost answers 403 to a request for a Host the viewer does not serve
+// (AllowedHosts), on every route: the page, the file list and the
+// downloads are not for a page of another site that a DNS rebinding made
+// this one's, any more than the sockets are.
+func (a *app) checkHost(ctx *macaron.Context) {
+	if !a.hostOK(ctx.Req.Request) {
+		a.log.Warn("refused a foreign host", "host", clip(ctx.Req.Host), "host_len", len(ctx.Req.Host), "remote", ctx.Req.RemoteAddr)
+		refuse(ctx, http.StatusForbidden, "host not allowed")
+	}
 }
 
 // securityHeaders forbids inline scripts and foreign resources: even a
@@ -364,14 +382,7 @@ func (a *app) checkFileAndFilter(ctx *macaron.Context, q url.Values) (*stream, *
 // a line. It is bounded by the ring, and matches outside
 // the file's lock for backfillBudget at most: past that, the most recent
 // matching lines found by then, and the header Logstream-Truncated: budget.
-// The Host is checked as the sockets check it: the logs are not for a page
-// of another site that a DNS rebinding made this one's.
 func (a *app) download(ctx *macaron.Context) {
-	if !hostAllowed(a.allowedHosts, ctx.Req.Host) {
-		a.log.Warn("refused a download for a foreign host", "host", clip(ctx.Req.Host), "remote", ctx.Req.RemoteAddr)
-		refuse(ctx, http.StatusForbidden, "host not allowed")
-		return
-	}
 	q := ctx.Req.URL.Query()
 	format := q.Get("format")
 	var contentType, ext string
@@ -408,33 +419,6 @@ func (a *app) download(ctx *macaron.Context) {
 		w.WriteByte('\n')
 	}
 	w.Flush()
-}
-
-// hostAllowed reports whether a request's Host is among allowed (none: any
-// Host), as the sockets' AllowedHosts read it: "name:port" exactly, "name"
-// with any port, "*.domain" for its subdomains, any port.
-func hostAllowed(allowed []string, host string) bool {
-	if len(allowed) == 0 {
-		return true
-	}
-	host = strings.ToLower(host)
-	name := host
-	if n, _, err := net.SplitHostPort(host); err == nil {
-		name = n
-	}
-	name = strings.Trim(name, "[]")
-	for _, entry := range allowed {
-		e := strings.ToLower(strings.TrimSpace(entry))
-		switch {
-		case strings.HasPrefix(e, "*."):
-			if len(name) > len(e)-1 && strings.HasSuffix(name, e[1:]) {
-				return true
-			}
-		case e == host || strings.Trim(e, "[]") == name:
-			return true
-		}
-	}
-	return false
 }
 
 // newFilter checks a filter and names it.

@@ -54,6 +54,10 @@ func TestBackfillSinceTime(t *testing.T) {
 		c.expect(tc.want...)
 		clients = append(clients, c)
 	}
+	// Every client live (the one that found the generation too) before the
+	// live line: a client still starting would count it among the kept
+	// lines, which its since_time leaves out.
+	ts.waitLive(t, path, len(clients)+1)
 	appendLines(t, path, "ERROR a live continuation, without a time")
 	for i, c := range clients {
 		if f := c.line(); f.Line != "ERROR a live continuation, without a time" {
