@@ -96,8 +96,9 @@ type app struct {
 	lobby   *lobby
 	pages   *template.Template
 	handler http.Handler
-	// The sockets' options.
+	// The sockets' options; hostOK checks every route's Host by them.
 	allowedHosts []string
+	hostOK       func(*http.Request) bool
 	messageRate  float64
 	historySize  int
 }
@@ -161,6 +162,10 @@ func newApp(cfg config) (*app, error) {
 	if a.allowedHosts == nil {
 		a.allowedHosts = sockets.ListenHosts(cfg.Addr)
 	}
+	if a.hostOK, err = sockets.HostCheck(a.allowedHosts); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if cfg.MessageRate != 0 {
 		a.messageRate = max(cfg.MessageRate, 0)
 	}
@@ -199,6 +204,7 @@ func (a *app) routes() http.Handler {
 	m.Map(a.log)
 	m.Use(macaron.Recovery())
 	m.Use(securityHeaders)
+	m.Use(a.checkHost) // the pages too: the lobby lists the rooms
 
 	static, _ := fs.Sub(assets, "static")
 	files := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
@@ -228,6 +234,14 @@ func (a *app) routes() http.Handler {
 	m.Get("/sockets/rooms/:name/", a.validate)
 	m.Get("/sockets/rooms//:clientname", a.validate)
 	return m
+}
+
+// checkHost answers 403 to a request for a Host the chat does not serve
+// (AllowedHosts): the guard against DNS rebinding, on every route.
+func (a *app) checkHost(ctx *macaron.Context) {
+	if !a.hostOK(ctx.Req.Request) {
+		refuse(ctx, http.StatusForbidden, "host not allowed")
+	}
 }
 
 // securityHeaders forbids inline scripts and foreign resources: even a

@@ -435,4 +435,15 @@ func TestForeignHostIsRefused(t *testing.T) {
 		t.Fatalf("a foreign Host: %v, want 403", err)
 	}
 	ts.join(t, "r", "ann") // Host 127.0.0.1:PORT
+	// The pages too: the lobby names the rooms.
+	req, _ := http.NewRequest("GET", ts.URL+"/", nil)
+	req.Host = "rebind.attacker.test:4000"
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the lobby for a foreign Host: %d, want 403", resp.StatusCode)
+	}
 }
