@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/macaron-contrib/sockets/bench/internal/load"
 )
 
 // TestRun builds the chat and runs it small, on one instance and on two:
@@ -65,8 +67,8 @@ func TestFrames(t *testing.T) {
 	if !ok1 || !ok2 || string(typ) != "message" {
 		t.Fatalf("field: %q %v, %q %v", typ, ok1, text, ok2)
 	}
-	seq, rest, ok := uintField(text)
-	ts, _, ok2 := uintField(rest)
+	seq, rest, ok := load.ParseUint(text)
+	ts, _, ok2 := load.ParseUint(rest)
 	if !ok || !ok2 || seq != 123 || ts != 4567000 {
 		t.Errorf("uintField: %d %d %v %v", seq, ts, ok, ok2)
 	}

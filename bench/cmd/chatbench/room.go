@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/macaron-contrib/sockets/bench/internal/load"
 )
 
 // member is one member of the room: its connection and what its reader
@@ -227,8 +228,8 @@ func (r *room) frame(m *member, b []byte, at time.Duration) {
 // message counts one delivery of a benchmark message, whose text is
 // SEQ:NANOS:xxx (NANOS: the send time since base).
 func (r *room) message(m *member, text []byte, at time.Duration) {
-	seq, rest, ok := uintField(text)
-	ts, _, ok2 := uintField(rest)
+	seq, rest, ok := load.ParseUint(text)
+	ts, _, ok2 := load.ParseUint(rest)
 	if !ok || !ok2 || seq >= uint64(len(r.counts)) {
 		m.invalid.Add(1)
 		return
@@ -273,22 +274,6 @@ func field(b []byte, key string) ([]byte, bool) {
 		}
 	}
 	return nil, false
-}
-
-// uintField parses decimal digits up to a ':' and returns what follows.
-func uintField(b []byte) (uint64, []byte, bool) {
-	var n uint64
-	for i, c := range b {
-		switch {
-		case c >= '0' && c <= '9' && i < 19:
-			n = n*10 + uint64(c-'0')
-		case c == ':' && i > 0:
-			return n, b[i+1:], true
-		default:
-			return 0, nil, false
-		}
-	}
-	return 0, nil, false
 }
 
 // send paces step s: message k goes at start + k/rate, from member

@@ -30,19 +30,20 @@ func parseMsg(b []byte) (kind byte, seq int, ts time.Duration, ok bool) {
 	}
 	kind = b[0]
 	b = b[2:]
-	s, b, ok := parseUint(b)
+	s, b, ok := ParseUint(b)
 	if !ok {
 		return 0, 0, 0, false
 	}
-	t, _, ok := parseUint(b)
+	t, _, ok := ParseUint(b)
 	if !ok {
 		return 0, 0, 0, false
 	}
 	return kind, int(s), time.Duration(t), true
 }
 
-// parseUint parses decimal digits up to a ':' and returns what follows it.
-func parseUint(b []byte) (uint64, []byte, bool) {
+// ParseUint parses decimal digits up to a ':' and returns what follows it:
+// the fields of the benchmarks' messages.
+func ParseUint(b []byte) (uint64, []byte, bool) {
 	var n uint64
 	for i, c := range b {
 		switch {
