@@ -83,17 +83,7 @@ func TestSlowGroupIsToldItFellBehind(t *testing.T) {
 	path := logFile(t, "app.log")
 	ts := newTestServerWith(t, config{Files: []string{path}, RingSize: 10})
 	s := ts.app.streams[path]
-	entered, release := make(chan struct{}), make(chan struct{})
-	first := true
-	s.mu.Lock()
-	s.beforeMatch = func() { // only the group's goroutine calls it
-		if first {
-			first = false
-			close(entered)
-			<-release
-		}
-	}
-	s.mu.Unlock()
+	entered, release := holdFirstMatch(s)
 	c := ts.stream(t, query("search", "x", "backfill", "0"))
 	ts.waitLive(t, path, 1)
 
@@ -124,17 +114,7 @@ func TestJoinWhileGroupIsBehind(t *testing.T) {
 	path := logFile(t, "app.log")
 	ts := newTestServer(t, path)
 	s := ts.app.streams[path]
-	entered, release := make(chan struct{}), make(chan struct{})
-	first := true
-	s.mu.Lock()
-	s.beforeMatch = func() { // only the group's goroutine calls it
-		if first {
-			first = false
-			close(entered)
-			<-release
-		}
-	}
-	s.mu.Unlock()
+	entered, release := holdFirstMatch(s)
 	a := ts.stream(t, query("search", "x", "backfill", "0"))
 	ts.waitLive(t, path, 1)
 
@@ -156,4 +136,22 @@ func TestJoinWhileGroupIsBehind(t *testing.T) {
 	appendLines(t, path, "x5")
 	a.expect("x5")
 	b.expect("x5")
+}
+
+// holdFirstMatch makes the first group of s to match a batch stop before
+// it: entered is closed then, and the group goes on once release is
+// closed.
+func holdFirstMatch(s *stream) (entered, release chan struct{}) {
+	entered, release = make(chan struct{}), make(chan struct{})
+	first := true
+	s.mu.Lock()
+	s.beforeMatch = func() { // one group in these tests: only its goroutine calls it
+		if first {
+			first = false
+			close(entered)
+			<-release
+		}
+	}
+	s.mu.Unlock()
+	return entered, release
 }
