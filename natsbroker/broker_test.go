@@ -10,24 +10,9 @@ import (
 	"github.com/macaron-contrib/sockets/internal/testkit"
 )
 
-// oddRooms are awkward room names; the same list goes across a NATS server
-// in the broker's integration tests (internal/itest/natsbroker).
-var oddRooms = []string{
-	"plain",
-	"a.b",
-	"*",
-	">",
-	"a.*.>",
-	"with space",
-	"tab\tand\nnewline",
-	"ünïcødé 房间",
-	"\x00\xff\xfe", // not UTF-8
-	"room/with/slashes?and=query#frag",
-	"-_-",
-	strings.Repeat("x", MaxPlainRoomLen),
-	strings.Repeat("y", MaxPlainRoomLen+1),
-	strings.Repeat("long.*> ", 1000),
-}
+// oddRooms are awkward room names (the same list in natsbroker's own
+// tests and across a NATS server in internal/itest/natsbroker).
+var oddRooms = testkit.OddRooms(MaxPlainRoomLen)
 
 var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 

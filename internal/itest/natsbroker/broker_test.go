@@ -19,24 +19,9 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// oddRooms are awkward room names; natsbroker's own TestRoomSubject checks
-// their subjects with the same list.
-var oddRooms = []string{
-	"plain",
-	"a.b",
-	"*",
-	">",
-	"a.*.>",
-	"with space",
-	"tab\tand\nnewline",
-	"ünïcødé 房间",
-	"\x00\xff\xfe", // not UTF-8
-	"room/with/slashes?and=query#frag",
-	"-_-",
-	strings.Repeat("x", natsbroker.MaxPlainRoomLen),
-	strings.Repeat("y", natsbroker.MaxPlainRoomLen+1),
-	strings.Repeat("long.*> ", 1000),
-}
+// oddRooms are awkward room names (the same list in natsbroker's own
+// tests and across a NATS server in internal/itest/natsbroker).
+var oddRooms = testkit.OddRooms(natsbroker.MaxPlainRoomLen)
 
 // TestOddRoomNamesAcross sends a binary payload of every byte value to rooms
 // with awkward names and checks that it arrives as is, in the right room,
