@@ -51,6 +51,13 @@ type Hub struct {
 	history      HistoryStore
 	historyFrame func(Record) (int, []byte)
 	presence     PresenceStore
+	// presenceFrames, with presence, tells connections joined with
+	// JoinOptions.Presence who is in their rooms: presRooms holds a watch
+	// per room told here, presConns the rooms each connection is told.
+	presenceFrames *PresenceFrames
+	presMu         sync.Mutex
+	presRooms      map[string]*presenceRoom
+	presConns      map[*Conn][]string
 
 	mu    sync.RWMutex
 	rooms map[string]map[*Conn]struct{}
@@ -129,6 +136,10 @@ type HubOptions struct {
 	// Presence keeps who is in which room across instances (Claim,
 	// Presence, WatchPresence). Default: nil, no presence.
 	Presence PresenceStore
+	// PresenceFrames, with Presence, builds the frames that tell the
+	// connections joined with JoinOptions.Presence who is in their rooms.
+	// Default: nil, JoinOptions.Presence is refused.
+	PresenceFrames *PresenceFrames
 }
 
 // Envelope is a published message as it travels between hubs.
@@ -168,12 +179,18 @@ func NewHub(opts *HubOptions) (*Hub, error) {
 		excepts:      make(map[string]exceptEntry),
 		idPrefix:     newIDPrefix(),
 		historyFrame: DefaultHistoryFrame,
+		presRooms:    make(map[string]*presenceRoom),
+		presConns:    make(map[*Conn][]string),
 	}
 	if opts != nil {
 		h.policy = opts.SlowClientPolicy
 		h.broker = opts.Broker
 		h.history = opts.History
 		h.presence = opts.Presence
+		h.presenceFrames = opts.PresenceFrames
+		if f := h.presenceFrames; f != nil && (f.Members == nil || f.Event == nil) {
+			return nil, errors.New("sockets: HubOptions.PresenceFrames needs both Members and Event")
+		}
 		if opts.HistoryFrame != nil {
 			h.historyFrame = opts.HistoryFrame
 		}
@@ -260,12 +277,17 @@ func (h *Hub) Leave(room string, c *Conn) {
 	h.mu.Lock()
 	last := h.leaveLocked(room, c)
 	h.mu.Unlock()
+	if h.presenceFrames != nil {
+		h.untell(room, c)
+	}
 	h.unsubscribe(last)
 }
 
 // LeaveAll removes c from every room.
 func (h *Hub) LeaveAll(c *Conn) {
-	h.unsubscribe(h.leaveAllLocal(c, false))
+	emptied := h.leaveAllLocal(c, false)
+	h.untellAll(c)
+	h.unsubscribe(emptied)
 }
 
 // forget is LeaveAll for a closed connection, run by its closer before
@@ -277,6 +299,7 @@ func (h *Hub) forget(c *Conn) {
 	if h.history != nil {
 		h.forgetCatchUps(c)
 	}
+	h.untellAll(c)
 	if len(emptied) == 0 || (h.broker == nil && h.history == nil) {
 		return
 	}
@@ -580,6 +603,7 @@ func (h *Hub) Close() error {
 	h.closed = true
 	h.mu.Unlock()
 	h.background.Wait()
+	h.stopPresence()
 	h.subMu.Lock()
 	for room, f := range h.following {
 		f.stop()
