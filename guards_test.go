@@ -5,6 +5,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/macaron-contrib/sockets/internal/testkit"
+	"gopkg.in/macaron.v1"
 )
 
 // A client sending faster than MessageRate: with DropOverRate the handler
@@ -239,5 +241,29 @@ func TestListenHosts(t *testing.T) {
 		if got := strings.Join(ListenHosts(addr), " "); got != want {
 			t.Errorf("%s: got %q, want %q", addr, got, want)
 		}
+	}
+}
+
+// HostGuard answers 403 to a foreign Host before the app's handlers run,
+// and lets an allowed one through.
+func TestHostGuardRefusesForeignHosts(t *testing.T) {
+	guard, err := HostGuard([]string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := macaron.New()
+	m.Use(guard)
+	m.Get("/", func() string { return "the page" })
+	for host, want := range map[string]int{"localhost:4000": http.StatusOK, "rebind.attacker.test": http.StatusForbidden} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Host = host
+		m.ServeHTTP(rec, req)
+		if rec.Code != want || (want != http.StatusOK && strings.Contains(rec.Body.String(), "the page")) {
+			t.Errorf("Host %q: %d %q, want %d", host, rec.Code, rec.Body, want)
+		}
+	}
+	if _, err := HostGuard([]string{"a/b"}); err == nil {
+		t.Error("HostGuard: a host with a slash accepted")
 	}
 }
