@@ -6,6 +6,8 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"encoding/hex"
+	"html"
+	"html/template"
 	"net/http"
 	"strings"
 	"time"
@@ -52,6 +54,17 @@ func Integrity() string { return scriptAsset.integrity }
 // answers a URL whose query has v=Version() with a year-long, immutable
 // Cache-Control; it is also the content's ETag, quoted.
 func Version() string { return scriptAsset.version }
+
+// ScriptTag returns the script element that loads sockets.js, deferred,
+// from path, where Handler is mounted (e.g. "/sockets.js"): named by its
+// Version, so that the browser caches it for good, and with its Integrity,
+// so that the browser runs only this content. For html/template:
+//
+//	template.FuncMap{"socketsScript": func() template.HTML { return client.ScriptTag("/sockets.js") }}
+func ScriptTag(path string) template.HTML {
+	src := html.EscapeString(path + "?v=" + Version())
+	return template.HTML(`<script src="` + src + `" integrity="` + Integrity() + `" crossorigin="anonymous" defer></script>`)
+}
 
 // Script returns a copy of sockets.js, for a page or a file of one's own.
 func Script() []byte { return bytes.Clone(script) }
