@@ -14,8 +14,6 @@ import (
 	"fmt"
 	"log"
 	"net"
-	"net/http"
-	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -67,28 +65,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// Bounded time for headers and answers (the upgrade clears these
-	// deadlines), idle connections closed: no slowloris.
-	srv := &http.Server{
-		Handler:           newApp(hub),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-	}
+	srv := sockets.NewServer(newApp(hub)) // bounded time for headers and answers
 	fmt.Printf("listening on %s\n", ln.Addr())
-
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	go func() {
-		<-stop
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		sockets.Shutdown(ctx)
-		srv.Shutdown(ctx)
-	}()
-	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := sockets.Serve(ctx, srv, ln, nil, 5*time.Second); err != nil {
 		log.Fatal(err)
 	}
 }

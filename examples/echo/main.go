@@ -8,8 +8,6 @@ import (
 	_ "embed"
 	"flag"
 	"log"
-	"net/http"
-	"time"
 
 	"github.com/macaron-contrib/sockets"
 	"gopkg.in/macaron.v1"
@@ -53,16 +51,9 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:4000", "address to listen on")
 	flag.Parse()
 	log.Printf("echo: listening on http://%s", *addr)
-	// Bounded time for headers and answers (the upgrade clears these
-	// deadlines), idle connections closed: no slowloris.
-	srv := &http.Server{
-		Addr:              *addr,
-		Handler:           newApp(*addr),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-	}
+	// Bounded time for headers and answers, idle connections closed: no
+	// slowloris (see sockets.NewServer).
+	srv := sockets.NewServer(newApp(*addr))
+	srv.Addr = *addr
 	log.Fatal(srv.ListenAndServe())
 }

@@ -192,7 +192,6 @@ import (
 	"log"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -270,42 +269,12 @@ func run() error {
 }
 
 // serve serves the app on ln until ctx is done, then closes the
-// websockets (sockets.Shutdown, or the app's own group) and shuts the
-// server down, waiting at most shutdownTimeout in all.
+// websockets (the app's group) and shuts the server down, waiting at most
+// shutdownTimeout in all.
 func serve(ctx context.Context, ln net.Listener, a *app) error {
-	// Bounded time for headers and answers (a socket's upgrade clears
-	// these deadlines; its own are PongWait and WriteWait), idle keep-alive
-	// connections closed: slowloris clients cannot keep connections open.
-	srv := &http.Server{
-		Handler:           a.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-
-	a.log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	// Hijacked connections are not the server's any more: close them
-	// first, then stop accepting and wait for the plain requests.
-	// The app's group is sockets.DefaultGroup unless a test chose one:
-	// this is sockets.Shutdown.
-	err := a.Shutdown(sctx)
-	if serr := srv.Shutdown(sctx); err == nil {
-		err = serr
-	}
-	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
+	srv := sockets.NewServer(a.Handler())
+	srv.ErrorLog = slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)
+	err := sockets.Serve(ctx, srv, ln, a.group, shutdownTimeout)
+	a.log.Info("shut down", "err", err)
 	return err
 }

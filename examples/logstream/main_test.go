@@ -49,7 +49,7 @@ func TestServeShutsDown(t *testing.T) {
 	if _, _, _, err := testkit.Dial(u); err == nil {
 		t.Error("a socket opened after the shutdown")
 	}
-	if !strings.Contains(logs.String(), "shutting down") {
+	if !strings.Contains(logs.String(), "shut down") {
 		t.Errorf("log:\n%s", logs.String())
 	}
 }
