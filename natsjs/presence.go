@@ -53,10 +53,14 @@ type Presence struct {
 	lease   time.Duration
 	timeout time.Duration
 
-	mu       sync.Mutex
-	closed   bool
-	claims   map[*claim]struct{}
-	watchers map[*watcher]struct{}
+	mu     sync.Mutex
+	closed bool
+	claims map[*claim]struct{}
+	// releasing counts the Release calls in flight, added to under mu
+	// while not closed: Close waits for them, so that the connection is
+	// not closed under them (the keys would stay for a lease).
+	releasing sync.WaitGroup
+	watchers  map[*watcher]struct{}
 
 	cacheMu sync.Mutex
 	cache   map[string][]sockets.Member // the last members read, by room
@@ -333,6 +337,10 @@ func (c *claim) Release(ctx context.Context) error {
 	c.released = true
 	c.p.mu.Lock()
 	delete(c.p.claims, c)
+	if !c.p.closed {
+		c.p.releasing.Add(1)
+		defer c.p.releasing.Done()
+	}
 	c.p.mu.Unlock()
 	ctx, cancel := bound(ctx, c.p.timeout)
 	defer cancel()
@@ -797,6 +805,7 @@ func (p *Presence) Close() error {
 	for w := range ws {
 		w.stop()
 	}
+	p.releasing.Wait() // each is bounded by p.timeout
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
 	var errs []error
