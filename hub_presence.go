@@ -3,7 +3,11 @@ package sockets
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"time"
+
+	"gopkg.in/macaron.v1"
 )
 
 // Claim makes key a member of room in the hub's presence store
@@ -87,3 +91,61 @@ func (h *Hub) WatchPresence(room string, f func(PresenceEvent)) (stop func(), er
 }
 
 var errNoPresence = errors.New("sockets: this hub keeps no presence (HubOptions.Presence)")
+
+// ClaimFirst returns a Macaron handler, placed before a binding, that
+// claims a presence key in a room before the upgrade, for the whole
+// connection: a chat's unique name. keyOf reads the room, the key and its
+// info from the request; it may answer the request itself (a 400) and
+// return ok false, which stops the chain. A room or key that CheckName
+// refuses gets 400; a key already held, on any instance, 409; a store that fails, 503 with Retry-After. Otherwise
+// the sockets.Claim is mapped for the handlers after (its Lost channel
+// says when the store could not keep it), and released when the chain
+// returns: the connection is over, or the upgrade failed. Close waits for
+// the releases under way.
+func (h *Hub) ClaimFirst(keyOf func(ctx *macaron.Context) (room, key string, info []byte, ok bool)) macaron.Handler {
+	return func(ctx *macaron.Context) {
+		room, key, info, ok := keyOf(ctx)
+		if !ok {
+			return
+		}
+		if err := errors.Join(CheckName("room", room, MaxRoomLen), CheckName("key", key, MaxKeyLen)); err != nil {
+			refuseClaim(ctx, http.StatusBadRequest, err.Error())
+			return
+		}
+		var cl Claim
+		err := errNoPresence
+		if h.presence != nil {
+			cctx, cancel := context.WithTimeout(ctx.Req.Context(), claimTimeout)
+			cl, err = h.presence.Claim(cctx, room, key, info)
+			cancel()
+		}
+		switch {
+		case errors.Is(err, ErrKeyTaken):
+			refuseClaim(ctx, http.StatusConflict, fmt.Sprintf("%q is already in use in this room", key))
+			return
+		case err != nil:
+			h.storeErrors.Add(1)
+			ctx.Resp.Header().Set("Retry-After", "5")
+			refuseClaim(ctx, http.StatusServiceUnavailable, "the presence store is unavailable, try again")
+			return
+		}
+		defer func() {
+			if !h.inBackground(func() { releaseClaim(cl) }) {
+				releaseClaim(cl) // the hub is closed; the store may not be
+			}
+		}()
+		ctx.Map(cl)
+		ctx.Next()
+	}
+}
+
+// claimTimeout bounds ClaimFirst's call to the store.
+const claimTimeout = 5 * time.Second
+
+func refuseClaim(ctx *macaron.Context, status int, reason string) {
+	h := ctx.Resp.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	ctx.Resp.WriteHeader(status)
+	ctx.Resp.Write([]byte(reason + "\n"))
+}
