@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
@@ -58,6 +59,12 @@ type Hub struct {
 	presMu         sync.Mutex
 	presRooms      map[string]*presenceRoom
 	presConns      map[*Conn][]string
+	// roomsMu guards the last answer of PresenceRooms, kept roomsMaxAge.
+	roomsMu     sync.Mutex
+	roomsMaxAge time.Duration
+	roomsList   []RoomCount
+	roomsErr    error
+	roomsAt     time.Time
 
 	mu    sync.RWMutex
 	rooms map[string]map[*Conn]struct{}
@@ -136,6 +143,10 @@ type HubOptions struct {
 	// Presence keeps who is in which room across instances (Claim,
 	// Presence, WatchPresence). Default: nil, no presence.
 	Presence PresenceStore
+	// RoomsMaxAge is how long PresenceRooms keeps an answer of the
+	// presence store. Default: 2 seconds; negative: it asks the store on
+	// each call.
+	RoomsMaxAge time.Duration
 	// PresenceFrames, with Presence, builds the frames that tell the
 	// connections joined with JoinOptions.Presence who is in their rooms.
 	// Default: nil, JoinOptions.Presence is refused.
@@ -181,6 +192,7 @@ func NewHub(opts *HubOptions) (*Hub, error) {
 		historyFrame: DefaultHistoryFrame,
 		presRooms:    make(map[string]*presenceRoom),
 		presConns:    make(map[*Conn][]string),
+		roomsMaxAge:  defaultRoomsMaxAge,
 	}
 	if opts != nil {
 		h.policy = opts.SlowClientPolicy
@@ -188,6 +200,9 @@ func NewHub(opts *HubOptions) (*Hub, error) {
 		h.history = opts.History
 		h.presence = opts.Presence
 		h.presenceFrames = opts.PresenceFrames
+		if opts.RoomsMaxAge != 0 {
+			h.roomsMaxAge = opts.RoomsMaxAge
+		}
 		if f := h.presenceFrames; f != nil && (f.Members == nil || f.Event == nil) {
 			return nil, errors.New("sockets: HubOptions.PresenceFrames needs both Members and Event")
 		}

@@ -1,10 +1,13 @@
 package sockets
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"gopkg.in/macaron.v1"
@@ -71,14 +74,24 @@ func (h *Hub) Presence(ctx context.Context, room string) ([]Member, error) {
 }
 
 // PresenceRooms returns every room with members across every instance,
-// with their number, in no set order, from the hub's presence store. It
-// reads every member: keep the answer for a while rather than asking on
-// each request.
+// with their number, busiest first (then by name), from the hub's presence
+// store. The store reads every member to answer; the hub reads it at most
+// once per HubOptions.RoomsMaxAge, callers meanwhile sharing the answer
+// (and its error): a lobby asked for often costs the store nothing more.
 func (h *Hub) PresenceRooms(ctx context.Context) ([]RoomCount, error) {
 	if h.presence == nil {
 		return nil, errNoPresence
 	}
-	return h.presence.Rooms(ctx)
+	h.roomsMu.Lock()
+	defer h.roomsMu.Unlock()
+	if h.roomsAt.IsZero() || time.Since(h.roomsAt) >= h.roomsMaxAge {
+		rooms, err := h.presence.Rooms(ctx)
+		slices.SortFunc(rooms, func(a, b RoomCount) int {
+			return cmp.Or(cmp.Compare(b.Members, a.Members), strings.Compare(a.Room, b.Room))
+		})
+		h.roomsList, h.roomsErr, h.roomsAt = rooms, err, time.Now()
+	}
+	return slices.Clone(h.roomsList), h.roomsErr
 }
 
 // WatchPresence calls f with each join and leave in room, on any
@@ -149,3 +162,6 @@ func refuseClaim(ctx *macaron.Context, status int, reason string) {
 	ctx.Resp.WriteHeader(status)
 	ctx.Resp.Write([]byte(reason + "\n"))
 }
+
+// defaultRoomsMaxAge is HubOptions.RoomsMaxAge's default.
+const defaultRoomsMaxAge = 2 * time.Second

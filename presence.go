@@ -53,9 +53,8 @@ type PresenceStore interface {
 	// returns.
 	Watch(room string, f func(PresenceEvent)) (stop func(), err error)
 	// Rooms returns every room that has members, with their number,
-	// across every instance, in no set order. It reads every member's
-	// key: an app that lists rooms often (a lobby) keeps the answer for a
-	// while rather than asking on each request.
+	// across every instance, in no set order. It may read every member's
+	// key: Hub.PresenceRooms keeps its answer for a while.
 	Rooms(ctx context.Context) ([]RoomCount, error)
 	// Close releases the store and every claim made through it.
 	Close() error

@@ -6,7 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,5 +135,55 @@ func TestClaimFirstRefusals(t *testing.T) {
 	}
 	if down.Stats().StoreErrors != 1 {
 		t.Errorf("StoreErrors = %d, want 1", down.Stats().StoreErrors)
+	}
+}
+
+// countingPresence counts the calls to Rooms.
+type countingPresence struct {
+	PresenceStore
+	rooms atomic.Int32
+}
+
+func (c *countingPresence) Rooms(ctx context.Context) ([]RoomCount, error) {
+	c.rooms.Add(1)
+	return c.PresenceStore.Rooms(ctx)
+}
+
+// PresenceRooms lists the busiest rooms first, then by name, and asks the
+// store at most once per RoomsMaxAge; with a negative one, every time.
+func TestPresenceRoomsSortedAndKept(t *testing.T) {
+	store := &countingPresence{PresenceStore: NewMemoryPresence(nil)}
+	for room, keys := range map[string]int{"b": 1, "a": 1, "busy": 3} {
+		for i := range keys {
+			if _, err := store.Claim(context.Background(), room, strconv.Itoa(i), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	kept, err := NewHub(&HubOptions{Presence: store, RoomsMaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	want := []RoomCount{{"busy", 3}, {"a", 1}, {"b", 1}}
+	for range 3 {
+		got, err := kept.PresenceRooms(context.Background())
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %v, %v; want %v", got, err, want)
+		}
+		got[0].Room = "changed by the caller"
+	}
+	if n := store.rooms.Load(); n != 1 {
+		t.Fatalf("the store was asked %d times within RoomsMaxAge, want once", n)
+	}
+	fresh, err := NewHub(&HubOptions{Presence: store, RoomsMaxAge: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	fresh.PresenceRooms(context.Background())
+	fresh.PresenceRooms(context.Background())
+	if n := store.rooms.Load(); n != 3 {
+		t.Fatalf("the store was asked %d times in all, want 3", n)
 	}
 }
