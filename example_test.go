@@ -32,7 +32,9 @@ func Example() {
 		}
 	})
 
-	srv := httptest.NewServer(m) // or: http.ListenAndServe("127.0.0.1:4000", m)
+	srv := httptest.NewUnstartedServer(m) // or: sockets.NewServer(m) and ListenAndServe
+	srv.Config = sockets.NewServer(m)
+	srv.Start()
 	defer srv.Close()
 
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"cmp"
 	"embed"
-	"encoding/json"
 	"html/template"
 	"io/fs"
 	"log"
@@ -12,21 +12,19 @@ import (
 	"time"
 
 	"github.com/macaron-contrib/sockets"
-	socketsjs "github.com/macaron-contrib/sockets/client" // (the tests have a type client)
+	socketsjs "github.com/macaron-contrib/sockets/client" // the tests have a type client
 	"github.com/nats-io/nats.go"
 	"gopkg.in/macaron.v1"
 )
 
-// Message is one frame of the chat protocol, both ways.
+// Message is one frame of the chat protocol, both ways. Pos is a
+// message's position in the room, which a page sends back as ?since= to
+// resume; Error is "reload" when it cannot.
 type Message struct {
-	Typ  string `json:"typ"`
-	From string `json:"from,omitempty"`
-	Text string `json:"text"`
-	// Pos is a message's position in the room's history (history and
-	// message frames), which the page sends back as ?since= to resume.
-	Pos string `json:"pos,omitempty"`
-	// Error is "reload" on the error frame that says the server cannot
-	// resume from the page's position: the history follows again.
+	Typ   string `json:"typ"`
+	From  string `json:"from,omitempty"`
+	Text  string `json:"text"`
+	Pos   string `json:"pos,omitempty"`
 	Error string `json:"error,omitempty"`
 }
 
@@ -40,67 +38,47 @@ const (
 	typStorage = "storage" // "unavailable" (NATS lost: messages cannot be sent) or "available"
 )
 
-// Limits on what clients send.
+// Limits on what clients send, the history a joiner gets by default, and
+// the rooms a page of the lobby lists.
 const (
-	maxNameRunes = 32
-	maxRoomRunes = 64
-	maxTextBytes = 4 << 10
+	maxNameRunes       = 32
+	maxRoomRunes       = 64
+	maxTextBytes       = 4 << 10
+	defaultHistorySize = 50
+	lobbyPageSize      = 50
 )
 
-// defaultHistorySize is how many messages a room keeps, by default.
-const defaultHistorySize = 50
-
 // config sets the app up: main fills it from its flags, tests directly.
+// Zero fields get defaults.
 type config struct {
-	// Addr is where main listens.
-	Addr string
-	// AllowedHosts are the Host values the sockets accept (the guard
-	// against DNS rebinding). Default: sockets.ListenHosts(Addr).
-	AllowedHosts []string
-	// MessageRate limits the messages a member may send per second, with
-	// bursts of 4 times as many, so that a flood cannot make the other
-	// members slow clients. Default: 10; negative: no limit.
+	Addr         string   // where main listens
+	AllowedHosts []string // Host values served (DNS rebinding guard); default: sockets.ListenHosts(Addr)
+	// MessageRate is the messages a member may send per second, bursts 4
+	// times as many: a flood cannot make others slow clients. Default: 10;
+	// negative: no limit.
 	MessageRate float64
-	// HistorySize is how many messages a joiner gets; the stream keeps
-	// storedPerJoiner times as many per room. Every instance sharing a
-	// NATS cluster must use the same. Default: 50.
+	// HistorySize is the messages a joiner gets, the same on every
+	// instance (the stream keeps storedPerJoiner times as many). Default: 50.
 	HistorySize int
-	// Logger receives the app's and the sockets' log lines. Default: the
-	// standard logger.
-	Logger *log.Logger
+	Logger      *log.Logger // default: the standard logger
 
-	// DataDir is where the embedded NATS server stores the rooms.
-	// Default: defaultDataDir().
-	DataDir string
-	// NATSListen, when set, is where the embedded server listens, for
-	// other instances to use it with -nats. Default: no listener.
-	NATSListen string
-	// NATSURL, when set, is an external NATS cluster with JetStream
-	// (comma-separated URLs, without credentials) that instances share,
-	// instead of the embedded server.
-	NATSURL string
-	// NATSOptions are passed to nats.Connect (credentials, TLS ...).
-	NATSOptions []nats.Option
-	// Lease is how long the members of an instance that crashed stay in
-	// their rooms. Default: natsjs's, a few seconds.
-	Lease time.Duration
+	DataDir     string        // where the embedded NATS server stores; default: defaultDataDir()
+	NATSListen  string        // where the embedded server listens for other instances; default: nowhere
+	NATSURL     string        // an external NATS cluster instead (comma-separated URLs, no credentials)
+	NATSOptions []nats.Option // for nats.Connect: credentials, TLS ...
+	Lease       time.Duration // how long a crashed instance's members stay; default: natsjs's
+	RoomsMaxAge time.Duration // how long the lobby's list of rooms is kept; default: the hub's
 }
 
 // app is the chat: its pages, its sockets, its rooms.
 type app struct {
+	cfg     config // with its defaults
 	log     *log.Logger
 	hub     *sockets.Hub
 	sockets *sockets.Group // the app's open sockets, for shutdown
 	stores  *stores
-	watches *watches
-	lobby   *lobby
 	pages   *template.Template
 	handler http.Handler
-	// The sockets' options; hostOK checks every route's Host by them.
-	allowedHosts []string
-	hostOK       func(*http.Request) bool
-	messageRate  float64
-	historySize  int
 }
 
 //go:embed templates static
@@ -109,102 +87,75 @@ var assets embed.FS
 // newApp builds the chat. The caller serves app.Handler() and calls Close
 // when done.
 func newApp(cfg config) (*app, error) {
-	if cfg.HistorySize <= 0 {
-		cfg.HistorySize = defaultHistorySize
+	cfg.HistorySize = cmp.Or(max(cfg.HistorySize, 0), defaultHistorySize)
+	cfg.Logger = cmp.Or(cfg.Logger, log.Default())
+	cfg.DataDir = cmp.Or(cfg.DataDir, defaultDataDir())
+	cfg.MessageRate = max(cmp.Or(cfg.MessageRate, 10), 0)
+	if cfg.AllowedHosts == nil {
+		cfg.AllowedHosts = sockets.ListenHosts(cfg.Addr)
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = log.Default()
-	}
-	if cfg.DataDir == "" {
-		cfg.DataDir = defaultDataDir()
+	guard, err := sockets.HostGuard(cfg.AllowedHosts)
+	if err != nil {
+		return nil, err
 	}
 	pages, err := template.New("").Funcs(template.FuncMap{
-		"roomPath": func(room string) string { return "/rooms/" + url.PathEscape(room) },
-		// The library's browser client, named by its version so that it is
-		// cached for good, and checked by the browser against its hash.
-		"socketsJS":        func() string { return "/sockets.js?v=" + socketsjs.Version() },
-		"socketsIntegrity": socketsjs.Integrity,
-		"add":              func(a, b int) int { return a + b },
+		"roomPath":      func(room string) string { return "/rooms/" + url.PathEscape(room) },
+		"add":           func(a, b int) int { return a + b },
+		"socketsScript": func() template.HTML { return socketsjs.ScriptTag("/sockets.js") },
 	}).ParseFS(assets, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
-	var ready atomic.Pointer[sockets.Hub] // for onState, once made
-	st, err := openStores(cfg, func(up bool) {
-		if hub := ready.Load(); hub != nil {
-			tellStorage(hub, up)
+	a := &app{cfg: cfg, log: cfg.Logger, sockets: &sockets.Group{}, pages: pages}
+	var ready atomic.Bool // the hub is made: NATS's state can be told
+	if a.stores, err = openStores(cfg, func(up bool) {
+		if ready.Load() {
+			a.tellStorage(up)
 		}
-	})
+	}); err != nil {
+		return nil, err
+	}
+	// The hub delivers each room's messages in the history's order, the
+	// same on every instance, and tells who comes and goes.
+	a.hub, err = sockets.NewHub(&sockets.HubOptions{History: a.stores.history, Presence: a.stores.presence,
+		PresenceFrames: presenceFrames, RoomsMaxAge: cfg.RoomsMaxAge})
 	if err != nil {
+		a.stores.close()
 		return nil, err
 	}
-	// The history store orders each room's messages, the same on every
-	// instance, and the hub delivers them from it; the presence store
-	// holds the names.
-	hub, err := sockets.NewHub(&sockets.HubOptions{History: st.history, Presence: st.presence})
-	if err != nil {
-		st.close()
-		return nil, err
-	}
-	ready.Store(hub)
-	a := &app{
-		log:          cfg.Logger,
-		hub:          hub,
-		sockets:      &sockets.Group{},
-		stores:       st,
-		watches:      &watches{hub: hub, rooms: map[string]*roomWatch{}},
-		lobby:        &lobby{hub: hub, ttl: lobbyTTL},
-		pages:        pages,
-		allowedHosts: cfg.AllowedHosts,
-		messageRate:  10,
-		historySize:  cfg.HistorySize,
-	}
-	if a.allowedHosts == nil {
-		a.allowedHosts = sockets.ListenHosts(cfg.Addr)
-	}
-	if a.hostOK, err = sockets.HostCheck(a.allowedHosts); err != nil {
-		a.Close()
-		return nil, err
-	}
-	if cfg.MessageRate != 0 {
-		a.messageRate = max(cfg.MessageRate, 0)
-	}
-	if st.embedded != nil {
+	ready.Store(true)
+	if a.stores.embedded != nil {
 		a.log.Printf("chat: rooms stored in %s (embedded NATS server)", cfg.DataDir)
 	} else {
 		a.log.Printf("chat: rooms shared through NATS at %s", cfg.NATSURL)
 	}
-	a.handler = a.routes()
+	a.handler = a.routes(guard)
 	return a, nil
 }
 
 // tellStorage tells every member here whether messages can be stored.
-func tellStorage(hub *sockets.Hub, up bool) {
-	m := Message{Typ: typStorage, Text: "unavailable"}
-	if up {
-		m.Text = "available"
-	}
-	data, _ := json.Marshal(m)
-	hub.PublishAll(sockets.TextMessage, data) // this instance's members, not the history
+func (a *app) tellStorage(up bool) {
+	_, data := frame(Message{Typ: typStorage, Text: map[bool]string{true: "available", false: "unavailable"}[up]})
+	a.hub.PublishAll(sockets.TextMessage, data) // this instance's members, not the history
 }
 
 // Handler serves the whole app.
 func (a *app) Handler() http.Handler { return a.handler }
 
-// Close releases the hub, the stores (which releases this instance's
-// names) and NATS. Open sockets are not closed.
+// Close releases the hub, the stores (and so this instance's names) and
+// NATS. Open sockets are not closed.
 func (a *app) Close() error {
 	err := a.hub.Close()
 	a.stores.close()
 	return err
 }
 
-func (a *app) routes() http.Handler {
+func (a *app) routes(hostGuard macaron.Handler) http.Handler {
 	m := macaron.New()
 	m.Map(a.log)
 	m.Use(macaron.Recovery())
 	m.Use(securityHeaders)
-	m.Use(a.checkHost) // the pages too: the lobby lists the rooms
+	m.Use(hostGuard) // the pages too: the lobby lists the rooms
 
 	static, _ := fs.Sub(assets, "static")
 	files := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
@@ -220,28 +171,19 @@ func (a *app) routes() http.Handler {
 	ws := sockets.JSON(Message{}, &sockets.Options{
 		Logger: a.log,
 		Group:  a.sockets,
-		// A member flooding the room is cut to a human pace before it can
-		// make the others slow clients.
-		MessageRate:             a.messageRate,
-		MessageBurst:            int(4 * a.messageRate),
+		// A flood is cut to a human pace before it makes others slow clients.
+		MessageRate:             a.cfg.MessageRate,
+		MessageBurst:            int(4 * a.cfg.MessageRate),
 		MaxConnections:          10000,
 		MaxConnectionsPerClient: 32,
-		AllowedHosts:            a.allowedHosts,
+		AllowedHosts:            a.cfg.AllowedHosts,
 	})
-	m.Get("/sockets/rooms/:name/:clientname", a.validate, ws, a.serveSocket)
-	// An empty segment does not match a parameter: answer those with the
-	// same 400 as an empty name, not with a 404.
-	m.Get("/sockets/rooms/:name/", a.validate)
-	m.Get("/sockets/rooms//:clientname", a.validate)
+	claim := a.hub.ClaimFirst(a.validate)
+	m.Get("/sockets/rooms/:name/:clientname", claim, ws, a.serveSocket)
+	// An empty segment matches no parameter: the same 400 as an empty name.
+	m.Get("/sockets/rooms/:name/", claim)
+	m.Get("/sockets/rooms//:clientname", claim)
 	return m
-}
-
-// checkHost answers 403 to a request for a Host the chat does not serve
-// (AllowedHosts): the guard against DNS rebinding, on every route.
-func (a *app) checkHost(ctx *macaron.Context) {
-	if !a.hostOK(ctx.Req.Request) {
-		refuse(ctx, http.StatusForbidden, "host not allowed")
-	}
 }
 
 // securityHeaders forbids inline scripts and foreign resources: even a

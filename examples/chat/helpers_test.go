@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"log"
@@ -38,11 +39,11 @@ func newTestServer(t *testing.T) *testServer {
 // "<title> log:".
 func serveApp(t *testing.T, cfg config, logs *syncBuffer, title string) *testServer {
 	t.Helper()
+	cfg.RoomsMaxAge = cmp.Or(cfg.RoomsMaxAge, -1) // the tests look at the lobby right after a change
 	a, err := newApp(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.lobby.ttl = 0 // the tests look at the lobby right after a change
 	ts := &testServer{Server: httptest.NewServer(a.Handler()), app: a, log: logs}
 	t.Cleanup(func() {
 		ts.Close()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -99,7 +100,7 @@ func TestRoomNamesAreTrimmedEverywhere(t *testing.T) {
 	if want := []string{"ann", "bob"}; !reflect.DeepEqual(bob.members, want) {
 		t.Errorf("bob in \" general \" is with %q, want %q", bob.members, want)
 	}
-	if got, _ := ts.app.lobby.list(); !reflect.DeepEqual(got, []sockets.RoomCount{{Room: "general", Members: 2}}) {
+	if got, _ := ts.app.hub.PresenceRooms(context.Background()); !reflect.DeepEqual(got, []sockets.RoomCount{{Room: "general", Members: 2}}) {
 		want := "general with 2"
 		t.Errorf("rooms %+v, want %+v", got, want)
 	}

@@ -2,79 +2,37 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
-	"strings"
-	"sync"
-	"time"
 
 	"github.com/macaron-contrib/sockets"
 	"gopkg.in/macaron.v1"
 )
 
-// The lobby lists the rooms with members on every instance, busiest
-// first, lobbyPageSize a page. The list is read from the presence store at
-// most once per lobbyTTL, by one request while the others wait for it: a
-// lobby asked for often costs the store nothing more.
-const (
-	lobbyPageSize = 50
-	lobbyTTL      = 2 * time.Second
-)
-
-// lobby is the list of rooms, as last read.
-type lobby struct {
-	hub   *sockets.Hub
-	ttl   time.Duration // lobbyTTL
-	mu    sync.Mutex
-	rooms []sockets.RoomCount
-	err   error
-	at    time.Time
+// lobbyData fills templates/lobby.html: a page of the rooms, and the form.
+type lobbyData struct {
+	Rooms              []sockets.RoomCount
+	Total, Page, Pages int
+	Room, Name         string
+	Error, Unlisted    string
 }
 
-// list returns every room with members, busiest first.
-func (l *lobby) list() ([]sockets.RoomCount, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if time.Since(l.at) < l.ttl {
-		return l.rooms, l.err
-	}
+// lobbyPage returns page (from 1) of the rooms, the form filled in.
+func (a *app) lobbyPage(page int, room, name, problem string) lobbyData {
+	d := lobbyData{Room: room, Name: name, Error: problem}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	rooms, err := l.hub.PresenceRooms(ctx)
-	slices.SortFunc(rooms, func(a, b sockets.RoomCount) int {
-		if a.Members != b.Members {
-			return b.Members - a.Members
-		}
-		return strings.Compare(a.Room, b.Room)
-	})
-	l.rooms, l.err, l.at = rooms, err, time.Now()
-	return rooms, err
-}
-
-// lobbyData fills templates/lobby.html.
-type lobbyData struct {
-	Rooms           []sockets.RoomCount // this page's
-	Total           int                 // rooms in use
-	Page, Pages     int
-	Room, Name      string // the form's values
-	Error, Unlisted string
-}
-
-// lobbyPage returns page (from 1) of the rooms, the form filled in with
-// room and name.
-func (a *app) lobbyPage(page int, room, name, problem string) lobbyData {
-	d := lobbyData{Room: room, Name: name, Error: problem, Page: max(page, 1)}
-	rooms, err := a.lobby.list()
+	rooms, err := a.hub.PresenceRooms(ctx) // busiest first, read at most every RoomsMaxAge
 	if err != nil {
 		a.log.Printf("chat: listing rooms: %v", err)
 		d.Unlisted = "The rooms in use cannot be listed right now."
 	}
 	d.Total = len(rooms)
 	d.Pages = max(1, (len(rooms)+lobbyPageSize-1)/lobbyPageSize)
-	d.Page = min(d.Page, d.Pages)
+	d.Page = min(max(page, 1), d.Pages)
 	from := (d.Page - 1) * lobbyPageSize
 	d.Rooms = rooms[from:min(from+lobbyPageSize, len(rooms))]
 	return d
@@ -89,29 +47,22 @@ func (a *app) showLobby(ctx *macaron.Context) {
 func (a *app) join(ctx *macaron.Context) {
 	room, reason := cleanRoom(ctx.Query("room"))
 	name, nameReason := cleanName(ctx.Query("name"))
-	if reason == "" {
-		reason = nameReason
-	}
-	if reason != "" {
+	if reason = cmp.Or(reason, nameReason); reason != "" {
 		a.render(ctx, http.StatusBadRequest, "lobby.html", a.lobbyPage(1, room, name, reason))
 		return
 	}
-	ctx.Redirect(roomURL(room, name), http.StatusSeeOther)
+	ctx.Redirect("/rooms/"+url.PathEscape(room)+"?name="+url.QueryEscape(name), http.StatusSeeOther)
 }
 
-// roomData fills templates/room.html.
-type roomData struct {
-	Room  string
-	Name  string // "" asks for one
-	Error string
-}
+// roomData fills templates/room.html; an empty Name asks for one.
+type roomData struct{ Room, Name, Error string }
 
-// roomPage serves a room's page, for the room's name trimmed (see
-// cleanRoom): the page's socket goes to that room.
+// roomPage serves a room's page; its socket goes to the room's name as
+// trimmed.
 func (a *app) roomPage(ctx *macaron.Context) {
 	room, reason := cleanRoom(ctx.Params(":name"))
 	if reason != "" {
-		refuse(ctx, http.StatusBadRequest, reason)
+		http.Error(ctx.Resp, reason, http.StatusBadRequest)
 		return
 	}
 	d := roomData{Room: room}
@@ -121,10 +72,6 @@ func (a *app) roomPage(ctx *macaron.Context) {
 		}
 	}
 	a.render(ctx, http.StatusOK, "room.html", d)
-}
-
-func roomURL(room, name string) string {
-	return "/rooms/" + url.PathEscape(room) + "?name=" + url.QueryEscape(name)
 }
 
 func (a *app) render(ctx *macaron.Context, status int, page string, data any) {

@@ -58,7 +58,7 @@ func TestRoomPage(t *testing.T) {
 	}
 	// The library's client comes first, named by its version and checked
 	// against its hash.
-	script := regexp.MustCompile(`<script src="([^"]*)" integrity="([^"]*)" defer></script>\s*<script src="/static/room.js"`).FindStringSubmatch(page)
+	script := regexp.MustCompile(`<script src="([^"]*)" integrity="([^"]*)" crossorigin="anonymous" defer></script>\s*<script src="/static/room.js"`).FindStringSubmatch(page)
 	if script == nil || script[1] != "/sockets.js?v="+socketsjs.Version() || html.UnescapeString(script[2]) != socketsjs.Integrity() {
 		t.Errorf("the room page does not load sockets.js (%s, %s) before room.js: %q", socketsjs.Version(), socketsjs.Integrity(), script)
 	}

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -16,74 +16,30 @@ import (
 	"gopkg.in/macaron.v1"
 )
 
-// member is who a socket request is for, once validated, with the claim
-// on the name.
-type member struct {
-	room, name string
-	claim      sockets.Claim
-}
+// member is who a socket request is for.
+type member struct{ room, name string }
 
 // storeTimeout bounds each call to the stores a request waits for.
 const storeTimeout = 5 * time.Second
 
-// validate checks a socket request before the upgrade (its room and name
-// trimmed, see cleanRoom) and claims the name in the room, across every
-// instance, for as long as the rest of the chain runs, that is for the
-// whole connection. It answers 400, 409 or 503 itself, which stops the
-// chain.
-func (a *app) validate(ctx *macaron.Context) {
+// validate checks a socket request's room and name before the upgrade
+// (400), for the hub to claim the name in the room on every instance (409
+// when taken) for the whole connection.
+func (a *app) validate(ctx *macaron.Context) (room, name string, info []byte, ok bool) {
 	room, reason := cleanRoom(ctx.Params(":name"))
-	if reason != "" {
-		refuse(ctx, http.StatusBadRequest, reason)
-		return
+	name, nameReason := cleanName(ctx.Params(":clientname"))
+	if reason = cmp.Or(reason, nameReason); reason != "" {
+		http.Error(ctx.Resp, reason, http.StatusBadRequest)
+		return "", "", nil, false
 	}
-	name, reason := cleanName(ctx.Params(":clientname"))
-	if reason != "" {
-		refuse(ctx, http.StatusBadRequest, reason)
-		return
-	}
-	cctx, cancel := context.WithTimeout(ctx.Req.Context(), storeTimeout)
-	claim, err := a.stores.presence.Claim(cctx, room, name, nil)
-	cancel()
-	switch {
-	case errors.Is(err, sockets.ErrKeyTaken):
-		refuse(ctx, http.StatusConflict, fmt.Sprintf("the name %q is already in use in this room", name))
-		return
-	case err != nil:
-		a.log.Printf("chat: claiming %q in %q: %v", name, room, err)
-		ctx.Resp.Header().Set("Retry-After", "5")
-		refuse(ctx, http.StatusServiceUnavailable, "the chat's storage is unavailable, try again")
-		return
-	}
-	// The sockets middleware returns when the connection is over, or at
-	// once when the upgrade fails.
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		defer cancel()
-		claim.Release(rctx)
-	}()
-	ctx.Map(member{room: room, name: name, claim: claim})
-	ctx.Next()
-}
-
-func refuse(ctx *macaron.Context, status int, reason string) {
-	h := ctx.Resp.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	ctx.Resp.WriteHeader(status)
-	io.WriteString(ctx.Resp, reason+"\n")
+	ctx.Map(member{room: room, name: name})
+	return room, name, nil, true
 }
 
 // serveSocket runs one member's connection: it enters the room, then relays
-// what the client says until the connection ends. Every frame to the
-// client goes through the connection's queue (Conn.Send and the hub), so
-// they arrive in the order they were queued.
-func (a *app) serveSocket(c *sockets.Conn, who member, receiver <-chan *Message, done <-chan bool, errs <-chan error) {
-	w, err := a.watches.enter(who.room)
-	if err == nil {
-		defer a.watches.leave(who.room, w, c)
-		err = a.enter(c, w, who)
-	}
-	if err != nil {
+// what the client says until the connection ends.
+func (a *app) serveSocket(c *sockets.Conn, who member, claim sockets.Claim, receiver <-chan *Message, done <-chan bool, errs <-chan error) {
+	if err := a.enter(c, who); err != nil {
 		a.log.Printf("chat: %s could not enter %q: %v", who.name, who.room, err)
 		c.Close(websocket.CloseTryAgainLater, "could not join the room, try again")
 		return
@@ -95,8 +51,10 @@ func (a *app) serveSocket(c *sockets.Conn, who member, receiver <-chan *Message,
 				sendFrame(c, Message{Typ: typError, Text: reason})
 				continue
 			}
-			// m.From is the client's word; the name is the server's.
-			if err := a.say(c, who, m.Text); err != nil {
+			// Stored, then sent to the others; m.From is the client's word,
+			// the name is the server's.
+			_, data := frame(Message{Typ: typMessage, From: who.name, Text: m.Text})
+			if err := a.hub.PublishExcept(who.room, c, sockets.TextMessage, data); err != nil {
 				a.log.Printf("chat: %s in %q: %v", who.name, who.room, err)
 				why := "not sent, the chat's storage is unavailable: "
 				if !errors.Is(err, natsjs.ErrNotConnected) {
@@ -109,9 +67,7 @@ func (a *app) serveSocket(c *sockets.Conn, who member, receiver <-chan *Message,
 			if errors.As(err, &de) {
 				sendFrame(c, Message{Typ: typError, Text: "invalid frame: not a JSON message"})
 			}
-		case <-who.claim.Lost():
-			// The store could not keep the name (NATS out for longer
-			// than the lease): another member may have it now.
+		case <-claim.Lost(): // NATS out for longer than the lease: the name may be another's
 			c.Close(websocket.CloseTryAgainLater, "lost the name, reconnect")
 			return
 		case <-done:
@@ -120,75 +76,60 @@ func (a *app) serveSocket(c *sockets.Conn, who member, receiver <-chan *Message,
 	}
 }
 
-// enter sends the joiner what it should see, then joins it to the room:
-// with ?since=POS (a page reconnecting), what it missed, then the members;
-// otherwise, or when what it missed cannot be recovered, the history (as
-// "history" frames), the members, then what came meanwhile. Live messages
-// follow, with no gap and no duplicate.
-func (a *app) enter(c *sockets.Conn, w *roomWatch, who member) error {
+// enter joins the member to the room: with ?since=POS (a page
+// reconnecting), it gets what it missed; otherwise, or when that cannot be
+// recovered, the last messages as "history" frames. Then the members
+// (then "status" frames), and live messages, with no gap and no duplicate.
+func (a *app) enter(c *sockets.Conn, who member) error {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	reset := Message{Typ: typError, Error: "reload", Text: "some messages could not be recovered: the history follows"}
+	join := sockets.JoinOptions{Last: a.cfg.HistorySize, Replay: historyFrame, Presence: true, Key: who.name}
 	if raw := c.Request().URL.Query().Get("since"); raw != "" {
+		resume := join
 		since, err := sockets.ParsePosition(raw)
-		if err == nil {
-			if err = a.hub.JoinSince(ctx, who.room, c, since); err == nil {
-				return w.join(c, who.name)
-			} else if !errors.Is(err, sockets.ErrCannotRecover) {
+		if resume.Since = since; err == nil {
+			if err = a.hub.JoinWith(ctx, who.room, c, resume); !errors.Is(err, sockets.ErrCannotRecover) {
 				return err
 			}
 		}
+		reset := Message{Typ: typError, Error: "reload", Text: "some messages could not be recovered: the history follows"}
 		if err := sendFrame(c, reset); err != nil {
 			return err
 		}
 	}
-	// A busy room may drop the last record read before the join: read
-	// again, the client told to start its view over.
-	for attempt := range 3 {
-		if attempt > 0 {
-			if err := sendFrame(c, reset); err != nil {
-				return err
-			}
-		}
-		recs, err := a.stores.history.Read(ctx, who.room, sockets.Position{}, a.historySize)
-		if err != nil {
-			return err
-		}
-		var last sockets.Position
-		for _, rec := range recs {
-			if m, ok := decodeMessage(rec.Data); ok {
-				m.Typ, m.Pos = typHistory, rec.Pos.String()
-				if err := sendFrame(c, m); err != nil {
-					return err
-				}
-			}
-			last = rec.Pos
-		}
-		if err := w.join(c, who.name); err != nil {
-			return err
-		}
-		if err = a.hub.JoinSince(ctx, who.room, c, last); !errors.Is(err, sockets.ErrCannotRecover) {
-			return err
-		}
-	}
-	return errors.New("the room moves too fast to join")
+	return a.hub.JoinWith(ctx, who.room, c, join)
 }
 
-// decodeMessage reads a message the history keeps.
-func decodeMessage(data []byte) (Message, bool) {
+// historyFrame is a stored message as a joiner gets it: a "history" frame.
+func historyFrame(rec sockets.Record) (int, []byte) {
 	var m Message
-	err := json.Unmarshal(data, &m)
-	return m, err == nil && m.Typ == typMessage
+	json.Unmarshal(rec.Data, &m)
+	m.Typ, m.Pos = typHistory, rec.Pos.String()
+	return frame(m)
 }
 
-// say publishes a message from who to the room's members but c, once the
-// history has stored it.
-func (a *app) say(c *sockets.Conn, who member, text string) error {
-	data, err := json.Marshal(Message{Typ: typMessage, From: who.name, Text: text})
-	if err != nil {
-		return err
-	}
-	return a.hub.PublishExcept(who.room, c, sockets.TextMessage, data)
+// presenceFrames tell a member who is in the room: the names there as it
+// joins ("members"), then who joins and leaves ("status").
+var presenceFrames = &sockets.PresenceFrames{
+	Members: func(_ string, names []string) (int, []byte) {
+		list, _ := json.Marshal(names)
+		return frame(Message{Typ: typMembers, Text: string(list)})
+	},
+	Event: func(_ string, ev sockets.PresenceEvent) (int, []byte) {
+		return frame(Message{Typ: typStatus, From: ev.Key, Text: map[bool]string{false: "joined", true: "left"}[ev.Left]})
+	},
+}
+
+// frame encodes m.
+func frame(m Message) (int, []byte) {
+	data, _ := json.Marshal(m)
+	return sockets.TextMessage, data
+}
+
+// sendFrame queues m for c, after what the hub queued before.
+func sendFrame(c *sockets.Conn, m Message) error {
+	_, data := frame(m)
+	return c.Send(sockets.TextMessage, data)
 }
 
 // checkMessage returns why a client's frame is refused, or "".

@@ -18,13 +18,9 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// The chat keeps its rooms' history in a JetStream stream and who is in
-// which room in a JetStream key-value bucket (package natsjs), on one code
-// path: either an embedded nats-server, in this process, storing in a
-// data directory, or an external NATS cluster that several instances
-// share.
-
-// stores is the chat's connection to NATS and the library's stores on it.
+// stores is the chat's connection to NATS, an embedded server or an
+// external cluster (the same code path), and the library's stores on it:
+// the history in a JetStream stream, the names in a key-value bucket.
 type stores struct {
 	nc       *nats.Conn
 	embedded *server.Server // nil with an external cluster
@@ -32,71 +28,62 @@ type stores struct {
 	presence *natsjs.Presence
 }
 
+// storedPerJoiner is how many times more messages the stream keeps per
+// room than a joiner gets: a member whose instance falls behind by more
+// than the stream keeps would miss messages without knowing (natsjs cannot
+// tell yet); the margin makes that a lag of seconds in a busy room.
+const storedPerJoiner = 20
+
 // openStores connects to NATS as cfg says, embedding a server when
 // cfg.NATSURL is empty, and opens the stores. onState is called when the
-// connection to NATS is lost (false) and back (true).
+// connection is lost (false) and back (true).
 func openStores(cfg config, onState func(up bool)) (*stores, error) {
 	s := &stores{}
-	// No reconnect buffer: a message published while NATS is away fails
-	// at once, rather than being stored later after its sender was told it
-	// was not.
+	// No reconnect buffer: a message published while NATS is away fails at
+	// once, rather than being stored later after its sender was told not.
 	opts := append([]nats.Option{nats.Name("chat"), nats.MaxReconnects(-1), nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(*nats.Conn, error) { onState(false) }),
 		nats.ReconnectHandler(func(*nats.Conn) { onState(true) }),
 	}, cfg.NATSOptions...)
-	url := cfg.NATSURL
-	if url == "" {
-		var err error
+	var err error
+	if cfg.NATSURL == "" {
 		if s.embedded, err = startEmbedded(cfg.DataDir, cfg.NATSListen); err != nil {
 			return nil, err
 		}
 		opts = append(opts, nats.InProcessServer(s.embedded))
-	} else if err := checkNATSURLs(url); err != nil {
+	} else if err := checkNATSURLs(cfg.NATSURL); err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
+	if s.nc, err = nats.Connect(cfg.NATSURL, opts...); err != nil {
 		s.close()
-		return nil, fmt.Errorf("chat: connecting to NATS at %s: %w", url, err)
+		return nil, fmt.Errorf("chat: connecting to NATS at %s: %w", cfg.NATSURL, err)
 	}
-	s.nc = nc
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if s.history, err = natsjs.NewHistory(ctx, nc, &natsjs.HistoryOptions{
-		HistoryOptions: sockets.HistoryOptions{Size: storedPerJoiner * cfg.HistorySize, MaxMessageSize: maxTextBytes + 1024},
-	}); err != nil {
+	hopts := sockets.HistoryOptions{Size: storedPerJoiner * cfg.HistorySize, MaxMessageSize: maxTextBytes + 1024}
+	if s.history, err = natsjs.NewHistory(ctx, s.nc, &natsjs.HistoryOptions{HistoryOptions: hopts}); err != nil {
 		s.close()
 		return nil, fmt.Errorf("chat: history: %w", err)
 	}
-	if s.presence, err = natsjs.NewPresence(ctx, nc, &natsjs.PresenceOptions{
-		PresenceOptions: sockets.PresenceOptions{Lease: cfg.Lease},
-	}); err != nil {
+	popts := sockets.PresenceOptions{Lease: cfg.Lease}
+	if s.presence, err = natsjs.NewPresence(ctx, s.nc, &natsjs.PresenceOptions{PresenceOptions: popts}); err != nil {
 		s.close()
 		return nil, fmt.Errorf("chat: presence: %w", err)
 	}
 	return s, nil
 }
 
-// storedPerJoiner is how many times more messages the stream keeps per
-// room than a joiner gets. The hub delivers what it reads from the stream;
-// a reader that falls further behind than the stream keeps would not get
-// the messages dropped meanwhile, and would not know (natsjs cannot tell
-// yet): the margin makes that a lag of seconds, not of milliseconds, in a
-// busy room.
-const storedPerJoiner = 20
-
 // startEmbedded runs nats-server with JetStream in this process, storing
-// in dir; it listens for other instances at listen only when that is set.
+// in dir; it listens for other instances only at listen, when set.
 func startEmbedded(dir, listen string) (*server.Server, error) {
 	opts := &server.Options{ServerName: "chat", JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true, DontListen: listen == ""}
 	if listen != "" {
 		host, port, err := net.SplitHostPort(listen)
+		if opts.Host = host; err == nil {
+			opts.Port, err = strconv.Atoi(port)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("chat: -nats-listen %q: %w", listen, err)
-		}
-		opts.Host = host
-		if opts.Port, err = strconv.Atoi(port); err != nil {
-			return nil, fmt.Errorf("chat: -nats-listen %q: bad port", listen)
 		}
 	}
 	ns, err := server.NewServer(opts)
@@ -111,10 +98,8 @@ func startEmbedded(dir, listen string) (*server.Server, error) {
 	return ns, nil
 }
 
-// defaultDataDir is where the embedded server stores the rooms unless
-// -data says otherwise: "sockets-chat" in the user's configuration
-// directory (~/.config on Linux, ~/Library/Application Support on macOS,
-// %AppData% on Windows), or in the working directory when there is none.
+// defaultDataDir is "sockets-chat" in the user's configuration directory
+// (~/.config on Linux), or in the working directory without one.
 func defaultDataDir() string {
 	dir, err := os.UserConfigDir()
 	if err != nil {
@@ -123,18 +108,12 @@ func defaultDataDir() string {
 	return filepath.Join(dir, "sockets-chat")
 }
 
-// checkNATSURLs refuses URLs that carry credentials (a user and password,
-// or a token, which NATS takes from a user name alone): they would show in
-// the process list, in logs and in the command line /debug/vars shows.
-// Credentials come from the environment or a file (see natsAuth).
+// checkNATSURLs refuses URLs with credentials, which the process list,
+// logs and /debug/vars would show: natsAuth reads them instead.
 func checkNATSURLs(urls string) error {
 	for _, raw := range strings.Split(urls, ",") {
-		u, err := url.Parse(strings.TrimSpace(raw))
-		if err != nil {
-			return errors.New("chat: -nats: a URL does not parse")
-		}
-		if u.User != nil {
-			return errors.New("chat: a -nats URL carries credentials: set NATS_USER and NATS_PASSWORD, NATS_TOKEN, or NATS_CREDS to a credentials file, instead")
+		if u, err := url.Parse(strings.TrimSpace(raw)); err != nil || u.User != nil {
+			return errors.New("chat: a -nats URL does not parse or carries credentials: set NATS_USER and NATS_PASSWORD, NATS_TOKEN, or NATS_CREDS to a credentials file, instead")
 		}
 	}
 	return nil
@@ -142,8 +121,7 @@ func checkNATSURLs(urls string) error {
 
 // natsAuth reads NATS credentials from the environment: NATS_CREDS (a
 // credentials file), NATS_TOKEN, or NATS_USER with NATS_PASSWORD.
-func natsAuth(getenv func(string) string) []nats.Option {
-	var opts []nats.Option
+func natsAuth(getenv func(string) string) (opts []nats.Option) {
 	if f := getenv("NATS_CREDS"); f != "" {
 		opts = append(opts, nats.UserCredentials(f))
 	}
