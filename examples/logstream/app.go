@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -350,38 +351,69 @@ func (a *app) checkStream(ctx *macaron.Context) {
 	ctx.Map(req)
 }
 
-// checkFileAndFilter checks the file= and filter parameters of a stream or
-// download request, answering 403 or 400 itself when they are refused.
+// checkFileAndFilter checks the file= and filter parameters of a stream
+// request, answering 403 or 400 itself when they are refused: one file per
+// stream socket.
 func (a *app) checkFileAndFilter(ctx *macaron.Context, q url.Values) (*stream, *logline.Filter, filterKey, bool) {
-	var s *stream
-	switch file := q.Get("file"); {
-	case file == "" && len(a.files) == 1:
-		s = a.streams[a.files[0]]
-	case file == "":
+	ss, f, key, ok := a.checkFilesAndFilter(ctx, q, 1)
+	if !ok {
+		return nil, nil, filterKey{}, false
+	}
+	return ss[0], f, key, true
+}
+
+// checkFilesAndFilter checks the file= parameters (from 1 to max of them,
+// or none when the app streams a single file; a name repeated counts
+// once) and the filter of a request, answering 403 or 400 itself when they
+// are refused. The streams come in the order of the app's files.
+func (a *app) checkFilesAndFilter(ctx *macaron.Context, q url.Values, max int) ([]*stream, *logline.Filter, filterKey, bool) {
+	names := q["file"]
+	switch {
+	case len(names) == 0 && len(a.files) == 1:
+		names = a.files[:1]
+	case len(names) == 0 || slices.Contains(names, ""):
 		refuse(ctx, http.StatusBadRequest, "file= is required: one of "+strings.Join(a.files, ", "))
 		return nil, nil, filterKey{}, false
-	default:
-		s = a.streams[file]
-		if s == nil {
-			a.log.Warn("refused a file not on the command line", "file", clip(file), "file_len", len(file), "remote", ctx.Req.RemoteAddr)
+	}
+	for _, name := range names {
+		if a.streams[name] == nil {
+			a.log.Warn("refused a file not on the command line", "file", clip(name), "file_len", len(name), "remote", ctx.Req.RemoteAddr)
 			refuse(ctx, http.StatusForbidden, "this file cannot be streamed: see /api/files")
 			return nil, nil, filterKey{}, false
 		}
+	}
+	var ss []*stream
+	for _, name := range a.files {
+		if slices.Contains(names, name) {
+			ss = append(ss, a.streams[name])
+		}
+	}
+	if len(ss) > max {
+		what := fmt.Sprintf("at most %d files at a time", max)
+		if max == 1 {
+			what = "one file per stream: open a socket for each"
+		}
+		refuse(ctx, http.StatusBadRequest, fmt.Sprintf("%d files named: %s", len(ss), what))
+		return nil, nil, filterKey{}, false
 	}
 	f, key, err := newFilter(q.Get("level"), q.Get("search"))
 	if err != nil {
 		refuse(ctx, http.StatusBadRequest, err.Error())
 		return nil, nil, filterKey{}, false
 	}
-	return s, f, key, true
+	return ss, f, key, true
 }
 
-// download answers the lines of the file's ring that pass the filter, as
-// a file to save (named after the file, plus .ndjson for that format):
-// format=text (the default) the raw lines, format=ndjson their frames, one
-// a line. It is bounded by the ring, and matches outside
-// the file's lock for backfillBudget at most: past that, the most recent
-// matching lines found by then, and the header Logstream-Truncated: budget.
+// download answers the lines of the files' rings that pass the filter, as
+// a file to save: format=text (the default) the raw lines, format=ndjson
+// their frames, one a line. One file (file= once) is saved under its own
+// name (plus .ndjson for that format); several (file= repeated, at most
+// maxViewFiles) are merged as a view of them orders them (mergeByTime),
+// saved as merged.log or merged.ndjson, each text line after its file's
+// name and ": ", as grep prints lines of several files. It is bounded by
+// the rings, and matches outside the files' locks for backfillBudget at
+// most per file: past that, the most recent matching lines found by then,
+// and the header Logstream-Truncated: budget.
 func (a *app) download(ctx *macaron.Context) {
 	q := ctx.Req.URL.Query()
 	format := q.Get("format")
@@ -395,25 +427,48 @@ func (a *app) download(ctx *macaron.Context) {
 		refuse(ctx, http.StatusBadRequest, fmt.Sprintf("invalid format %q: want text or ndjson", clip(format)))
 		return
 	}
-	s, f, key, ok := a.checkFileAndFilter(ctx, q)
+	ss, f, key, ok := a.checkFilesAndFilter(ctx, q, maxViewFiles)
 	if !ok {
 		return
 	}
-	entries, _, complete := s.lastMatching(f, math.MaxInt)
-	a.log.Info("download", "file", s.name, "min_level", key.level, "search", key.search, "lines", len(entries), "remote", ctx.Req.RemoteAddr)
+	lists := make([][]*entry, len(ss))
+	names := make([]string, len(ss))
+	complete := true
+	for i, s := range ss {
+		var done bool
+		lists[i], _, done = s.lastMatching(f, math.MaxInt)
+		complete = complete && done
+		names[i] = s.name
+	}
+	filename := filepath.Base(ss[0].name) + ext
+	if len(ss) > 1 {
+		filename = "merged.log"
+		if ext != "" {
+			filename = "merged" + ext
+		}
+	}
+	lines := 0
+	for _, l := range lists {
+		lines += len(l)
+	}
+	a.log.Info("download", "files", names, "min_level", key.level, "search", key.search, "lines", lines, "remote", ctx.Req.RemoteAddr)
 
 	h := ctx.Resp.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": filepath.Base(s.name) + ext}))
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": filename}))
 	if !complete {
 		h.Set("Logstream-Truncated", "budget")
 	}
 	w := bufio.NewWriter(ctx.Resp)
-	for _, e := range entries {
+	for i, e := range mergeByTime(lists) {
 		if format == "ndjson" {
 			w.WriteString(e.frame)
 		} else {
+			if len(ss) > 1 {
+				w.WriteString(ss[i].name)
+				w.WriteString(": ")
+			}
 			w.WriteString(e.text)
 		}
 		w.WriteByte('\n')

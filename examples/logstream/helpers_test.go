@@ -167,6 +167,7 @@ type frame struct {
 	Line    string       `json:"line"`
 	Level   string       `json:"level"`
 	Time    string       `json:"time"`
+	At      int64        `json:"at"`
 	Rotated bool         `json:"rotated"`
 	Error   string       `json:"error"`
 	Filter  *filterState `json:"filter"`

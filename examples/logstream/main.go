@@ -25,7 +25,7 @@
 // GET /api/logs/stream?file=&level=&search=&backfill=N&since=GEN:OFFSET is
 // a websocket of text frames, one JSON object per line:
 //
-//	{"file":"/var/log/app.log","gen":"1x2y3z4a5b6c-0","offset":1234,"line":"…","level":"error","time":"2025-01-02T15:04:05Z"}
+//	{"file":"/var/log/app.log","gen":"1x2y3z4a5b6c-0","offset":1234,"line":"…","level":"error","time":"2025-01-02T15:04:05Z","at":1735830245000000}
 //
 // gen names the generation of the file the line is from: it changes when
 // the file is rotated, truncated or re-created, and when the server
@@ -33,14 +33,20 @@
 // the one it read before). offset is the byte offset of the line's start
 // in that generation, line the raw line without its newline, level the
 // detected level (debug, info, warn, error, or ""), time the detected
-// timestamp in RFC 3339 (omitted when none). The first line after the file
-// was rotated or truncated (offsets start again at 0, in a new generation)
-// also has "rotated":true.
+// timestamp in RFC 3339 (omitted when none). at is the time a view of
+// several files orders the line by, in microseconds since 1970 UTC: its
+// time; for a line without one, the time of the last line before it that
+// has one (so a stack trace stays with its message; at most 1000 lines in
+// a row, and within one generation); otherwise the time the server read
+// it. The first line after the file was rotated or truncated (offsets
+// start again at 0, in a new generation) also has "rotated":true.
 //
 //   - file must be spelled exactly as on the command line (as /api/files
 //     lists it); anything else, whatever file it would name, is refused with
 //     403 before the upgrade. With a single file it may be omitted; with
-//     several, its absence is a 400.
+//     several, its absence is a 400. One file per socket: file= repeated
+//     with another name is a 400 (a view of several files opens a socket
+//     for each).
 //   - level is the minimum severity (warn shows warn and error; lines
 //     without a detected level only show under no level or debug); search
 //     is a case-insensitive substring, or a regular expression written
@@ -84,7 +90,11 @@
 // Host is checked as the sockets check it (-allowed-hosts). It matches for
 // 100 ms at most, as a backfill does: past that, it has the most recent
 // matching lines found by then, and the header Logstream-Truncated: budget.
-// The page links to it for what it shows.
+// The page links to it for what it shows. file= repeated (at most 8 files;
+// a name repeated counts once) merges the files' lines as the page orders
+// them (by at; each file's lines in their order), saved as merged.log, each
+// text line after its file's name and ": " (as grep prints them), or
+// merged.ndjson.
 //
 // A client changes its filter without reconnecting by sending
 // {"level":"error","search":"timeout"} (both fields replaced; an optional

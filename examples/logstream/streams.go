@@ -34,6 +34,9 @@ type Frame struct {
 	Line   string `json:"line"`
 	Level  string `json:"level"`
 	Time   string `json:"time,omitempty"`
+	// At is the time a view of several files orders the line by, in
+	// microseconds since 1970 UTC: see orderTime.
+	At int64 `json:"at"`
 	// Rotated marks the first line after the file was rotated, truncated
 	// or re-created: offsets started again from 0.
 	Rotated bool `json:"rotated,omitempty"`
@@ -83,6 +86,7 @@ type entry struct {
 	prev   int64 // offset of the line before in the generation; -1: not read
 	text   string
 	info   logline.Info
+	at     int64 // the frame's At
 	frame  string
 }
 
@@ -265,6 +269,8 @@ type stream struct {
 	// line read in it (-1: none yet); both are the follower's own.
 	gen  uint64
 	last int64
+	// order is the follower's: the lines' order times (see orderTime).
+	order orderClock
 
 	mu   sync.Mutex
 	ring ring
@@ -323,14 +329,16 @@ func (s *stream) follow(lines <-chan tail.Line) {
 func (s *stream) add(l tail.Line) {
 	if l.Rotated {
 		s.gen, s.last = s.gen+1, -1
+		s.order = orderClock{}
 		s.log.Info("file rotated", "first_offset", l.Offset, "gen", s.genName(s.gen))
 	}
 	info := logline.Parse(l.Text)
-	f := Frame{File: s.name, Gen: s.genName(s.gen), Offset: l.Offset, Line: l.Text, Level: info.Level, Rotated: l.Rotated}
+	at := s.order.next(info.Time, time.Now())
+	f := Frame{File: s.name, Gen: s.genName(s.gen), Offset: l.Offset, Line: l.Text, Level: info.Level, At: at, Rotated: l.Rotated}
 	if !info.Time.IsZero() {
 		f.Time = info.Time.Format(time.RFC3339Nano)
 	}
-	e := &entry{gen: s.gen, offset: l.Offset, prev: s.last, text: l.Text, info: info, frame: encodeFrame(f)}
+	e := &entry{gen: s.gen, offset: l.Offset, prev: s.last, text: l.Text, info: info, at: at, frame: encodeFrame(f)}
 	s.last = l.Offset
 
 	s.mu.Lock()
