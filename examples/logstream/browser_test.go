@@ -158,7 +158,7 @@ func TestBrowserLogView(t *testing.T) {
 	tb.WaitFor(atBottom)
 
 	// The file picker switches to the other file.
-	tb.Run(fmt.Sprintf(`(s => { s.value = %s; s.dispatchEvent(new Event("change")); })(document.getElementById("file"))`, browser.JSString(b)))
+	tb.chooseFiles(b)
 	tb.WaitFor(lineCount + " === 2")
 	tb.waitForLine("2025-06-07 08:09:11 WARN db slow checkpoint")
 

@@ -30,7 +30,7 @@ func TestBrowserViewInURL(t *testing.T) {
 	tb.waitForLine("ERROR app timeout")
 
 	// Pick the other file, a level, then type a search.
-	tb.Run(fmt.Sprintf(`(s => { s.value = %s; s.dispatchEvent(new Event("change")); })(document.getElementById("file"))`, browser.JSString(b)))
+	tb.chooseFiles(b)
 	tb.WaitFor(lineCount + " === 5")
 	tb.Run(`(s => { s.value = "warn"; s.dispatchEvent(new Event("change")); })(document.getElementById("level"))`)
 	tb.WaitFor(lineCount + " === 3")
@@ -53,7 +53,7 @@ func TestBrowserViewInURL(t *testing.T) {
 	second.Do(chromedp.Navigate(link))
 	second.WaitFor(connected)
 	second.waitForLine("ERROR db timeout on write")
-	controls := `[document.getElementById("file").value, document.getElementById("level").value, document.getElementById("search").value].join("|")`
+	controls := chosenFiles + ` + "|" + [document.getElementById("level").value, document.getElementById("search").value].join("|")`
 	if got, want := browser.Eval[string](second.Tab, controls), b+"|warn|timeout"; got != want {
 		t.Errorf("the link's tab shows the controls %q, want %q", got, want)
 	}
@@ -72,7 +72,7 @@ func TestBrowserViewInURL(t *testing.T) {
 	tb.WaitFor(`document.getElementById("level").value === ""`)
 	tb.WaitFor(lineCount + " === 5")
 	tb.Run(`history.back()`)
-	tb.WaitFor(fmt.Sprintf(`document.getElementById("file").value === %s`, browser.JSString(a)))
+	tb.WaitFor(fmt.Sprintf(`%s === %s`, chosenFiles, browser.JSString(a)))
 	tb.waitForLine("ERROR app timeout")
 	tb.WaitFor(lineCount + " === 2")
 	// And forward again, to the level.

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,8 +36,10 @@ func TestMain(m *testing.M) {
 // testServer is the app on 127.0.0.1:0 with its own sockets group.
 type testServer struct {
 	*httptest.Server
-	app *app
-	log *syncBuffer
+	app      *app
+	log      *syncBuffer
+	t        *testing.T
+	stopOnce sync.Once
 }
 
 // newTestServer starts the app on files (created empty when missing).
@@ -45,6 +49,13 @@ func newTestServer(t *testing.T, files ...string) *testServer {
 }
 
 func newTestServerWith(t *testing.T, cfg config) *testServer {
+	t.Helper()
+	return startTestServer(t, cfg, nil)
+}
+
+// startTestServer starts the app on ln (nil: 127.0.0.1:0); it stops with
+// the test, or before with stop.
+func startTestServer(t *testing.T, cfg config, ln net.Listener) *testServer {
 	t.Helper()
 	logs := &syncBuffer{}
 	cfg.LogOutput = logs
@@ -56,20 +67,32 @@ func newTestServerWith(t *testing.T, cfg config) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{Server: httptest.NewServer(a.Handler()), app: a, log: logs}
-	t.Cleanup(func() {
+	srv := httptest.NewUnstartedServer(a.Handler())
+	if ln != nil {
+		srv.Listener.Close()
+		srv.Listener = ln
+	}
+	srv.Start()
+	ts := &testServer{Server: srv, app: a, log: logs, t: t}
+	t.Cleanup(ts.stop)
+	return ts
+}
+
+// stop closes the app's sockets (1001), the server and the followers, once.
+func (ts *testServer) stop() {
+	ts.stopOnce.Do(func() {
+		t := ts.t
 		ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
 		defer cancel()
-		if err := a.Shutdown(ctx); err != nil {
+		if err := ts.app.Shutdown(ctx); err != nil {
 			t.Errorf("shutting the sockets down: %v", err)
 		}
 		ts.Close()
-		a.Close()
+		ts.app.Close()
 		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
+			t.Logf("server log:\n%s", ts.log.String())
 		}
 	})
-	return ts
 }
 
 // logFile returns the path of a new empty file in a test directory.

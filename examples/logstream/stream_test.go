@@ -721,18 +721,26 @@ func TestPageAndHeaders(t *testing.T) {
 	if strings.Contains(body, "<script>") || regexp.MustCompile(`\son[a-z]+=`).MatchString(body) {
 		t.Error("inline script in the page")
 	}
-	if !strings.Contains(body, `<script src="/sockets.js" defer></script>
-<script src="/static/logstream.js" defer></script>`) {
-		t.Error("the page does not load the library's sockets.js before logstream.js")
+	// The library's client first, the page's own script last: the others
+	// define what it uses.
+	scripts := []string{"/sockets.js", "/static/merge.js", "/static/source.js", "/static/filepick.js", "/static/logstream.js"}
+	var tags []string
+	for _, src := range scripts {
+		tags = append(tags, `<script src="`+src+`" defer></script>`)
 	}
-	for _, p := range []string{"/static/logstream.js", "/static/logstream.css", "/sockets.js"} {
+	if !strings.Contains(body, strings.Join(tags, "\n")) {
+		t.Errorf("the page does not load %q in this order", scripts)
+	}
+	for _, p := range append(scripts, "/static/logstream.css") {
 		if resp, _ := get(t, ts.URL+p); resp.StatusCode != 200 {
 			t.Errorf("GET %s: %d", p, resp.StatusCode)
 		}
 	}
-	js, _ := os.ReadFile("static/logstream.js")
-	if strings.Contains(string(js), "innerHTML") || strings.Contains(string(js), "insertAdjacentHTML") {
-		t.Error("logstream.js uses innerHTML: log lines must only be text")
+	for _, src := range scripts[1:] {
+		js, _ := os.ReadFile(strings.TrimPrefix(src, "/"))
+		if len(js) == 0 || strings.Contains(string(js), "innerHTML") || strings.Contains(string(js), "insertAdjacentHTML") || strings.Contains(string(js), "outerHTML") {
+			t.Errorf("%s is missing or uses innerHTML: log lines and file names must only be text", src)
+		}
 	}
 }
 

@@ -1,18 +1,16 @@
 "use strict";
-// The log viewer: one socket to /api/logs/stream, through the library's
-// client (sockets.js, loaded before this file), which reconnects by itself
-// and resumes after the last line received (since=GEN:OFFSET: its file
-// generation and offset, so that a rotation in between is noticed).
-// Filters change by a message on the open socket, without reconnecting.
-// Log lines are put in the page with textContent only: never as HTML (the
+// The log viewer: one or several files, each over its own socket (a
+// LogSource, source.js), their lines merged into one list in order
+// (LogMerge, merge.js) with a column naming the file when there are
+// several (LogFilePick, filepick.js, chooses them). Log lines and file
+// names are put in the page with textContent only: never as HTML (the
 // search's matches are <mark> elements around text nodes).
-// The view (file, level, search, paused) is kept in the page's URL, so a
+// The view (files, level, search, paused) is kept in the page's URL, so a
 // link opens the same view and back/forward go through the views: picking
-// a file or a level, or starting a search, is a new history entry; going on
-// typing that search, and pausing, replace the current one.
+// files or a level, or starting a search, is a new history entry; going on
+// typing that search, and pausing, replace the current one. A filter, the
+// pause and the download apply to every file of the view.
 (() => {
-  const filePick = document.getElementById("file-pick");
-  const fileSelect = document.getElementById("file");
   const fileName = document.getElementById("file-name");
   const statusLine = document.getElementById("status");
   const retryButton = document.getElementById("retry");
@@ -28,24 +26,20 @@
   const followButton = document.getElementById("follow");
 
   const maxLines = 500; // older lines leave the page
-  const backfillLines = 300;
+  const maxFiles = 8; // files in one view
   const searchDelay = 300;
 
-  let files = [];
-  let file = null; // the file shown, as the server names it
-  let client = null; // the socket's client, once the files are known
-  let received = false; // a line of this file arrived
-  let why = ""; // why the last attempt failed, once diagnosed
-  let diagnosed = 0; // the attempt diagnosed last
-  let failure = ""; // why the page gave up
+  let files = []; // the server's
+  let chosen = []; // the files shown, as the server names them
+  const sources = new Map(); // name → LogSource, for each file shown
+  const lastAt = new Map(); // name → order time of its last line
   let applied = { level: "", search: "" }; // the filter the server applies
-  let sent = null; // the filter last sent on the current socket
   let paused = false;
-  let held = []; // lines received while paused (the last maxLines)
+  let held = []; // rows received while paused (the last maxLines)
   let heldCount = 0; // how many lines arrived while paused
   let follow = true; // keep the newest line in view
   let unseen = 0; // lines added below while not following
-  let incoming = []; // frames not handled yet
+  let incoming = []; // [source, frame] not handled yet
   let flushTimer = 0;
   let searchTimer = 0;
   let sinceTime = ""; // start from this time (RFC 3339) instead of the last lines
@@ -61,9 +55,21 @@
     return { level: levelSelect.value, search: searchInput.value };
   }
 
-  function sameFilter(a, b) {
-    return a !== null && b !== null && a.level === b.level && a.search === b.search;
-  }
+  const pick = new LogFilePick(
+    {
+      pick: document.getElementById("file-pick"),
+      summary: document.getElementById("file-summary"),
+      list: document.getElementById("file-list"),
+      cap: document.getElementById("file-cap"),
+      legend: document.getElementById("file-legend"),
+    },
+    maxFiles,
+    (names) => {
+      showFiles(names);
+      record("pick");
+    },
+  );
+  const merge = new LogMerge(list, maxLines);
 
   // --- the list of lines ----------------------------------------------------
 
@@ -136,17 +142,26 @@
     return nodes;
   }
 
-  function lineItem(m) {
+  function lineItem(m, name) {
     const li = document.createElement("li");
     li.className = "line";
     li.dataset.level = m.level || "none";
     li.dataset.offset = String(m.offset);
-    li.title = (m.time ? m.time + " · " : "") + "offset " + m.offset;
+    li.dataset.file = name;
+    li.title = name + " · " + (m.time ? m.time + " · " : "") + "offset " + m.offset;
     const text = document.createElement("span");
     text.className = "text";
     text.append(...textNodes(m.line));
-    li.append(span("time", formatTime(m.time)), span("level", m.level || ""), text);
+    li.append(span("time", formatTime(m.time)), fileCell(name), span("level", m.level || ""), text);
     return li;
+  }
+
+  // fileCell names the line's file, in its colour: shown when the view
+  // has several files.
+  function fileCell(name) {
+    const f = span("file", pick.label(name));
+    f.dataset.slot = String(pick.slot(name));
+    return f;
   }
 
   function noticeItem(text, problem) {
@@ -154,6 +169,21 @@
     li.className = "notice" + (problem ? " problem" : "");
     li.textContent = text;
     return li;
+  }
+
+  // row is a line or notice of a file, for merge. A line without an order
+  // time (an older server) is ordered as it arrives.
+  function lineRow(m, name) {
+    const at = typeof m.at === "number" ? m.at : Date.now() * 1000;
+    lastAt.set(name, at);
+    return { src: name, at: at, el: lineItem(m, name), line: true };
+  }
+
+  function noticeRow(name, text, problem) {
+    const at = lastAt.has(name) ? lastAt.get(name) : merge.lastAt(name);
+    const el = noticeItem(chosen.length > 1 ? pick.label(name) + ": " + text : text, problem);
+    el.dataset.file = name;
+    return { src: name, at: at, el: el, line: false };
   }
 
   function atBottom() {
@@ -174,22 +204,29 @@
     setFollow(true);
   }
 
-  // show adds items at the bottom, drops the oldest beyond maxLines, and
-  // keeps the reader's place when not following.
-  function show(items) {
-    if (items.length === 0) return;
+  // firstShown is the first row in the reader's view, and where it is.
+  function firstShown() {
+    for (const li of list.children) {
+      if (li.offsetTop + li.offsetHeight > list.scrollTop) return { el: li, top: li.offsetTop };
+    }
+    return null;
+  }
+
+  // show puts rows in their places (merge), drops the oldest beyond
+  // maxLines, and keeps the reader's place when not following.
+  function show(rows) {
+    if (rows.length === 0) return;
     // A scroll the reader just made may not have been reported yet.
     if (follow && !atBottom()) setFollow(false);
-    list.append(...items);
-    const extra = list.childElementCount - maxLines;
+    const anchor = follow ? null : firstShown();
+    const added = merge.add(rows);
     if (follow) {
-      for (let i = 0; i < extra; i++) list.firstElementChild.remove();
       list.scrollTop = list.scrollHeight;
     } else {
-      const before = list.scrollHeight;
-      for (let i = 0; i < extra; i++) list.firstElementChild.remove();
-      list.scrollTop -= before - list.scrollHeight;
-      unseen += items.length;
+      // The rows put above the reader's first one move it down; the rows
+      // dropped above, up: it stays where it is, or the top when dropped.
+      list.scrollTop = anchor && anchor.el.isConnected ? list.scrollTop + anchor.el.offsetTop - anchor.top : 0;
+      unseen += added;
       followButton.textContent = "↓ " + unseen + " new";
       followButton.hidden = false;
     }
@@ -197,10 +234,21 @@
   }
 
   function clearView() {
-    list.replaceChildren();
+    merge.clear();
+    lastAt.clear();
     held = [];
     heldCount = 0;
     setFollow(true);
+    updateCounts();
+  }
+
+  // forget takes a file's rows out of the view, and out of those held.
+  function forget(name) {
+    merge.remove((r) => r.src === name);
+    lastAt.delete(name);
+    const before = held.length;
+    held = held.filter((r) => r.src !== name);
+    heldCount = Math.max(held.length, heldCount - (before - held.length));
     updateCounts();
   }
 
@@ -212,47 +260,47 @@
 
   // --- frames from the server ---------------------------------------------
 
-  function receive(m) {
-    incoming.push(m);
+  function receive(src, m) {
+    incoming.push([src, m]);
     if (!flushTimer) flushTimer = setTimeout(flush, 10);
   }
 
   // flush handles the frames received since the last flush, in order, and
-  // touches the page once for the lines among them.
+  // touches the page once for the rows among them.
   function flush() {
     flushTimer = 0;
     const frames = incoming;
     incoming = [];
-    let items = [];
-    for (const m of frames) {
+    let rows = [];
+    const keep = (row) => {
+      if (!paused) return rows.push(row);
+      if (row.line) heldCount++;
+      held.push(row);
+      if (held.length > maxLines) held.shift();
+    };
+    for (const [src, m] of frames) {
+      if (src.gone) continue;
+      const name = src.name;
       if (typeof m.line === "string") {
-        received = true;
-        const li = lineItem(m);
-        if (paused) {
-          heldCount++;
-          held.push(li);
-          if (held.length > maxLines) held.shift();
-        } else {
-          items.push(li);
-        }
+        keep(lineRow(m, name));
       } else if (m.filter) {
-        // The lines that follow are the refill under the new filter.
+        // The lines that follow are the file's refill under the new filter.
         applied = { level: m.filter.level || "", search: m.filter.search || "" };
         updateDownload();
-        items = [];
-        clearView();
+        rows = rows.filter((r) => r.src !== name);
+        forget(name);
+        setFollow(true);
         showFilterError("");
       } else if (m.error === "behind") {
         const n = Number(m.skipped) || 0;
-        items.push(noticeItem("… " + n + " lines skipped here: the server could not apply this filter as fast as lines came …", true));
+        keep(noticeRow(name, "… " + n + " lines skipped here: the server could not apply this filter as fast as lines came …", true));
       } else if (m.error === "gap") {
-        items.push(noticeItem("… lines may be missing here: the server could not resume exactly after the last line shown …", true));
+        keep(noticeRow(name, "… lines may be missing here: the server could not resume exactly after the last line shown …", true));
       } else if (m.error) {
         showFilterError(m.error);
-        sent = null; // refused: the next change is sent even if it is the same
       }
     }
-    show(items);
+    show(rows);
     updateCounts();
     if (pauseWhenQuiet && holdWhenQuiet.wait) holdWhenQuiet.wait();
   }
@@ -267,10 +315,7 @@
 
   function sendFilter() {
     clearTimeout(searchTimer);
-    const f = wanted();
-    if (!client || client.status.state !== "open" || sameFilter(f, sent)) return;
-    sent = f;
-    client.send(f);
+    for (const src of sources.values()) src.sendFilter();
   }
 
   levelSelect.addEventListener("change", () => {
@@ -292,15 +337,16 @@
 
   // --- the view in the URL --------------------------------------------------
 
-  // viewOf reads a view from a URL's query: ?file=&level=&search=&paused=1.
+  // viewOf reads a view from a URL's query:
+  // ?file=&file=&level=&search=&paused=1, file= once per file shown.
   function viewOf(search) {
     const p = new URLSearchParams(search);
-    return { file: p.get("file"), level: p.get("level") || "", search: p.get("search") || "", paused: p.get("paused") === "1" };
+    return { files: p.getAll("file"), level: p.get("level") || "", search: p.get("search") || "", paused: p.get("paused") === "1" };
   }
 
   function urlOf(v) {
     const p = new URLSearchParams();
-    if (files.length > 1 && v.file !== null) p.set("file", v.file);
+    if (files.length > 1) for (const f of v.files) p.append("file", f);
     if (v.level) p.set("level", v.level);
     if (v.search) p.set("search", v.search);
     if (v.paused) p.set("paused", "1");
@@ -312,7 +358,7 @@
   // entry), "typing" (a new entry, unless the current one is already the
   // search being typed) or "replace".
   function record(how) {
-    const url = urlOf({ file: file, level: levelSelect.value, search: searchInput.value, paused: paused || pauseWhenQuiet });
+    const url = urlOf({ files: chosen, level: levelSelect.value, search: searchInput.value, paused: paused || pauseWhenQuiet });
     if (url === location.pathname + location.search) return;
     const by = history.state && history.state.by;
     if (how === "replace" || (how === "typing" && by === "typing")) {
@@ -330,20 +376,25 @@
     searchInput.value = v.search;
   }
 
+  // namesOf is the files a view shows: those of the URL, or the first.
+  function namesOf(v) {
+    return v.files.length > 0 ? v.files : files.slice(0, 1);
+  }
+
   // The back and forward buttons: the view of that entry, on the same
-  // socket unless the file changes.
+  // sockets for the files it still shows.
   window.addEventListener("popstate", () => {
     if (files.length === 0) return;
     const v = viewOf(location.search);
     clearTimeout(searchTimer);
     setControls(v);
-    const name = v.file !== null && files.includes(v.file) ? v.file : files[0];
-    if (name !== file) {
-      fileSelect.value = name;
+    const before = chosen.join("\n");
+    if (pick.choose(namesOf(v)).join("\n") !== before) {
       applied = wanted();
       setPaused(false);
-      switchTo(name);
+      showFiles(pick.chosen);
       if (v.paused) holdWhenQuiet();
+      sendFilter();
       return;
     }
     setPaused(v.paused);
@@ -378,7 +429,8 @@
       clearTimeout(quietTimer);
       quietTimer = setTimeout(() => {
         if (!pauseWhenQuiet) return;
-        if (incoming.length > 0 || (client && client.status.state !== "open" && Date.now() - started < 10000)) return wait();
+        const starting = [...sources.values()].some((s) => !s.open && !s.failed);
+        if (incoming.length > 0 || (starting && Date.now() - started < 10000)) return wait();
         setPaused(true);
       }, Date.now() - started > 1000 ? 0 : 200);
     };
@@ -397,138 +449,79 @@
     if (follow) list.scrollTop = list.scrollHeight;
   });
 
-  // --- the connection -------------------------------------------------------
+  // --- the files and their sockets -------------------------------------------
 
-  // positionOf is a line's place, "GEN:OFFSET"; other frames have none.
-  function positionOf(m) {
-    if (typeof m.line !== "string") return undefined;
-    return typeof m.gen === "string" ? m.gen + ":" + m.offset : String(m.offset);
-  }
+  const hooks = {
+    frame: receive,
+    status: showStatus,
+    wanted: wanted,
+    sinceTime: () => sinceTime,
+  };
 
-  // streamURL resumes since pos; without one, a new view gets the last
-  // lines, and one that lost its place (a gap) goes on from now.
-  function streamURL(pos) {
-    const p = new URLSearchParams();
-    if (file !== null) p.set("file", file);
-    if (applied.level) p.set("level", applied.level);
-    if (applied.search) p.set("search", applied.search);
-    if (pos !== null) p.set("since", pos);
-    else if (sinceTime && !received) p.set("since_time", sinceTime);
-    else p.set("backfill", String(received ? 0 : backfillLines));
-    return "/api/logs/stream?" + p.toString();
-  }
-
-  function connect() {
-    client = new Sockets(streamURL, {
-      type: null, // the frames are told apart by their members
-      positionOf: positionOf,
-      isReset: (m) => m.error === "gap", // the server could not resume exactly
-      delay: 500,
-      maxDelay: 10000,
-      jitter: "equal",
-    });
-    client.on("*", receive);
-    // The gap notice goes in its place among the lines.
-    client.addEventListener("reset", (e) => receive(e.detail.frame));
-    client.addEventListener("status", (e) => {
-      const s = e.detail;
-      if (s.state === "open") {
-        diagnosed = 0;
-        sent = applied; // the filter in the URL
-        sendFilter(); // what changed while offline
-      }
-      if (s.state === "reconnecting" && !s.opened && diagnosed !== s.attempt) {
-        diagnosed = s.attempt;
-        why = "could not connect";
-        diagnose();
-      }
-      showStatus(s);
-    });
-  }
-
-  function showStatus(s) {
-    retryButton.hidden = s.state === "connecting" || s.state === "open";
-    switch (s.state) {
-      case "connecting":
-        setStatus("connecting", s.attempt === 0 ? "Connecting…" : "Reconnecting…");
-        break;
-      case "open":
-        setStatus("connected", "Live");
-        break;
-      case "reconnecting":
-        setStatus("offline", "Disconnected (" + reason(s) + "), retrying in " + s.seconds + " s");
-        break;
-      case "paused":
-        setStatus("offline", "Disconnected (" + reason(s) + "), waiting for " + (s.why === "offline" ? "the network" : "the page to be shown"));
-        break;
-      case "closed":
-        setStatus("failed", failure || "Disconnected (" + reason(s) + ")");
-        break;
+  // showStatus shows the state of the view's sockets: live when every file
+  // not given up is; else the first file's that is not, named when there
+  // are several. Each file's own state is in the legend.
+  function showStatus() {
+    const all = [...sources.values()];
+    for (const src of all) {
+      const t = src.statusText();
+      pick.setState(src.name, t.state === "connected" ? "" : t.text, t.state === "failed" || t.state === "offline");
     }
-  }
-
-  function reason(s) {
-    if (!s.opened) return why;
-    if (s.code === 1008) return "too slow to keep up";
-    if (s.code === 1001) return "server going away";
-    if (s.reason) return s.reason;
-    return "connection lost";
-  }
-
-  // diagnose asks over plain HTTP why the upgrade failed: the server
-  // checks the request before upgrading. Its own refusals are final; a
-  // refused handshake (the plain GET itself) means the request was fine.
-  async function diagnose() {
-    let res, body;
-    try {
-      res = await fetch(streamURL(client.position), { cache: "no-store" });
-      body = (await res.text()).trim();
-    } catch (e) {
-      res = null;
-    }
-    if (!res) {
-      why = "server unreachable";
-    } else if (res.status === 400 && body.startsWith("invalid filter") && (applied.level || applied.search)) {
-      // A link with a filter the server refuses: open unfiltered, and
-      // send it on the socket, where the refusal is shown by the search.
-      applied = { level: "", search: "" };
-      updateDownload();
-      client.reconnect();
-      return;
-    } else if (res.status === 403 || (res.status === 400 && !body.startsWith("Bad Request"))) {
-      failure = "Cannot stream: " + body;
-      client.close();
+    const trying = all.filter((s) => !s.failed);
+    const waiting = trying.filter((s) => !s.open);
+    retryButton.hidden = !all.some((s) => s.failed || s.client.status.state === "reconnecting" || s.client.status.state === "paused");
+    if (all.length === 0) return;
+    if (trying.length > 0 && waiting.length === 0) {
+      const failed = all.length - trying.length;
+      setStatus("connected", failed === 0 ? "Live" : "Live · " + failed + " of " + all.length + " files failed");
       return;
     }
-    if (client.status.state !== "open") showStatus(client.status);
+    const src = waiting[0] || all[0];
+    const t = src.statusText();
+    setStatus(t.state, all.length > 1 ? pick.label(src.name) + ": " + t.text : t.text);
   }
 
   retryButton.addEventListener("click", () => {
-    failure = "";
-    client.reconnect();
+    for (const src of sources.values()) if (!src.open) src.retry();
   });
 
-  // updateDownload points the download link at what the view shows: the
-  // file, under the filter the server applies.
+  // updateDownload points the download link at what the view shows: its
+  // files (merged by the server when several), under the filter the
+  // server applies.
   function updateDownload() {
     const p = new URLSearchParams();
-    if (file !== null) p.set("file", file);
+    for (const f of chosen) p.append("file", f);
     if (applied.level) p.set("level", applied.level);
     if (applied.search) p.set("search", applied.search);
     downloadLink.href = "/api/logs/download?" + p.toString();
   }
 
-  // switchTo starts over on another file.
-  function switchTo(name) {
-    file = name;
+  // showFiles shows names: the sockets of the files it no longer shows
+  // close and their rows go; the files it adds open theirs, and their lines
+  // are merged among the others'.
+  function showFiles(names) {
+    chosen = names.slice();
+    for (const [name, src] of sources) {
+      if (chosen.includes(name)) continue;
+      src.close();
+      sources.delete(name);
+      forget(name);
+    }
+    for (const name of chosen) {
+      if (!sources.has(name)) sources.set(name, new LogSource(name, hooks));
+    }
+    list.dataset.files = chosen.length > 1 ? "many" : "one";
+    fileName.textContent = files.length > 1 ? "" : chosen[0] || "";
     updateDownload();
-    fileName.textContent = files.length > 1 ? "" : name;
+    showStatus();
+  }
+
+  // startOver shows the files again from the start (their last lines, or
+  // since the time picked).
+  function startOver() {
     incoming = [];
-    received = false;
     clearView();
-    if (!client) return connect();
-    client.position = null;
-    client.reconnect();
+    for (const src of sources.values()) src.restart();
   }
 
   // A time picked starts the view over from the lines of that time on (the
@@ -536,12 +529,7 @@
   sinceInput.addEventListener("change", () => {
     const d = sinceInput.value ? new Date(sinceInput.value) : null;
     sinceTime = d && !isNaN(d) ? d.toISOString() : "";
-    if (file !== null) switchTo(file);
-  });
-
-  fileSelect.addEventListener("change", () => {
-    switchTo(fileSelect.value);
-    record("pick");
+    startOver();
   });
 
   async function start() {
@@ -554,22 +542,12 @@
       setTimeout(start, 2000);
       return;
     }
-    fileSelect.replaceChildren(
-      ...files.map((f) => {
-        const o = document.createElement("option");
-        o.value = f;
-        o.textContent = f;
-        return o;
-      }),
-    );
-    filePick.hidden = files.length < 2;
+    pick.setFiles(files);
     // The view in the URL, if any: a link opens the view it names.
     const v = viewOf(location.search);
-    const name = v.file !== null && files.includes(v.file) ? v.file : files[0];
-    fileSelect.value = name;
     setControls(v);
     applied = wanted();
-    switchTo(name);
+    showFiles(pick.choose(namesOf(v)));
     if (v.paused) holdWhenQuiet();
   }
 
