@@ -4,11 +4,18 @@
 //	go run ./examples/logstream                       # a demo log, written live
 //	go run ./examples/logstream -file /var/log/app.log -file /var/log/db.log
 //
-// then open http://127.0.0.1:4001. The page keeps its view in its URL
-// (/?file=&level=&search=&paused=1): a link opens the same view, and the
-// back and forward buttons go through the views (picking a file or a
-// level, or starting a search, makes a history entry; going on typing and
-// pausing replace it). A paused link shows the lines sent first, then
+// then open http://127.0.0.1:4001. The page shows one file, or several
+// (at most 8) merged into one list: one socket per file, each resuming on
+// its own, and the lines of all ordered by their frames' at (see below;
+// each file's lines in their order, the backfills merged as well), each
+// row naming its file beside a colour of its own. The filter, the pause,
+// the download (merged by the server) and the notices apply to every file
+// of the view; a file that fails says so in the legend while the others
+// stream on. The page keeps its view in its URL
+// (/?file=&file=&level=&search=&paused=1, file= once per file): a link
+// opens the same view, and the back and forward buttons go through the
+// views (picking files or a level, or starting a search, makes a history
+// entry; going on typing and pausing replace it). A paused link shows the lines sent first, then
 // holds the live ones. The search's matches are highlighted in the lines
 // (<mark> elements around text nodes, never HTML; a /regexp/ is read by
 // the browser's RegExp, case-insensitively: one it rejects, as Go's syntax
