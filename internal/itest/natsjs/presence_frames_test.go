@@ -37,7 +37,9 @@ func newPresenceInstance(t *testing.T, url string) *httptest.Server {
 	}
 	hub, err := sockets.NewHub(&sockets.HubOptions{Presence: store, PresenceFrames: &sockets.PresenceFrames{
 		Members: func(_ string, keys []string) (int, []byte) { return frame(presenceFrame{Keys: keys}) },
-		Event:   func(_ string, ev sockets.PresenceEvent) (int, []byte) { return frame(presenceFrame{Key: ev.Key, Left: ev.Left}) },
+		Event: func(_ string, ev sockets.PresenceEvent) (int, []byte) {
+			return frame(presenceFrame{Key: ev.Key, Left: ev.Left})
+		},
 	}})
 	if err != nil {
 		t.Fatal(err)
