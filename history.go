@@ -60,6 +60,14 @@ type Record struct {
 	// store's de-duplication window: an Append retried with the same ID
 	// is stored once.
 	ID string
+	// Missed is set by Follow on the first record it delivers after
+	// records of the room it will never deliver: the store dropped them
+	// (its Size or MaxAge) before the follower got to them, as when a
+	// follower falls further behind than the room keeps. Whoever relays
+	// the records has not relayed those: its clients must read from their
+	// last position again (Read), to get exactly what they missed or
+	// ErrCannotRecover. Read never sets it.
+	Missed bool
 }
 
 // HistoryStore keeps the messages published to rooms, in one order shared
@@ -85,7 +93,11 @@ type HistoryStore interface {
 	// moment Follow returns, by any instance, in the order of their
 	// positions, one at a time, until stop is called. A record appended
 	// while Follow is being set up may be delivered or not: the Hub reads
-	// what it may have missed with Read.
+	// what it may have missed with Read. After that, no record is skipped
+	// silently: when records of the room were dropped before deliver was
+	// called with them, the next record delivered has Missed set. A store
+	// whose followers never fall behind what it keeps (NewMemoryHistory)
+	// never sets it.
 	Follow(room string, deliver func(Record)) (stop func(), err error)
 	// Close releases the store. Rooms being followed are no longer.
 	Close() error

@@ -16,7 +16,9 @@ import (
 //
 // Follow's deliver runs on the appending goroutine, after Append has
 // stored the record and before it returns, one record at a time per room;
-// it must not call the store.
+// it must not call the store. A follower therefore never falls behind: no
+// record is dropped before every follower of its room has had it, and
+// Record.Missed is never set.
 func NewMemoryHistory(opts *HistoryOptions) HistoryStore {
 	var b [8]byte
 	rand.Read(b[:])

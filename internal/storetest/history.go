@@ -140,6 +140,17 @@ func increasing(t *testing.T, what string, recs []sockets.Record) {
 	}
 }
 
+// noneMissed fails if a record says records before it were dropped: a
+// follower given every record was not behind.
+func noneMissed(t *testing.T, what string, recs []sockets.Record) {
+	t.Helper()
+	for i, r := range recs {
+		if r.Missed {
+			t.Fatalf("%s: record %d, %s, says records before it were missed, and none were", what, i, formatRecord(r))
+		}
+	}
+}
+
 func cannotRecover(t *testing.T, s sockets.HistoryStore, room string, since sockets.Position) {
 	t.Helper()
 	recs, err := s.Read(testContext(t), room, since, 0)
@@ -410,6 +421,8 @@ func (h historySuite) follow(t *testing.T) {
 	waitRecords(t, "follower on b", rb, len(want))
 	expectRecords(t, "follower on a", ra.got(), want, from, to)
 	expectRecords(t, "follower on b", rb.got(), want, from, to)
+	noneMissed(t, "follower on a", ra.got())
+	noneMissed(t, "follower on b", rb.got())
 	read := readOK(t, b, "f", before.pos, 0)
 	sameRecords(t, "follower and Read", ra.got(), read)
 	if n := other.len(); n != 0 {
@@ -459,6 +472,8 @@ func (h historySuite) followConcurrentOrder(t *testing.T) {
 	}
 	sameRecords(t, "followers on a and b", fa, fb)
 	increasing(t, "follower on a", fa)
+	noneMissed(t, "follower on a", fa)
+	noneMissed(t, "follower on b", fb)
 	seen := map[string]bool{}
 	next := map[string]int{} // a writer's records arrive in the order it appended them
 	for _, r := range fa {

@@ -31,6 +31,17 @@ func TestReferenceHistory(t *testing.T) {
 	})
 }
 
+// TestReferenceHistoryFollowerLag: the reference's followers queue what
+// they have not delivered, so they are never told of a gap.
+func TestReferenceHistoryFollowerLag(t *testing.T) {
+	TestHistoryFollowerLag(t, func(t *testing.T, opts sockets.HistoryOptions) (a, b sockets.HistoryStore) {
+		be := &refHistory{opts: opts, epoch: fmt.Sprint(time.Now().UnixNano()), rooms: map[string]*refRoom{}}
+		a, b = &refHistoryHandle{be: be}, &refHistoryHandle{be: be}
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return a, b
+	})
+}
+
 // TestReferenceHistoryOneHandle: a single-process store given twice.
 func TestReferenceHistoryOneHandle(t *testing.T) {
 	TestHistory(t, func(t *testing.T, opts sockets.HistoryOptions) (a, b sockets.HistoryStore) {
