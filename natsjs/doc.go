@@ -44,9 +44,11 @@
 // the room name, a NUL byte and the id, so that JetStream de-duplicates an
 // id within its room (the stream's de-duplication spans its subjects) and
 // the header has one length whatever the id. An empty id has neither, and
-// is never de-duplicated. The record's time is the stream's timestamp of
-// the message. A message on a room's subject without a valid type header,
-// or with text that is not UTF-8 (not made by Append), is skipped.
+// is never de-duplicated. HeaderPrev ("Sockets-Prev") names the room's
+// previous message (see History: gaps). The record's time is the stream's
+// timestamp of the message. A message on a room's subject without a valid
+// type header, or with text that is not UTF-8 (not made by Append), is
+// skipped.
 //
 // # History: positions and epochs
 //
@@ -101,11 +103,55 @@
 // consumer recreates itself after a reconnect or a server restart, from
 // the last message delivered, so that what was stored meanwhile is
 // delivered, once and in order, as long as the stream still keeps it. What
-// the stream dropped meanwhile (more than Size messages in the room, or
-// older than MaxAge, while the follower was cut off) is not delivered, and
-// the Follow of sockets.HistoryStore has no way to say so: a caller that
-// must not miss records reads from its last position with Read after a
-// reconnect.
+// the stream dropped before the follower read it (more than Size messages
+// in the room while the follower was behind or cut off, or older than
+// MaxAge) is not delivered: the next record delivered says so (Missed).
+//
+// # History: gaps
+//
+// Each message names the room's message before it: Append publishes with
+// Nats-Expected-Last-Subject-Sequence set to the room's last sequence as
+// it believes it to be, and HeaderPrev to the same number. The server
+// stores the message only if that is the subject's last sequence at that
+// moment (0: the subject keeps no message), and otherwise refuses it
+// (error 10071, which says the subject's last sequence, or 10164 on a
+// replicated stream with a message of the subject in flight, which does
+// not: Append then reads it with a get of the subject's last message), and
+// Append publishes again after it. So HeaderPrev of a stored message is
+// exactly the room's previous message, whichever instances appended them.
+//
+// Each History remembers, per room, the last sequence its acks, the
+// server's refusals and its followers showed, and sends that: appending
+// alone to a room costs one round trip, as before; two instances appending
+// to one room at once cost a refused publish and a second round trip each
+// time one of them was not the last to know. Appends to one room from one
+// History go one at a time (a token per room, waited for within the
+// context), so that they never race each other. A message retried with the
+// same id (Nats-Msg-Id) is refused for its stale HeaderPrev, or found a
+// duplicate, and then published again after the newest, and found a
+// duplicate: de-duplication is unchanged.
+//
+// A follower keeps the sequence of the last message of the room it had
+// (or the stream's last when Follow began). A message whose HeaderPrev is
+// newer than that came after a message of the room the follower never had:
+// the stream dropped it before the follower read it. The next record
+// delivered has Missed set; the messages between are not delivered. A
+// HeaderPrev at most that sequence means that nothing came between: the
+// room's messages leave the stream oldest first, so a message dropped
+// after the one the follower had last would have taken that one with it,
+// and the room's last message when this one was stored, at or before it,
+// was still there. Records the ordered consumer had already fetched are
+// delivered, even if the stream has dropped them since: only the chain
+// says whether something is missing.
+//
+// What it cannot tell: a message whose HeaderPrev is 0 was stored when the
+// room kept no message at all. With MaxAge, every message of the room may
+// have expired, some unread by a follower more than MaxAge behind, before
+// the next one came: that gap is not reported (without MaxAge, a room is
+// never emptied but by hand). Messages stored before HeaderPrev existed,
+// or not by Append, have none: no gap is reported on them, and one that
+// follows them chains to them. A message deleted from the middle of a
+// room by hand breaks the premise, as for Read.
 //
 // # Presence: the bucket
 //
@@ -164,6 +210,9 @@
 //   - Claims are not renewed while the connection is down; those not
 //     renewed for a Lease are Lost. A shorter outage costs nothing: the
 //     claims are renewed as soon as the connection is back.
+//   - A follower cut off longer than the room keeps its messages (more
+//     than Size appended meanwhile, or older than MaxAge) resumes with the
+//     next message kept, which has Missed set (see History: gaps).
 //   - A server restarted with its files keeps the history (positions,
 //     epoch, the de-duplication window) and the claims whose lease has not
 //     passed; those that passed are expired when it starts. Followers

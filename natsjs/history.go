@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,12 @@ const (
 	// HeaderID carries the Append's id, in unpadded base64url (so that
 	// any id travels in a header); absent for an empty id.
 	HeaderID = "Sockets-Id"
+	// HeaderPrev carries the stream sequence of the room's previous
+	// message, in decimal (0: the room kept none), as the server checked
+	// it when it stored this one (Nats-Expected-Last-Subject-Sequence).
+	// Follow reads it to tell a gap; messages stored before it existed
+	// have none.
+	HeaderPrev = "Sockets-Prev"
 )
 
 // MaxIDLen bounds the id given to Append, in bytes.
@@ -86,6 +93,61 @@ type History struct {
 	mu        sync.Mutex
 	closed    bool
 	followers map[*follower]struct{}
+	rooms     map[string]*roomState // rooms appended to or followed: see use
+}
+
+// roomState is what a History knows of a room it appends to or follows.
+type roomState struct {
+	// turn is a token: one Append of the room at a time from this
+	// History, so that its own appends never race for the room's next
+	// place (the server refuses all but one of those that do).
+	turn chan struct{}
+	// last is the newest sequence of the room this History has seen (from
+	// its acks, the server's refusals and its followers): the guess an
+	// Append sends as the room's last message. A wrong guess costs a
+	// retry, never a wrong record.
+	last atomic.Uint64
+	// users counts the Appends and followers holding it, under
+	// History.mu.
+	users int
+}
+
+// maxIdleRooms bounds the rooms a History keeps a roomState for while no
+// Append or follower holds them.
+const maxIdleRooms = 4096
+
+// use returns room's state, held until done is called with it.
+func (h *History) use(room string) *roomState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rs := h.rooms[room]
+	if rs == nil {
+		rs = &roomState{turn: make(chan struct{}, 1)}
+		h.rooms[room] = rs
+	}
+	rs.users++
+	return rs
+}
+
+// done releases what use returned; the state is forgotten when nobody
+// holds it and too many rooms are kept.
+func (h *History) done(room string, rs *roomState) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rs.users--
+	if rs.users == 0 && len(h.rooms) > maxIdleRooms {
+		delete(h.rooms, room)
+	}
+}
+
+// saw raises the room's last sequence known to seq.
+func (rs *roomState) saw(seq uint64) {
+	for {
+		old := rs.last.Load()
+		if seq <= old || rs.last.CompareAndSwap(old, seq) {
+			return
+		}
+	}
 }
 
 var _ sockets.HistoryStore = (*History)(nil)
@@ -144,6 +206,7 @@ func NewHistory(ctx context.Context, nc *nats.Conn, opts *HistoryOptions) (*Hist
 	h := &History{
 		nc: nc, js: js, name: o.Stream, prefix: o.SubjectPrefix, opts: o.HistoryOptions,
 		dup: o.Duplicates, timeout: o.Timeout, followers: map[*follower]struct{}{},
+		rooms: map[string]*roomState{},
 	}
 	want := h.streamConfig(o.Replicas)
 	stream, err := js.Stream(ctx, h.name)
@@ -258,7 +321,10 @@ func (h *History) errClosed(what, room string) error {
 }
 
 // Append stores a message in room: one JetStream publish, answered once
-// the stream has stored it. An id seen within the de-duplication window
+// the stream has stored it, that names the room's last message
+// (HeaderPrev): the server refuses it if another came meanwhile, and
+// Append tries again after the newest. Appends to one room from one
+// History go one at a time. An id seen within the de-duplication window
 // (in this room) returns the first one's position; an empty id is never
 // de-duplicated. While the connection is down it fails at once with
 // ErrNotConnected; an error after the publish was sent (a timeout) leaves
@@ -280,7 +346,8 @@ func (h *History) Append(ctx context.Context, room string, messageType int, data
 	if !h.nc.IsConnected() {
 		return sockets.Position{}, fmt.Errorf("natsjs: append to room %q: %w", room, ErrNotConnected)
 	}
-	msg := &nats.Msg{Subject: h.subject(room), Data: data, Header: nats.Header{}}
+	subject := h.subject(room)
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header.Set(HeaderType, strconv.Itoa(messageType))
 	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(h.name)}
 	if id != "" {
@@ -289,11 +356,92 @@ func (h *History) Append(ctx context.Context, room string, messageType int, data
 	}
 	ctx, cancel := bound(ctx, h.timeout)
 	defer cancel()
-	ack, err := h.js.PublishMsg(ctx, msg, opts...)
-	if err != nil {
-		return sockets.Position{}, fmt.Errorf("natsjs: append to room %q: %w", room, err)
+	rs := h.use(room)
+	defer h.done(room, rs)
+	select {
+	case rs.turn <- struct{}{}:
+		defer func() { <-rs.turn }()
+	case <-ctx.Done():
+		return sockets.Position{}, fmt.Errorf("natsjs: append to room %q: waiting for the room's previous append: %w", room, ctx.Err())
 	}
-	return sockets.Position{Epoch: h.Epoch(), Offset: ack.Sequence}, nil
+	prev := rs.last.Load()
+	for {
+		msg.Header.Set(HeaderPrev, strconv.FormatUint(prev, 10))
+		expect := jetstream.WithExpectLastSequencePerSubject(prev)
+		ack, err := h.js.PublishMsg(ctx, msg, append(opts[:len(opts):len(opts)], expect)...)
+		if err == nil {
+			if !ack.Duplicate {
+				rs.saw(ack.Sequence)
+			}
+			return sockets.Position{Epoch: h.Epoch(), Offset: ack.Sequence}, nil
+		}
+		last, ok, lerr := h.lastAfterRefusal(ctx, subject, err)
+		switch {
+		case lerr != nil:
+			return sockets.Position{}, fmt.Errorf("natsjs: append to room %q: %w", room, lerr)
+		case !ok:
+			return sockets.Position{}, fmt.Errorf("natsjs: append to room %q: %w", room, err)
+		}
+		// Another message of the room came first (from another instance,
+		// or the room's records expired): after it, then.
+		if last == prev {
+			// Refused, yet the room ends where it was said to: a message of
+			// the room is in flight on a replicated stream. Let it land.
+			select {
+			case <-time.After(refusedPause):
+			case <-ctx.Done():
+				return sockets.Position{}, fmt.Errorf("natsjs: append to room %q: %w", room, err)
+			}
+		}
+		rs.last.Store(last)
+		prev = last
+	}
+}
+
+// refusedPause is how long Append waits before publishing again when the
+// server refused a publish for a message of the room still in flight.
+const refusedPause = time.Millisecond
+
+// lastAfterRefusal reports whether err is the server's refusal of a
+// publish whose expected last sequence of the subject was not the
+// subject's, and then the subject's last sequence (0: it keeps nothing):
+// from the refusal itself, or asked of the stream when the refusal does
+// not say (a replicated stream with a message of the subject in flight).
+func (h *History) lastAfterRefusal(ctx context.Context, subject string, err error) (last uint64, refused bool, _ error) {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return 0, false, nil
+	}
+	switch apiErr.ErrorCode {
+	case jetstream.JSErrCodeStreamWrongLastSequence:
+		if n, ok := strings.CutPrefix(apiErr.Description, "wrong last sequence: "); ok {
+			if last, err := strconv.ParseUint(n, 10, 64); err == nil {
+				return last, true, nil
+			}
+		}
+	case jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+	default:
+		return 0, false, nil
+	}
+	m, err := h.stream.GetLastMsgForSubject(ctx, subject)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return 0, true, nil
+	case err != nil:
+		return 0, true, fmt.Errorf("the room's last message, after a refused publish: %w", err)
+	}
+	return m.Sequence, true, nil
+}
+
+// prevOf reads HeaderPrev: ok is false when there is none (a message
+// stored before HeaderPrev existed, or not by Append).
+func prevOf(hdr nats.Header) (prev uint64, ok bool) {
+	v := hdr.Get(HeaderPrev)
+	if v == "" {
+		return 0, false
+	}
+	prev, err := strconv.ParseUint(v, 10, 64)
+	return prev, err == nil
 }
 
 // record makes the Record of a stored message, or reports false for a
@@ -474,6 +622,12 @@ func (h *History) firstKept(ctx context.Context, subject string) (uint64, error)
 type follower struct {
 	gate *gate
 	it   jetstream.MessagesContext
+	room *roomState // held while following: the follower tells it what it sees
+	// seen is the newest sequence of the room's subject the follower has
+	// had (or the stream's last when Follow began): every message of the
+	// room up to it was delivered, skipped as not a record, or older than
+	// the Follow. Only the follower's goroutine uses it.
+	seen uint64
 }
 
 // Follow calls deliver with each record appended to room after Follow
@@ -481,7 +635,10 @@ type follower struct {
 // for a delivery in progress, unless called from deliver itself). It uses
 // an ordered consumer that starts after the stream's last message: it
 // survives reconnects and server restarts, delivering what was stored
-// meanwhile, in order and once, as long as it is still kept.
+// meanwhile, in order and once, as long as it is still kept. The first
+// record delivered after records the stream dropped unread (the follower
+// fell more than Size behind, or was cut off longer than MaxAge) has
+// Missed set: see the package documentation for how it is told.
 func (h *History) Follow(room string, deliver func(sockets.Record)) (stop func(), err error) {
 	if h.isClosed() {
 		return nil, h.errClosed("follow", room)
@@ -512,7 +669,7 @@ func (h *History) Follow(room string, deliver func(sockets.Record)) (stop func()
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: follow room %q: %w", room, err)
 	}
-	f := &follower{gate: newGate(), it: it}
+	f := &follower{gate: newGate(), it: it, seen: info.State.LastSeq}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -521,18 +678,22 @@ func (h *History) Follow(room string, deliver func(sockets.Record)) (stop func()
 	}
 	h.followers[f] = struct{}{}
 	h.mu.Unlock()
+	f.room = h.use(room)
 	go h.follow(f, room, deliver)
+	var once sync.Once
 	return func() {
 		h.mu.Lock()
 		delete(h.followers, f)
 		h.mu.Unlock()
 		f.gate.stop(it.Stop)
+		once.Do(func() { h.done(room, f.room) })
 	}, nil
 }
 
 // follow is a follower's goroutine.
 func (h *History) follow(f *follower, room string, deliver func(sockets.Record)) {
 	defer close(f.gate.done)
+	missed := false // records of the room dropped before this follower had them
 	for {
 		msg, err := f.it.Next()
 		if err != nil {
@@ -548,12 +709,25 @@ func (h *History) follow(f *follower, room string, deliver func(sockets.Record))
 		}
 		md, err := msg.Metadata()
 		if err != nil {
-			continue
+			continue // and so not seen: the next message tells the gap
 		}
-		rec, ok := h.record(room, md.Sequence.Stream, msg.Headers(), msg.Data(), md.Timestamp)
+		seq := md.Sequence.Stream
+		if seq <= f.seen {
+			continue // the ordered consumer does not deliver twice; in case
+		}
+		// The server stored this message only if the room's last message
+		// was then prev: a prev newer than the last one seen here is a
+		// message of the room this follower never had.
+		if prev, ok := prevOf(msg.Headers()); ok && prev > f.seen {
+			missed = true
+		}
+		f.seen = seq
+		f.room.saw(seq)
+		rec, ok := h.record(room, seq, msg.Headers(), msg.Data(), md.Timestamp)
 		if !ok {
-			continue
+			continue // the gap, if any, goes with the next record
 		}
+		rec.Missed, missed = missed, false
 		if !f.gate.call(func() { deliver(rec) }) {
 			return
 		}

@@ -70,6 +70,8 @@ func TestHistoryWireLayout(t *testing.T) {
 		t.Errorf("%s: %q", natsjs.HeaderID, m.Header.Get(natsjs.HeaderID))
 	case m.Header.Get(jetstream.MsgIDHeader) != base64.RawURLEncoding.EncodeToString(sum[:]):
 		t.Errorf("%s: %q", jetstream.MsgIDHeader, m.Header.Get(jetstream.MsgIDHeader))
+	case m.Header.Get(natsjs.HeaderPrev) != "0":
+		t.Errorf("%s of a room's first message: %q, want 0", natsjs.HeaderPrev, m.Header.Get(natsjs.HeaderPrev))
 	}
 	recs, err := h.Read(ctxT(t), room, sockets.Position{}, 0)
 	if err != nil || len(recs) != 1 || recs[0].ID != id || !recs[0].Time.Equal(m.Time) {
@@ -86,6 +88,13 @@ func TestHistoryWireLayout(t *testing.T) {
 	p2, err2 := h.Append(ctxT(t), room, sockets.TextMessage, []byte("x"), "")
 	if err1 != nil || err2 != nil || p1 == p2 {
 		t.Fatalf("two appends without id: %v %v, %v %v", p1, err1, p2, err2)
+	}
+	// Each message names the room's one before it, another room's between.
+	if m2, err := stream.GetMsg(ctxT(t), p2.Offset); err != nil || m2.Header.Get(natsjs.HeaderPrev) != strconv.FormatUint(p1.Offset, 10) {
+		t.Errorf("%s after %v: %v, %v", natsjs.HeaderPrev, p1, m2, err)
+	}
+	if m1, err := stream.GetMsg(ctxT(t), p1.Offset); err != nil || m1.Header.Get(natsjs.HeaderPrev) != strconv.FormatUint(pos.Offset, 10) {
+		t.Errorf("%s after %v, with another room's message between: %v, %v", natsjs.HeaderPrev, pos, m1, err)
 	}
 	if _, err := h.Append(ctxT(t), room, sockets.TextMessage, nil, strings.Repeat("i", natsjs.MaxIDLen+1)); err == nil {
 		t.Fatal("an id over MaxIDLen: no error")

@@ -1,0 +1,283 @@
+package natsjs_test
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/internal/storetest"
+	"github.com/macaron-contrib/sockets/internal/testkit"
+	"github.com/macaron-contrib/sockets/natsjs"
+)
+
+// historyPair is the storetest factory of two instances, each with its
+// own connection, on a new stream of srv.
+func historyPair(url string) storetest.HistoryStores {
+	return func(t *testing.T, opts sockets.HistoryOptions) (a, b sockets.HistoryStore) {
+		name := uniqueName("LAG")
+		o := &natsjs.HistoryOptions{HistoryOptions: opts, Stream: name, SubjectPrefix: "test." + name}
+		return newHistory(t, dial(t, url), o), newHistory(t, dial(t, url), o)
+	}
+}
+
+// TestHistoryFollowerLagStore runs the suite of a follower that falls
+// behind on JetStream: told exactly where records were skipped, never
+// where none were, with two instances appending to the room at once.
+func TestHistoryFollowerLagStore(t *testing.T) {
+	srv := startJS(t)
+	storetest.TestHistoryFollowerLag(t, historyPair(srv.ClientURL()))
+}
+
+// A follower held back while 1200 records are appended to a room that
+// keeps 3 gets what its consumer had fetched, then the newest: the stream
+// dropped the others before it read them, and the follower says so
+// (Missed), once per gap, exactly where records were skipped. A client
+// resuming from the last record it got before the gap is told that it
+// cannot (the records after it are gone), never given a silent gap.
+func TestFollowReportsGap(t *testing.T) {
+	srv := startJS(t)
+	got := storetest.FollowBehind(t, historyPair(srv.ClientURL()), 3, 1200)
+	gap := -1
+	for i, r := range got.Held {
+		if r.Missed {
+			gap = i
+			break
+		}
+	}
+	if gap < 0 || len(got.Held) >= len(got.Appended) {
+		t.Fatalf("the follower held back got %d of %d records and was told of no gap", len(got.Held), len(got.Appended))
+	}
+	if gap > 0 {
+		before := got.Held[gap-1].Pos
+		for _, s := range []sockets.HistoryStore{got.A, got.B} {
+			if recs, err := s.Read(ctxT(t), "lag", before, 0); !errors.Is(err, sockets.ErrCannotRecover) {
+				t.Fatalf("Read since the last record before the gap, %v: %d records, %v; want ErrCannotRecover", before, len(recs), err)
+			}
+		}
+	}
+}
+
+// A follower whose consumer has fetched records the stream then drops
+// (they are in its buffer, the room keeps 3) delivers them all, and tells
+// of no gap: the stream no longer keeping the last record delivered is no
+// sign of one. Each append waits until the server has sent the record to
+// the follower's consumer.
+func TestFollowNoGapForFetchedRecords(t *testing.T) {
+	srv := startJS(t)
+	name := uniqueName("FETCH")
+	o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 3}, Stream: name, SubjectPrefix: "test." + name}
+	a := newHistory(t, dial(t, srv.ClientURL()), o)
+	b := newHistory(t, dial(t, srv.ClientURL()), o)
+	js := jsOf(t, srv.ClientURL())
+	stream, err := js.Stream(ctxT(t), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	release := make(chan struct{})
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(release) }) }
+	var mu sync.Mutex
+	var got []sockets.Record
+	stop, err := a.Follow("r", func(r sockets.Record) {
+		<-release
+		mu.Lock()
+		got = append(got, r)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	t.Cleanup(letGo)
+
+	const total = 100 // within the consumer's buffer (256)
+	var appended []sockets.Position
+	for i := range total {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		p, err := s.Append(ctxT(t), "r", sockets.TextMessage, []byte(strconv.Itoa(i)), strconv.Itoa(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		appended = append(appended, p)
+		testkit.Eventually(t, fmt.Sprintf("record %d sent to the follower's consumer", i), func() bool {
+			return sentToConsumers(t, stream) >= p.Offset
+		})
+	}
+	if kept, err := a.Read(ctxT(t), "r", sockets.Position{}, 0); err != nil || len(kept) != 3 {
+		t.Fatalf("the room keeps %d records (%v), want 3", len(kept), err)
+	}
+	letGo()
+	testkit.Eventually(t, "every record delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == total
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for i, r := range got {
+		if r.Pos != appended[i] || r.Missed {
+			t.Fatalf("record %d at %v, Missed %v; want %v, not Missed", i, r.Pos, r.Missed, appended[i])
+		}
+	}
+}
+
+// sentToConsumers is the newest stream sequence the stream's consumers
+// have been sent.
+func sentToConsumers(t *testing.T, stream jetstream.Stream) uint64 {
+	t.Helper()
+	var newest uint64
+	list := stream.ListConsumers(ctxT(t))
+	for info := range list.Info() {
+		newest = max(newest, info.Delivered.Stream)
+	}
+	if err := list.Err(); err != nil {
+		t.Fatalf("listing consumers: %v", err)
+	}
+	return newest
+}
+
+// Records stored before HeaderPrev existed (no such header) are read and
+// followed as before, and are no sign of a gap; a record appended after
+// one of them chains to it.
+func TestFollowRecordsWithoutPrev(t *testing.T) {
+	srv := startJS(t)
+	name := uniqueName("OLD")
+	prefix := "test." + name
+	o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 100}, Stream: name, SubjectPrefix: prefix}
+	h := newHistory(t, dial(t, srv.ClientURL()), o)
+	js := jsOf(t, srv.ClientURL())
+	subject := prefix + "." + base64.RawURLEncoding.EncodeToString([]byte("r"))
+	var mu sync.Mutex
+	var got []sockets.Record
+	stop, err := h.Follow("r", func(r sockets.Record) {
+		mu.Lock()
+		got = append(got, r)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	// As the previous version of Append wrote them: type and id headers,
+	// Nats-Msg-Id, no HeaderPrev, no expected sequence.
+	old := func(n int) {
+		t.Helper()
+		m := &nats.Msg{Subject: subject, Data: []byte(fmt.Sprint("old ", n)), Header: nats.Header{}}
+		m.Header.Set(natsjs.HeaderType, "1")
+		if _, err := js.PublishMsg(ctxT(t), m, jetstream.WithExpectStream(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old(1)
+	old(2)
+	if _, err := h.Append(ctxT(t), "r", sockets.TextMessage, []byte("new 1"), "n1"); err != nil {
+		t.Fatal(err)
+	}
+	old(3)
+	if _, err := h.Append(ctxT(t), "r", sockets.TextMessage, []byte("new 2"), "n2"); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "5 records followed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 5
+	})
+	read, err := h.Read(ctxT(t), "r", sockets.Position{}, 0)
+	if err != nil || len(read) != 5 {
+		t.Fatalf("Read: %v, %d records, want 5", err, len(read))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, want := range []string{"old 1", "old 2", "new 1", "old 3", "new 2"} {
+		if string(got[i].Data) != want || got[i].Missed || got[i].Pos != read[i].Pos {
+			t.Fatalf("record %d: %q at %v, Missed %v; want %q at %v, not Missed", i, got[i].Data, got[i].Pos, got[i].Missed, want, read[i].Pos)
+		}
+	}
+}
+
+// The chain of appends does not change de-duplication: an id appended by
+// several goroutines of two instances at once is stored once, and every
+// call gets its position; followers get each record once, and no gap.
+func TestAppendChainKeepsDeduplication(t *testing.T) {
+	srv := startJS(t)
+	pair := historyPair(srv.ClientURL())
+	a, b := pair(t, sockets.HistoryOptions{Size: 1000})
+	var mu sync.Mutex
+	var got []sockets.Record
+	stop, err := b.Follow("d", func(r sockets.Record) {
+		mu.Lock()
+		got = append(got, r)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	const ids, callers = 100, 6 // callers per instance
+	positions := make([][]sockets.Position, ids)
+	for i := range positions {
+		positions[i] = make([]sockets.Position, 2*callers)
+	}
+	ctx := ctxT(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*callers)
+	for c := range 2 * callers {
+		s := a
+		if c%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			for i := range ids {
+				id := strconv.Itoa(i)
+				p, err := s.Append(ctx, "d", sockets.TextMessage, []byte(id), id)
+				if err != nil {
+					errs <- err
+					return
+				}
+				positions[i][c] = p
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i, ps := range positions {
+		for _, p := range ps {
+			if p != ps[0] {
+				t.Fatalf("id %d got positions %v: stored more than once", i, ps)
+			}
+		}
+	}
+	read, err := a.Read(ctx, "d", sockets.Position{}, 0)
+	if err != nil || len(read) != ids {
+		t.Fatalf("Read: %v, %d records, want %d", err, len(read), ids)
+	}
+	testkit.Eventually(t, "every record followed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == ids
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for i, r := range got {
+		if r.Pos != read[i].Pos || r.Missed {
+			t.Fatalf("followed record %d at %v, Missed %v; want %v, not Missed", i, r.Pos, r.Missed, read[i].Pos)
+		}
+	}
+	if _, err := a.Read(ctx, "d", read[0].Pos, 0); errors.Is(err, sockets.ErrCannotRecover) {
+		t.Fatalf("Read from the first record: %v", err)
+	}
+}
