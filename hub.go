@@ -96,6 +96,7 @@ type Hub struct {
 	ids      atomic.Uint64
 
 	in, out, dropped, slow, brokerErrors, refused, storeErrors atomic.Uint64
+	gaps, gapCloses                                            atomic.Uint64
 }
 
 // SlowClientPolicy says what a Hub does with a member whose queue is full.
@@ -577,6 +578,13 @@ type Stats struct {
 	BrokerErrors    uint64 `json:"broker_errors"`    // broker calls that failed
 	Refused         uint64 `json:"refused"`          // messages refused: no room name, not text or binary, text not UTF-8
 	StoreErrors     uint64 `json:"store_errors"`     // history store calls that failed
+	// HistoryGaps counts the gaps the history store reported
+	// (Record.Missed): records of a room it dropped before this hub had
+	// them, so never sent to its members here.
+	HistoryGaps uint64 `json:"history_gaps"`
+	// GapDisconnects counts the members closed after such a gap, with
+	// 1013 (try again later), to come back since their last position.
+	GapDisconnects uint64 `json:"gap_disconnects"`
 }
 
 // Stats returns the hub's counters now.
@@ -591,6 +599,8 @@ func (h *Hub) Stats() Stats {
 	s.BrokerErrors = h.brokerErrors.Load()
 	s.Refused = h.refused.Load()
 	s.StoreErrors = h.storeErrors.Load()
+	s.HistoryGaps = h.gaps.Load()
+	s.GapDisconnects = h.gapCloses.Load()
 	return s
 }
 

@@ -92,7 +92,12 @@ func (h *Hub) publishToHistory(env Envelope, except uint64) error {
 }
 
 // deliverRecord hands a record from the store to the room's members here.
+// After a gap (rec.Missed) it closes them instead: see closeAfterGap.
 func (h *Hub) deliverRecord(rec Record) {
+	if rec.Missed {
+		h.closeAfterGap(rec)
+		return
+	}
 	mt, frame := h.historyFrame(rec)
 	pm, err := websocket.NewPreparedMessage(mt, frame)
 	if err != nil {
@@ -119,6 +124,40 @@ func (h *Hub) deliverRecord(rec Record) {
 	}
 	h.mu.RUnlock()
 	h.closeSlow(slow)
+}
+
+// gapCloseReason is the reason of the close frame (1013, try again later)
+// members get when the store dropped records before this hub had them.
+const gapCloseReason = "missed messages: reconnect since your last position"
+
+// closeAfterGap handles rec, the first record after records of its room
+// that the store dropped before this hub got them (Record.Missed): the
+// room's members here were not sent those, so none of them is sent rec
+// either. Each is closed with 1013 (try again later), the frames queued
+// before still sent, so that its client comes back since the last
+// position it got, and is sent exactly what it missed, or told that it
+// cannot be (ErrCannotRecover). Members joining with JoinSince get the
+// same: what they wait for may straddle the gap.
+func (h *Hub) closeAfterGap(rec Record) {
+	h.gaps.Add(1)
+	h.in.Add(1)
+	h.catchMu.Lock()
+	delete(h.excepts, rec.ID)
+	h.catchMu.Unlock()
+	h.mu.RLock()
+	members := make([]*Conn, 0, len(h.rooms[rec.Room]))
+	for c := range h.rooms[rec.Room] {
+		members = append(members, c)
+	}
+	h.mu.RUnlock()
+	// Deliveries of a room come one at a time: none reaches these
+	// members before they are closed.
+	for _, c := range members {
+		if !isClosed(c.stop) {
+			h.gapCloses.Add(1)
+		}
+		c.Close(websocket.CloseTryAgainLater, gapCloseReason)
+	}
 }
 
 // held reports whether rec waits for (or was already sent to) c, a member

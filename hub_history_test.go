@@ -438,3 +438,120 @@ func TestHistoryExceptsAreNotKept(t *testing.T) {
 		t.Errorf("%d entries kept for messages to a room without members here", n)
 	}
 }
+
+// followedHistory is a scripted store whose follower the test drives: the
+// hub's deliver, once the hub follows the room, and a hook run while Read
+// is under way.
+type followedHistory struct {
+	HistoryStore
+	mu         sync.Mutex
+	deliver    func(Record)
+	duringRead func()
+}
+
+func (s *followedHistory) Follow(room string, deliver func(Record)) (func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deliver = deliver
+	return func() {}, nil
+}
+
+func (s *followedHistory) Read(ctx context.Context, room string, since Position, limit int) ([]Record, error) {
+	s.mu.Lock()
+	f := s.duringRead
+	s.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return nil, nil
+}
+
+// deliverNow waits for the hub to follow the room, then hands it rec.
+func (s *followedHistory) deliverNow(t *testing.T, rec Record) {
+	t.Helper()
+	var deliver func(Record)
+	testkit.Eventually(t, "the hub following the room", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		deliver = s.deliver
+		return deliver != nil
+	})
+	deliver(rec)
+}
+
+// readCloseOnly reads the server's close frame, failing on any message
+// before it.
+func readCloseOnly(t *testing.T, ws *websocket.Conn) (int, string) {
+	t.Helper()
+	ws.SetReadDeadline(time.Now().Add(waitTimeout))
+	_, data, err := ws.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) {
+		t.Fatalf("read: got %q, %v; want a close frame", data, err)
+	}
+	return ce.Code, ce.Text
+}
+
+// When the store reports records it dropped before the hub had them
+// (Record.Missed), the room's members here are closed with 1013 and are
+// not sent the record after the gap: a client resuming since its last
+// position gets exactly what it missed, or cannot-recover. Members still
+// catching up (JoinSince) are closed too; rooms elsewhere, and members
+// joining after the gap, are not concerned; Stats counts gaps and closes.
+func TestHistoryGapClosesMembers(t *testing.T) {
+	rec := func(n uint64, missed bool) Record {
+		return Record{Room: "r", Pos: Position{Epoch: "e", Offset: n}, Type: TextMessage,
+			Data: fmt.Appendf(nil, `{"n":%d}`, n), Missed: missed}
+	}
+	s := &followedHistory{}
+	h := newHistoryHub(t, s)
+	hs := newHistoryServer(t, h, quiet())
+	live := hs.dial(t, "r", Position{})
+	elsewhere := hs.dial(t, "other", Position{})
+	testkit.Eventually(t, "members joined", func() bool { return h.Count("r") == 1 && h.Count("other") == 1 })
+
+	s.deliverNow(t, rec(1, false))
+	if f, _ := readHistoryFrame(t, live); f.N != 1 {
+		t.Fatalf("before the gap: got %+v, want n=1", f)
+	}
+	s.deliverNow(t, rec(3, true)) // record 2 was dropped unread
+	if code, reason := readCloseOnly(t, live); code != websocket.CloseTryAgainLater || reason != gapCloseReason {
+		t.Fatalf("after a gap: close %d %q, want 1013 %q", code, reason, gapCloseReason)
+	}
+	if s := h.Stats(); s.HistoryGaps != 1 || s.GapDisconnects != 1 {
+		t.Fatalf("stats after a gap: %+v, want 1 gap, 1 member closed", s)
+	}
+	testkit.Eventually(t, "the closed member gone", func() bool { return h.Count("r") == 0 })
+
+	// A member joining after the gap gets what follows.
+	after := hs.dial(t, "r", Position{})
+	testkit.Eventually(t, "a new member", func() bool { return h.Count("r") == 1 })
+	s.deliverNow(t, rec(4, false))
+	if f, _ := readHistoryFrame(t, after); f.N != 4 {
+		t.Fatalf("after the gap: got %+v, want n=4", f)
+	}
+
+	// A gap while a member is joining since a position: it may fall
+	// between what it reads and what it gets live. Closed as well, with
+	// the live member.
+	s.mu.Lock()
+	s.duringRead = func() { s.deliverNow(t, rec(6, true)) }
+	s.mu.Unlock()
+	catching := hs.dial(t, "r", Position{Epoch: "e", Offset: 4})
+	for _, ws := range []*websocket.Conn{catching, after} {
+		if code, _ := readCloseOnly(t, ws); code != websocket.CloseTryAgainLater {
+			t.Fatalf("a gap during a JoinSince: close %d, want 1013", code)
+		}
+	}
+	if s := h.Stats(); s.HistoryGaps != 2 || s.GapDisconnects != 3 {
+		t.Fatalf("stats after two gaps: %+v, want 2 gaps, 3 members closed", s)
+	}
+	// The other room's member is still there: its next frame is its
+	// room's next record.
+	other := rec(7, false)
+	other.Room = "other"
+	s.deliverNow(t, other)
+	if f, _ := readHistoryFrame(t, elsewhere); f.N != 7 {
+		t.Fatalf("a member of another room: got %+v, want n=7", f)
+	}
+}

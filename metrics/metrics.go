@@ -42,6 +42,8 @@
 //	sockets_hub_messages_refused_total{hub}              messages refused (no room, not text or binary, text not UTF-8)
 //	sockets_hub_broker_errors_total{hub}                 broker calls that failed
 //	sockets_hub_store_errors_total{hub}                  history store calls that failed
+//	sockets_hub_history_gaps_total{hub}                  gaps the history store reported: records dropped before the hub had them
+//	sockets_hub_gap_disconnects_total{hub}               members closed (1013) after such a gap, to resume from their position
 //
 //	sockets_broker_messages_published_total{broker}      messages handed to the NATS client
 //	sockets_broker_publish_errors_total{broker}          messages the other instances will never get
@@ -242,6 +244,10 @@ func (c *Collector) describe(ns string) {
 		func(s *sockets.Stats) float64 { return float64(s.BrokerErrors) })
 	h("store_errors_total", "History store calls that failed.", counter,
 		func(s *sockets.Stats) float64 { return float64(s.StoreErrors) })
+	h("history_gaps_total", "Gaps the history store reported: records of a room it dropped before the hub had them.", counter,
+		func(s *sockets.Stats) float64 { return float64(s.HistoryGaps) })
+	h("gap_disconnects_total", "Members closed with 1013 after a history gap, to resume from their last position.", counter,
+		func(s *sockets.Stats) float64 { return float64(s.GapDisconnects) })
 
 	b := func(name, help string, typ prometheus.ValueType, value func(*natsbroker.Stats) float64) {
 		c.brokerDescs = append(c.brokerDescs, brokerMetric{desc("broker", name, help, "broker"), typ, value})

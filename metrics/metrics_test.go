@@ -246,6 +246,7 @@ func TestHubMetrics(t *testing.T) {
 		key("deliveries_total", "drop"): 0, key("messages_dropped_total", "drop"): 0,
 		key("slow_disconnects_total", "slow"): 0, key("messages_refused_total", "drop"): 0,
 		key("broker_errors_total", "drop"): 0, key("store_errors_total", "drop"): 0,
+		key("history_gaps_total", "drop"): 0, key("gap_disconnects_total", "drop"): 0,
 	})
 
 	// A member that reads.
@@ -289,6 +290,60 @@ func TestHubMetrics(t *testing.T) {
 	got = publishUntil(slow, "a slow member disconnected", func(v metricstest.Samples) bool { return v.Get(key("slow_disconnects_total", "slow")) > 0 })
 	metricstest.Expect(t, got, map[string]float64{key("slow_disconnects_total", "slow"): 1, key("messages_dropped_total", "slow"): 0})
 	s.WaitFor(key("members", "slow"), 0)
+}
+
+// gapStore is a history store whose follower the test drives: it hands
+// the hub a record that follows records dropped unread.
+type gapStore struct {
+	sockets.HistoryStore
+	followed chan func(sockets.Record)
+}
+
+func (s *gapStore) Follow(room string, deliver func(sockets.Record)) (func(), error) {
+	s.followed <- deliver
+	return func() {}, nil
+}
+
+// A gap the history store reports is counted, and so is each member
+// closed for it.
+func TestHubGapMetrics(t *testing.T) {
+	store := &gapStore{followed: make(chan func(sockets.Record), 1)}
+	hub, err := sockets.NewHub(&sockets.HubOptions{History: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	g := &sockets.Group{}
+	opts := &sockets.Options{Logger: quietLog, SkipLogging: true, Group: g}
+	m := macaron.New()
+	m.Get("/ws", sockets.Messages(opts), func(c *sockets.Conn, done <-chan bool) {
+		hub.Join("r", c)
+		<-done
+	})
+	srv := server(t, m)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
+		defer cancel()
+		g.Shutdown(ctx)
+	})
+	s := metricstest.New(t, metrics.Sources{Hubs: map[string]*sockets.Hub{"h": hub}})
+	key := func(name string) string { return "sockets_hub_" + name + `{hub="h"}` }
+	metricstest.Expect(t, s.Scrape(), map[string]float64{key("history_gaps_total"): 0, key("gap_disconnects_total"): 0})
+
+	ws := dial(t, wsURL(srv, "/ws"), nil)
+	var deliver func(sockets.Record)
+	select {
+	case deliver = <-store.followed:
+	case <-time.After(testkit.Wait):
+		t.Fatal("the hub did not follow the room")
+	}
+	s.WaitFor(key("members"), 1)
+	deliver(sockets.Record{Room: "r", Pos: sockets.Position{Epoch: "e", Offset: 9}, Type: sockets.TextMessage, Data: []byte("x"), Missed: true})
+	metricstest.Expect(t, s.Scrape(), map[string]float64{key("history_gaps_total"): 1, key("gap_disconnects_total"): 1, key("deliveries_total"): 0})
+	ws.SetReadDeadline(time.Now().Add(testkit.Wait))
+	if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseTryAgainLater) {
+		t.Fatalf("the member after a gap: %v, want a 1013 close", err)
+	}
 }
 
 // New refuses what it cannot name: a bad namespace, an empty name, a nil

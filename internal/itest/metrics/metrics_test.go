@@ -131,6 +131,7 @@ func TestLintAndNamespace(t *testing.T) {
 		"sockets_hub_members", "sockets_hub_rooms", "sockets_hub_messages_total", "sockets_hub_deliveries_total",
 		"sockets_hub_messages_dropped_total", "sockets_hub_slow_disconnects_total", "sockets_hub_messages_refused_total",
 		"sockets_hub_broker_errors_total", "sockets_hub_store_errors_total",
+		"sockets_hub_history_gaps_total", "sockets_hub_gap_disconnects_total",
 		"sockets_broker_messages_published_total", "sockets_broker_publish_errors_total",
 		"sockets_broker_publish_duration_seconds", "sockets_broker_messages_received_total",
 		"sockets_broker_own_messages_skipped_total", "sockets_broker_messages_malformed_total",

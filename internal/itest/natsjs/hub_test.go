@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,8 +30,15 @@ type instance struct {
 
 func newInstance(t *testing.T, url string, history *natsjs.HistoryOptions) *instance {
 	t.Helper()
+	return newInstanceWith(t, url, history, nil)
+}
+
+// newInstanceWith is newInstance, its hub making frames with frame (nil:
+// the default).
+func newInstanceWith(t *testing.T, url string, history *natsjs.HistoryOptions, frame func(sockets.Record) (int, []byte)) *instance {
+	t.Helper()
 	store := newHistory(t, dial(t, url), history)
-	hub, err := sockets.NewHub(&sockets.HubOptions{History: store})
+	hub, err := sockets.NewHub(&sockets.HubOptions{History: store, HistoryFrame: frame})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,4 +185,90 @@ func TestHubsOnJetStream(t *testing.T) {
 			t.Fatalf("history %d at %v, want %v", i, pos, order[i])
 		}
 	}
+}
+
+// A hub whose follower falls further behind than the room keeps (its
+// frame builder held while another instance appends 1200 messages to a
+// room of 3) closes its member with 1013 after the last message it had in
+// order: the member got no message past the gap, and resuming since the
+// last one it got is refused as it should be (those after it are gone),
+// never a silent gap.
+func TestHubClosesMembersOnGap(t *testing.T) {
+	srv := startJS(t)
+	url := srv.ClientURL()
+	opts := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 3}, Stream: uniqueName("GAP"), SubjectPrefix: uniqueName("gap")}
+	release := make(chan struct{})
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(release) }) }
+	a := newInstanceWith(t, url, opts, func(rec sockets.Record) (int, []byte) {
+		<-release
+		return sockets.DefaultHistoryFrame(rec)
+	})
+	t.Cleanup(letGo) // first: the hub's Close waits for its follower
+	member := a.join(t, "r", sockets.Position{})
+	testkit.Eventually(t, "the member joined", func() bool { return a.hub.Count("r") == 1 })
+
+	other := newHistory(t, dial(t, url), opts)
+	var appended []sockets.Position
+	for i := range 1200 {
+		p, err := other.Append(ctxT(t), "r", sockets.TextMessage, fmt.Appendf(nil, `{"n":%d}`, i), fmt.Sprint(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		appended = append(appended, p)
+	}
+	letGo()
+
+	// What the member gets is a run of what was appended, without a hole,
+	// then the close.
+	var got []sockets.Position
+	member.SetReadDeadline(time.Now().Add(testkit.Wait))
+	for {
+		_, data, err := member.ReadMessage()
+		if err != nil {
+			if !websocket.IsCloseError(err, websocket.CloseTryAgainLater) {
+				t.Fatalf("after %d messages: %v, want a 1013 close", len(got), err)
+			}
+			break
+		}
+		var f frame
+		if err := json.Unmarshal(data, &f); err != nil {
+			t.Fatalf("frame %q: %v", data, err)
+		}
+		pos, err := sockets.ParsePosition(f.Pos)
+		if err != nil {
+			t.Fatalf("frame %q: %v", data, err)
+		}
+		got = append(got, pos)
+	}
+	if len(got) >= len(appended) {
+		t.Fatalf("the member got all %d messages: nothing was dropped, the test did not hold the follower back", len(got))
+	}
+	if len(got) > 0 {
+		first := slices.Index(appended, got[0])
+		if first < 0 || !slices.Equal(got, appended[first:first+len(got)]) {
+			t.Fatalf("the member got %d messages that are not a run of those appended", len(got))
+		}
+		// Resuming since the last: refused, the messages after it gone.
+		// (A gap the follower tells while the client joins closes it
+		// again, with 1013: it tries again, as a client does.)
+		since := got[len(got)-1]
+		testkit.EventuallyNoError(t, "resuming since the last message got", func() error {
+			back := a.join(t, "r", since)
+			defer back.Close()
+			back.SetReadDeadline(time.Now().Add(testkit.Wait))
+			_, data, err := back.ReadMessage()
+			switch {
+			case websocket.IsCloseError(err, websocket.CloseTryAgainLater):
+				return err
+			case err != nil || !strings.Contains(string(data), "cannot recover"):
+				t.Fatalf("resuming since %v: %q, %v; want cannot recover", since, data, err)
+			}
+			return nil
+		})
+	}
+	if s := a.hub.Stats(); s.HistoryGaps == 0 || s.GapDisconnects == 0 {
+		t.Fatalf("stats: %+v, want a gap and the member closed", s)
+	}
+	t.Logf("the member got %d of %d messages, then 1013", len(got), len(appended))
 }
