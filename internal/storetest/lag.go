@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -68,7 +69,6 @@ func (h historySuite) behind(t *testing.T, size, total int) Behind {
 	t.Cleanup(letGo) // first (cleanups run last in, first out): stop waits for the delivery held
 	free, _ := followOK(t, b, "lag")
 
-	ctx := testContext(t)
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -83,7 +83,12 @@ func (h historySuite) behind(t *testing.T, size, total int) Behind {
 		wg.Go(func() {
 			for i := w; i < total; i += 2 * writers {
 				id := fmt.Sprint("m", i)
+				// Each append bounded on its own: appends to one room may
+				// wait for each other, and a loaded machine makes the
+				// whole take long.
+				ctx, cancel := context.WithTimeout(t.Context(), testkit.Wait)
 				p, err := s.Append(ctx, "lag", sockets.TextMessage, []byte(id), id)
+				cancel()
 				if err != nil {
 					errs <- fmt.Errorf("Append %s: %w", id, err)
 					return

@@ -1,6 +1,7 @@
 package natsjs_test
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -229,7 +230,6 @@ func TestAppendChainKeepsDeduplication(t *testing.T) {
 	for i := range positions {
 		positions[i] = make([]sockets.Position, 2*callers)
 	}
-	ctx := ctxT(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*callers)
 	for c := range 2 * callers {
@@ -240,7 +240,9 @@ func TestAppendChainKeepsDeduplication(t *testing.T) {
 		wg.Go(func() {
 			for i := range ids {
 				id := strconv.Itoa(i)
+				ctx, cancel := context.WithTimeout(t.Context(), testkit.Wait)
 				p, err := s.Append(ctx, "d", sockets.TextMessage, []byte(id), id)
+				cancel()
 				if err != nil {
 					errs <- err
 					return
@@ -261,6 +263,7 @@ func TestAppendChainKeepsDeduplication(t *testing.T) {
 			}
 		}
 	}
+	ctx := ctxT(t)
 	read, err := a.Read(ctx, "d", sockets.Position{}, 0)
 	if err != nil || len(read) != ids {
 		t.Fatalf("Read: %v, %d records, want %d", err, len(read), ids)
