@@ -30,13 +30,13 @@ var fastReconnect = []nats.Option{
 
 // startJS runs a JetStream server keeping its streams in a directory of
 // the test's.
-func startJS(t *testing.T) *server.Server {
+func startJS(t testing.TB) *server.Server {
 	t.Helper()
 	return natstest.StartJetStream(t, -1, t.TempDir())
 }
 
 // dial is a client connection, closed at the end of the test.
-func dial(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
+func dial(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(url, append(append([]nats.Option(nil), fastReconnect...), opts...)...)
 	if err != nil {
@@ -47,7 +47,7 @@ func dial(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
 }
 
 // ctxT is a context bounded by testkit.Wait.
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), testkit.Wait)
 	t.Cleanup(cancel)
@@ -60,7 +60,7 @@ var names atomic.Int64
 func uniqueName(what string) string { return fmt.Sprintf("%s_%d", what, names.Add(1)) }
 
 // newHistory is NewHistory, closed at the end of the test.
-func newHistory(t *testing.T, nc *nats.Conn, opts *natsjs.HistoryOptions) *natsjs.History {
+func newHistory(t testing.TB, nc *nats.Conn, opts *natsjs.HistoryOptions) *natsjs.History {
 	t.Helper()
 	h, err := natsjs.NewHistory(ctxT(t), nc, opts)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 // (-1: a random one), keeping its streams in storeDir, and shuts it down
 // at the end of the test. Started again with the same port and storeDir
 // after Stop, it is the same server restarted: its streams are still there.
-func StartJetStream(t *testing.T, port int, storeDir string) *server.Server {
+func StartJetStream(t testing.TB, port int, storeDir string) *server.Server {
 	t.Helper()
 	return StartWith(t, &server.Options{
 		Host:      "127.0.0.1",
@@ -26,7 +26,7 @@ func StartJetStream(t *testing.T, port int, storeDir string) *server.Server {
 // StartWith runs a NATS server with opts, waits until it accepts clients
 // (and, with JetStream on, until JetStream is ready) and shuts it down at
 // the end of the test.
-func StartWith(t *testing.T, opts *server.Options) *server.Server {
+func StartWith(t testing.TB, opts *server.Options) *server.Server {
 	t.Helper()
 	s, err := server.NewServer(opts)
 	if err != nil {
