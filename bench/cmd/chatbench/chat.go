@@ -156,6 +156,7 @@ var watchedMetrics = []string{
 	"sockets_hub_slow_disconnects_total",
 	"sockets_hub_messages_dropped_total",
 	"sockets_hub_store_errors_total",
+	"sockets_hub_history_gaps_total",
 	"sockets_upgrades_refused_total",
 	"sockets_hub_deliveries_total",
 }

@@ -428,6 +428,7 @@ wait:
 		{"slow_disconnects", d("sockets_hub_slow_disconnects_total")},
 		{"hub_dropped", d("sockets_hub_messages_dropped_total")},
 		{"store_errors", d("sockets_hub_store_errors_total")},
+		{"history_gaps", d("sockets_hub_history_gaps_total")},
 		{"refused", d("sockets_upgrades_refused_total")},
 	}
 	ok := completed == int64(n) && deliveries == expected && sendErr == nil

@@ -47,7 +47,7 @@ func TestRun(t *testing.T) {
 			t.Errorf("%d instance(s): the hubs queued %v deliveries, want %d", instances, got, msgs*39)
 		}
 		for _, name := range []string{"lost", "dup", "echo", "invalid", "error_frames", "left", "members_gone",
-			"rate_limited", "slow_disconnects", "hub_dropped", "store_errors", "refused"} {
+			"rate_limited", "slow_disconnects", "hub_dropped", "store_errors", "history_gaps", "refused"} {
 			if v, ok := r.Get(name); !ok || v != 0 {
 				t.Errorf("%d instance(s): %s = %v (present %v), want 0", instances, name, v, ok)
 			}
