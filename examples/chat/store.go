@@ -29,9 +29,12 @@ type stores struct {
 }
 
 // storedPerJoiner is how many times more messages the stream keeps per
-// room than a joiner gets: a member whose instance falls behind by more
-// than the stream keeps would miss messages without knowing (natsjs cannot
-// tell yet); the margin makes that a lag of seconds in a busy room.
+// room than a joiner gets: when a member's instance falls behind by more
+// than the stream keeps, natsjs tells it (Record.Missed) and the hub
+// closes the room's members there with 1013, so that their pages come
+// back since their last message and get what they missed, or start over
+// when the stream no longer has it; the margin keeps that rare, a lag of
+// seconds in a busy room.
 const storedPerJoiner = 20
 
 // openStores connects to NATS as cfg says, embedding a server when
