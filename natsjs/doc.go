@@ -153,6 +153,11 @@
 // follows them chains to them. A message deleted from the middle of a
 // room by hand breaks the premise, as for Read.
 //
+// The chain holds one room's appends to one round trip at a time per
+// History. HistoryOptions.NoGapCheck turns it off: Append publishes with
+// neither header nor expectation, as many at once as its callers, and
+// Follow cannot tell a gap in what it appended.
+//
 // # Presence: the bucket
 //
 // One KV bucket, Bucket (default "SOCKETS_PRESENCE"), holds every room's

@@ -75,6 +75,15 @@ type HistoryOptions struct {
 	Replicas int
 	// Timeout bounds each call to the server. Default: DefaultTimeout.
 	Timeout time.Duration
+	// NoGapCheck makes Append publish without naming the room's previous
+	// message (HeaderPrev): appends to one room are no longer one at a
+	// time per History, so a busy room is not held to one round trip per
+	// message, but Follow cannot tell a gap any more: records the stream
+	// drops before a follower has them are skipped without a word
+	// (Record.Missed is never set for messages appended so). Every
+	// instance appending to the stream should use the same. Default:
+	// false, gaps are told.
+	NoGapCheck bool
 }
 
 // History is a sockets.HistoryStore on a JetStream stream: see the package
@@ -88,6 +97,7 @@ type History struct {
 	opts    sockets.HistoryOptions
 	dup     time.Duration
 	timeout time.Duration
+	noChain bool // HistoryOptions.NoGapCheck
 	epoch   atomic.Pointer[string]
 
 	mu        sync.Mutex
@@ -205,7 +215,7 @@ func NewHistory(ctx context.Context, nc *nats.Conn, opts *HistoryOptions) (*Hist
 	}
 	h := &History{
 		nc: nc, js: js, name: o.Stream, prefix: o.SubjectPrefix, opts: o.HistoryOptions,
-		dup: o.Duplicates, timeout: o.Timeout, followers: map[*follower]struct{}{},
+		dup: o.Duplicates, timeout: o.Timeout, noChain: o.NoGapCheck, followers: map[*follower]struct{}{},
 		rooms: map[string]*roomState{},
 	}
 	want := h.streamConfig(o.Replicas)
@@ -356,6 +366,13 @@ func (h *History) Append(ctx context.Context, room string, messageType int, data
 	}
 	ctx, cancel := bound(ctx, h.timeout)
 	defer cancel()
+	if h.noChain {
+		ack, err := h.js.PublishMsg(ctx, msg, opts...)
+		if err != nil {
+			return sockets.Position{}, fmt.Errorf("natsjs: append to room %q: %w", room, err)
+		}
+		return sockets.Position{Epoch: h.Epoch(), Offset: ack.Sequence}, nil
+	}
 	rs := h.use(room)
 	defer h.done(room, rs)
 	select {

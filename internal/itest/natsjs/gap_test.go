@@ -284,3 +284,72 @@ func TestAppendChainKeepsDeduplication(t *testing.T) {
 		t.Fatalf("Read from the first record: %v", err)
 	}
 }
+
+// With NoGapCheck, Append names no previous message (no HeaderPrev, no
+// expected sequence: two instances never refuse each other), and its
+// records keep the id's de-duplication; Follow then never says Missed,
+// even where it skipped records: the documented price of the option.
+func TestNoGapCheckAppendsWithoutTheChain(t *testing.T) {
+	srv := startJS(t)
+	name := uniqueName("NOCHAIN")
+	o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 3}, Stream: name, SubjectPrefix: "test." + name, NoGapCheck: true}
+	h := newHistory(t, dial(t, srv.ClientURL()), o)
+	hold, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var got []sockets.Record
+	stop, err := h.Follow("r", func(r sockets.Record) {
+		mu.Lock()
+		got = append(got, r)
+		first := len(got) == 1
+		mu.Unlock()
+		if first {
+			close(hold)
+			<-release
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	_, err = h.Append(ctxT(t), "r", sockets.TextMessage, []byte("0"), "id0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-hold
+	var last sockets.Position
+	for i := 1; i < 300; i++ {
+		if last, err = h.Append(ctxT(t), "r", sockets.TextMessage, []byte(strconv.Itoa(i)), "id"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if again, err := h.Append(ctxT(t), "r", sockets.TextMessage, []byte("299"), "id299"); err != nil || again != last {
+		t.Fatalf("a repeated id: %v, %v; want the first one's position %v", again, err, last)
+	}
+	close(release)
+	testkit.Eventually(t, "the newest record followed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) > 0 && string(got[len(got)-1].Data) == "299"
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) >= 300 {
+		t.Fatalf("the follower held back got all %d records: nothing was dropped, the test proves nothing", len(got))
+	}
+	for _, r := range got {
+		if r.Missed {
+			t.Fatalf("record %q says Missed with NoGapCheck", r.Data)
+		}
+	}
+	stream, err := jsOf(t, srv.ClientURL()).Stream(ctxT(t), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := stream.GetMsg(ctxT(t), last.Offset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := m.Header.Get(natsjs.HeaderPrev); v != "" {
+		t.Fatalf("a NoGapCheck record carries %s: %q", natsjs.HeaderPrev, v)
+	}
+}
