@@ -106,6 +106,11 @@ func testRestart(t *testing.T, ts *testServer, tb *browser.Tab) {
 			t.Errorf("closed on a restart: %+v", s)
 		}
 	}
+	// The page sees its socket open before the server's handler has
+	// counted it: wait for the count, then check there is no third.
+	for deadline := time.Now().Add(5 * time.Second); ts.count("a") < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if n := ts.count("a"); n != 2 {
 		t.Errorf("%d connections, want 2", n)
 	}
