@@ -3,6 +3,7 @@ package logline
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,33 +27,85 @@ func keyRank(keys []string, key string) int {
 }
 
 // parseJSON handles a line that is a JSON object. ok is false when the line
-// is not one.
+// is not one. A line of at most MaxStructuredLine bytes is parsed into
+// fields too.
 func parseJSON(line string) (info Info, ok bool) {
-	s := strings.TrimSpace(line)
-	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+	if !isJSONObject(line) {
 		return Info{}, false
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(s), &fields); err != nil {
+	structured := len(line) <= MaxStructuredLine
+	var want func(string) bool // the members needed: all, when structured
+	if !structured {
+		want = func(key string) bool { return keyRank(levelKeys, key) >= 0 || keyRank(timeKeys, key) >= 0 }
+	}
+	if !json.Valid([]byte(line)) {
 		return Info{}, false
 	}
+	members := jsonMembers(line, want)
 	// Keys differing only in case are ranked so that the result does not
-	// depend on map order: the exact lower-case name first, then the
-	// smallest key.
-	level, tm := bestKey{rank: len(levelKeys)}, bestKey{rank: len(timeKeys)}
-	for key, raw := range fields {
-		if r := keyRank(levelKeys, key); r >= 0 && level.beatenBy(r, key, levelKeys[r]) {
+	// depend on their order: the exact lower-case name first, then the
+	// smallest key. Of a key written twice, the last value counts, as
+	// for JSON decoders: the members are read from the last, and a key
+	// already read is skipped.
+	level, tm, msg := bestKey{rank: len(levelKeys)}, bestKey{rank: len(timeKeys)}, bestKey{rank: len(msgKeys)}
+	var read keySet // the keys of the candidates read
+	for i := len(members) - 1; i >= 0; i-- {
+		key, raw := members[i].key, members[i].raw
+		lr, tr, mr := keyRank(levelKeys, key), keyRank(timeKeys, key), -1
+		if structured {
+			mr = keyRank(msgKeys, key)
+		}
+		if lr < 0 && tr < 0 && mr < 0 || !read.add(key) {
+			continue
+		}
+		if lr >= 0 && level.beatenBy(lr, key, levelKeys[lr]) {
 			if lvl := jsonLevel(raw); lvl != "" {
-				info.Level, level = lvl, bestKey{r, key}
+				info.Level, level = lvl, bestKey{lr, key}
 			}
 		}
-		if r := keyRank(timeKeys, key); r >= 0 && tm.beatenBy(r, key, timeKeys[r]) {
+		if tr >= 0 && tm.beatenBy(tr, key, timeKeys[tr]) {
 			if t, ok := jsonTime(raw); ok {
-				info.Time, tm = t, bestKey{r, key}
+				info.Time, tm = t, bestKey{tr, key}
 			}
 		}
+		if mr >= 0 && msg.beatenBy(mr, key, msgKeys[mr]) && raw[0] == '"' {
+			info.Msg, msg = jsonString(raw), bestKey{mr, key}
+		}
+	}
+	if structured {
+		info.Fields = jsonFields(members)
+		markColumns(info.Fields, level.key, tm.key, msg.key)
 	}
 	return info, true
+}
+
+// keySet is a set of keys: a few in a slice, more in a map. The zero
+// keySet is empty.
+type keySet struct {
+	few  []string
+	many map[string]bool
+}
+
+// add adds key, and reports whether it was not in the set yet.
+func (ks *keySet) add(key string) bool {
+	if ks.many != nil {
+		if ks.many[key] {
+			return false
+		}
+		ks.many[key] = true
+		return true
+	}
+	if slices.Contains(ks.few, key) {
+		return false
+	}
+	ks.few = append(ks.few, key)
+	if len(ks.few) > 8 {
+		ks.many = make(map[string]bool)
+		for _, k := range ks.few {
+			ks.many[k] = true
+		}
+	}
+	return true
 }
 
 // bestKey is the field chosen so far for a value.
@@ -73,14 +126,13 @@ func (b bestKey) beatenBy(r int, key, canon string) bool {
 	return key < b.key
 }
 
-// jsonLevel reads a level given as a string or a pino/bunyan number.
-func jsonLevel(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return NormalizeLevel(s)
+// jsonLevel reads a level given as a JSON string or a pino/bunyan number.
+func jsonLevel(raw string) string {
+	if raw[0] == '"' {
+		return NormalizeLevel(jsonString(raw))
 	}
-	var n float64
-	if json.Unmarshal(raw, &n) != nil {
+	n, ok := jsonNumber(raw)
+	if !ok {
 		return ""
 	}
 	switch {
@@ -96,17 +148,26 @@ func jsonLevel(raw json.RawMessage) string {
 	return ""
 }
 
-// jsonTime reads a time given as a string or a Unix time number.
-func jsonTime(raw json.RawMessage) (time.Time, bool) {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return parseTime(s)
+// jsonTime reads a time given as a JSON string or a Unix time number.
+func jsonTime(raw string) (time.Time, bool) {
+	if raw[0] == '"' {
+		return parseTime(jsonString(raw))
 	}
-	var n float64
-	if json.Unmarshal(raw, &n) != nil {
+	n, ok := jsonNumber(raw)
+	if !ok {
 		return time.Time{}, false
 	}
 	return unixTime(n)
+}
+
+// jsonNumber reads a valid JSON value that is a number within float64's
+// range.
+func jsonNumber(raw string) (float64, bool) {
+	if c := raw[0]; c != '-' && (c < '0' || c > '9') {
+		return 0, false
+	}
+	n, err := strconv.ParseFloat(raw, 64)
+	return n, err == nil
 }
 
 // unixTime converts a Unix time in seconds, milliseconds, microseconds or
@@ -154,35 +215,72 @@ func parseTime(s string) (time.Time, bool) {
 }
 
 // parseLogfmt looks for level and time keys among logfmt key=value pairs.
+// A line of nothing but pairs (at least two), of at most
+// MaxStructuredLine bytes, is parsed into fields too: its pairs, the
+// first of a key written twice; not one that is shaped like a JSON object
+// (broken JSON).
 func parseLogfmt(line string) Info {
 	var info Info
-	levelRank, timeRank := len(levelKeys), len(timeKeys)
-	eachPair(line, func(key, val string) {
+	levelRank, timeRank, msgRank := len(levelKeys), len(timeKeys), len(msgKeys)
+	var levelKey, timeKey, msgKey string
+	var fields []Field
+	sc := newPairScanner(line)
+	for {
+		key, val, ok := sc.next()
+		if !ok {
+			break
+		}
 		if r := keyRank(levelKeys[:3], key); r >= 0 && r < levelRank {
 			if lvl := NormalizeLevel(val); lvl != "" {
-				info.Level, levelRank = lvl, r
+				info.Level, levelRank, levelKey = lvl, r, key
 			}
 		}
 		if r := keyRank(timeKeys[:2], key); r >= 0 && r < timeRank {
 			if t, ok := parseTime(val); ok {
-				info.Time, timeRank = t, r
+				info.Time, timeRank, timeKey = t, r, key
 			}
 		}
-	})
+		if sc.only && len(line) <= MaxStructuredLine && len(fields) < MaxFields {
+			if r := keyRank(msgKeys, key); r >= 0 && r < msgRank {
+				info.Msg, msgRank, msgKey = val, r, key
+			}
+			fields = append(fields, Field{Key: key, Value: val})
+		}
+	}
+	if !sc.only || len(fields) < 2 || isJSONObject(line) { // broken JSON is not logfmt
+		info.Msg = ""
+		return info
+	}
+	info.Fields = dedupe(fields, false)
+	markColumns(info.Fields, levelKey, timeKey, msgKey)
 	return info
 }
 
-// eachPair calls fn for every key=value pair of a logfmt line. Values may be
-// double-quoted with Go-style escapes; words that are not pairs are skipped.
-func eachPair(line string, fn func(key, val string)) {
-	i := 0
+// pairScanner reads the key=value pairs of a logfmt line. Values may be
+// double-quoted with Go-style escapes; words that are not pairs are
+// skipped.
+type pairScanner struct {
+	line string
+	i    int // where the next pair is looked for
+	// only is true while the line read so far is nothing but pairs
+	// (quotes closed): logfmt.
+	only bool
+}
+
+func newPairScanner(line string) pairScanner { return pairScanner{line: line, only: true} }
+
+// next returns the next pair, or false at the end of the line.
+func (sc *pairScanner) next() (key, val string, ok bool) {
+	line, i := sc.line, sc.i
+	defer func() { sc.i = i }()
 	for i < len(line) {
 		switch c := line[i]; {
 		case c == ' ' || c == '\t':
 			i++
 			continue
 		case c == '"':
-			_, i = quoted(line, i)
+			_, i, _ = quoted(line, i)
+			sc.only = false
 			continue
 		}
 		start := i
@@ -194,12 +292,16 @@ func eachPair(line string, fn func(key, val string)) {
 			if i < len(line) && line[i] == '=' {
 				i++ // a lone "=": skip it
 			}
+			sc.only = false
 			continue
 		}
 		i++ // the "="
-		var val string
 		if i < len(line) && line[i] == '"' {
-			val, i = quoted(line, i)
+			var closed bool
+			val, i, closed = quoted(line, i)
+			if !closed || i < len(line) && line[i] != ' ' && line[i] != '\t' {
+				sc.only = false // key="unterminated, or key="a"b
+			}
 		} else {
 			start := i
 			for i < len(line) && line[i] != ' ' && line[i] != '\t' {
@@ -207,14 +309,15 @@ func eachPair(line string, fn func(key, val string)) {
 			}
 			val = line[start:i]
 		}
-		fn(key, val)
+		return key, val, true
 	}
+	return "", "", false
 }
 
 // quoted reads the double-quoted string starting at line[i] and returns its
-// unquoted value and the index just after it. An unterminated string runs to
-// the end of the line.
-func quoted(line string, i int) (string, int) {
+// unquoted value, the index just after it, and whether it was closed. An
+// unterminated string runs to the end of the line.
+func quoted(line string, i int) (string, int, bool) {
 	j := i + 1
 	for j < len(line) && line[j] != '"' {
 		if line[j] == '\\' {
@@ -223,11 +326,11 @@ func quoted(line string, i int) (string, int) {
 		j++
 	}
 	if j >= len(line) {
-		return line[i+1:], len(line)
+		return line[i+1:], len(line), false
 	}
 	raw := line[i : j+1]
 	if s, err := strconv.Unquote(raw); err == nil {
-		return s, j + 1
+		return s, j + 1, true
 	}
-	return raw[1 : len(raw)-1], j + 1
+	return raw[1 : len(raw)-1], j + 1, true
 }

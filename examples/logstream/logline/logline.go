@@ -1,6 +1,6 @@
-// Package logline extracts the severity level and timestamp of a log line,
-// whether it is JSON, logfmt or plain text, and filters lines by level and
-// search text.
+// Package logline extracts the severity level, the timestamp and, from JSON
+// and logfmt lines, the message and the fields of a log line, and filters
+// lines by level, search text and field values.
 package logline
 
 import (
@@ -24,7 +24,23 @@ type Info struct {
 	// Time is the line's timestamp, or the zero Time when none was found.
 	// A timestamp written without a zone is taken as UTC.
 	Time time.Time
+	// Msg is the message of a structured line: its field msg, message,
+	// @message, log or event (in that order of preference; key names are
+	// case-insensitive), a string; "" when it has none, and for a line
+	// that is not structured.
+	Msg string
+	// Fields are the fields of a structured line, in the order written
+	// (see Field), or nil for a line that is not structured: a line is
+	// structured when it is a JSON object, or logfmt (nothing but at
+	// least two key=value pairs, and not in braces as JSON is), of at
+	// most MaxStructuredLine bytes.
+	// Of a key written twice, a JSON line keeps the last value and a
+	// logfmt line the first. At most MaxFields.
+	Fields []Field
 }
+
+// Structured reports whether the line was parsed into fields.
+func (info *Info) Structured() bool { return info.Fields != nil }
 
 // Parse detects the level and time of one log line. It never fails: what it
 // cannot recognise is left empty.
@@ -35,9 +51,9 @@ type Info struct {
 //     Levels may be strings or pino/bunyan numbers (10 trace … 60 fatal);
 //     times may be RFC 3339 strings or Unix times in seconds (or
 //     milliseconds, microseconds, nanoseconds, told apart by magnitude).
-//     Nothing else in a JSON line is looked at.
+//     Nested objects are not looked at for the level and time.
 //   - Otherwise logfmt pairs level=, lvl= or severity= give the level and
-//     time= or ts= the time.
+//     time= or ts= the time (of each, the first pair that is usable).
 //   - Otherwise the first level word is used: an upper-case whole word such
 //     as ERROR, WARN, WARNING, INFO, DEBUG, TRACE, FATAL, or a level in
 //     brackets in any case, such as [error] or [Warn].
@@ -47,6 +63,13 @@ type Info struct {
 //
 // Level names are normalised: trace→debug; notice→info; warning→warn;
 // err, fatal, panic, critical, crit, alert, emerg→error.
+//
+// A structured line (see Info.Fields) also gets its message and its
+// fields. The members of nested JSON objects are fields of their own,
+// named by their path ({"req":{"method":"GET"}} is req.method=GET), down
+// to MaxFieldDepth. It costs a few scans of the line and memory of about
+// its length: no line is parsed into fields beyond MaxStructuredLine
+// bytes, nor into more than MaxFields.
 func Parse(line string) Info {
 	if info, ok := parseJSON(line); ok {
 		return info
