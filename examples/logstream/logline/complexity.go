@@ -31,6 +31,11 @@ const (
 	// the search stops); a substring search is always whole-line (18-25 ms
 	// on a line of 1 MiB).
 	MaxLineWork = 256 << 10
+	// MaxSearchTerms bounds the terms of a field search. Its field terms
+	// cost little (each field of a line, at most MaxFields, is compared
+	// with the terms of its key: microseconds); its text terms share
+	// MaxLineWork as a regular expression's instructions do.
+	MaxSearchTerms = 16
 )
 
 // errTooComplex is the reason a search is refused for its cost.

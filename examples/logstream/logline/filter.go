@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"unicode/utf8"
 )
 
 // levelRank orders the normalised levels; 0 is "no level".
@@ -15,6 +14,7 @@ var levelRank = map[string]int{LevelDebug: 1, LevelInfo: 2, LevelWarn: 3, LevelE
 type Filter struct {
 	minRank int            // 0: any level, including none
 	search  *regexp.Regexp // nil: any text
+	fields  *fieldSearch   // non-nil: a search of terms, in place of search
 	// prefix, when above 0, is the most bytes of a line that search is
 	// matched against (see MaxLineWork); 0: the whole line.
 	prefix int
@@ -29,8 +29,37 @@ type Filter struct {
 // noise such as continuation lines.
 //
 // search is "" for every line; written as /re/ it is a regular expression
-// (Go syntax, matched case-insensitively anywhere in the line); otherwise it
-// is a case-insensitive substring.
+// (Go syntax, matched case-insensitively anywhere in the line); otherwise,
+// when it has a field term (below), it is a field search; otherwise it is
+// a case-insensitive substring, spaces included.
+//
+// A field search is a list of terms separated by spaces, all of which a
+// line must pass (AND). A field term is key OP value, without spaces but
+// within double quotes (user="ann smith"):
+//
+//   - key is made of letters, digits, "_" and "@", with "." and "-"
+//     between them; it names a field whatever its case. The fields are
+//     those of a structured line (see Info.Fields; req.method names a
+//     nested member); a line that is not structured offers its key=value
+//     pairs, as logfmt writes them, wherever they are in the line (the
+//     first MaxFields of its first MaxLineWork bytes; none for a line
+//     shaped like a JSON object that is not structured: too long, or
+//     broken).
+//   - key=value passes when a field of that key has that value, whole,
+//     compared case-insensitively (user=ann: ann, Ann; not anne), or,
+//     both being numbers, equal as numbers (status=200.0 is 200).
+//     key!=value passes when no field of that key has it: a line without
+//     the field passes.
+//   - key>value, >=, < and <= compare numbers: value must be one (else
+//     the search is refused), and a field of that key whose value is a
+//     number must compare so (a value that is not a number passes none).
+//
+// Any other term is text: a case-insensitive substring, double-quoted to
+// hold spaces or to search for what would be a field term ("a=b"). A
+// field search has at most MaxSearchTerms terms; its text terms are
+// matched against the first MaxLineWork/(their programs' sizes) bytes of
+// a line only, as a regular expression is. An unterminated quote makes the
+// search a substring (it has no field term then).
 //
 // A regular expression is matched against the first
 // MaxLineWork/(its program's size) bytes of a line only, so that no line
@@ -39,8 +68,10 @@ type Filter struct {
 // dozen instructions. A substring is looked for in the whole line.
 //
 // It fails for an unknown level, an invalid regular expression, a search
-// longer than MaxSearchLen bytes, or one too costly to match (see
-// MaxSearchProgram).
+// longer than MaxSearchLen bytes, one too costly to match (see
+// MaxSearchProgram), a field search of more than MaxSearchTerms terms, or
+// an invalid term: a comparison with a value that is not a number, a
+// quoted value or text that is not a valid Go string literal.
 func NewFilter(minLevel, search string) (*Filter, error) {
 	f := &Filter{}
 	if minLevel != "" {
@@ -65,6 +96,14 @@ func NewFilter(minLevel, search string) (*Filter, error) {
 		}
 		f.search, f.prefix = re, max(1, MaxLineWork/size)
 	default:
+		fs, err := parseFieldSearch(search)
+		if err != nil {
+			return nil, err
+		}
+		if fs != nil {
+			f.fields = fs
+			break
+		}
 		re, _, err := compileSearch("(?i)" + regexp.QuoteMeta(search))
 		if err != nil { // only for invalid UTF-8
 			return nil, fmt.Errorf("logline: invalid search text %q: %w", search, err)
@@ -83,15 +122,14 @@ func (f *Filter) Match(line string, info Info) bool {
 	if f.minRank > 0 && levelRank[info.Level] < f.minRank {
 		return false
 	}
+	if f.fields != nil {
+		return f.fields.match(line, &info)
+	}
 	if f.search == nil {
 		return true
 	}
-	if f.prefix > 0 && len(line) > f.prefix {
-		n := f.prefix
-		for n > 0 && !utf8.RuneStart(line[n]) {
-			n-- // not within a character
-		}
-		line = line[:n]
+	if f.prefix > 0 {
+		line = cut(line, f.prefix)
 	}
 	return f.search.MatchString(line)
 }
