@@ -184,17 +184,19 @@ func (ts *testServer) refused(t *testing.T, q url.Values, status int, want strin
 
 // frame is any frame from the server.
 type frame struct {
-	File    string       `json:"file"`
-	Gen     string       `json:"gen"`
-	Offset  int64        `json:"offset"`
-	Line    string       `json:"line"`
-	Level   string       `json:"level"`
-	Time    string       `json:"time"`
-	At      int64        `json:"at"`
-	Rotated bool         `json:"rotated"`
-	Error   string       `json:"error"`
-	Filter  *filterState `json:"filter"`
-	Skipped uint64       `json:"skipped"`
+	File    string            `json:"file"`
+	Gen     string            `json:"gen"`
+	Offset  int64             `json:"offset"`
+	Line    string            `json:"line"`
+	Level   string            `json:"level"`
+	Time    string            `json:"time"`
+	At      int64             `json:"at"`
+	Rotated bool              `json:"rotated"`
+	Error   string            `json:"error"`
+	Filter  *filterState      `json:"filter"`
+	Skipped uint64            `json:"skipped"`
+	Msg     string            `json:"msg"`
+	Fields  map[string]string `json:"fields"`
 	raw     string
 }
 

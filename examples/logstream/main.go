@@ -46,7 +46,17 @@
 // has one (so a stack trace stays with its message; at most 1000 lines in
 // a row, and within one generation); otherwise the time the server read
 // it. The first line after the file was rotated or truncated (offsets
-// start again at 0, in a new generation) also has "rotated":true.
+// start again at 0, in a new generation) also has "rotated":true. A
+// structured line (a JSON object, or logfmt: nothing but key=value pairs;
+// at most 64 KiB) also has "fields", the object of its fields other than
+// those of its time, level and message, each value as text, in the line's
+// order (nested JSON objects flattened: "req.method"), and "msg", its
+// message (the field msg, message, @message, log or event), when it has
+// one:
+//
+//	{…,"line":"{\"level\":\"error\",\"msg\":\"GET /pay\",\"status\":502}","level":"error","msg":"GET /pay","fields":{"status":"502"}}
+//
+// A plain line has neither (see logline.Parse).
 //
 //   - file must be spelled exactly as on the command line (as /api/files
 //     lists it); anything else, whatever file it would name, is refused with
@@ -57,7 +67,15 @@
 //   - level is the minimum severity (warn shows warn and error; lines
 //     without a detected level only show under no level or debug); search
 //     is a case-insensitive substring, or a regular expression written
-//     /like this/. An invalid one is a 400 with a plain-text reason; so is
+//     /like this/, or a field search: terms separated by spaces, all of
+//     which a line must pass, field terms such as status>=500, user=ann,
+//     status!=200 (>, >=, <, <= on numbers; = and != on whole values,
+//     case-insensitively; != also passes a line without the field) and
+//     text terms (substrings; "quoted" for spaces). The fields are those
+//     of a structured line, or the key=value pairs of any other line. A
+//     search is a field search when it has a field term (see
+//     logline.NewFilter). An invalid one is a 400 with a plain-text reason
+//     (a comparison with what is not a number too); so is
 //     a search over 512 bytes, or a regular expression whose compiled
 //     program exceeds 1000 instructions (large counted repetitions such as
 //     (x?){999}): every line is matched against it (logline.MaxSearchLen,

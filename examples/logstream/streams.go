@@ -40,6 +40,12 @@ type Frame struct {
 	// Rotated marks the first line after the file was rotated, truncated
 	// or re-created: offsets started again from 0.
 	Rotated bool `json:"rotated,omitempty"`
+	// Msg is the message of a structured line (a JSON object or logfmt,
+	// see logline.Info), when it has one.
+	Msg string `json:"msg,omitempty"`
+	// Fields, present exactly when the line is structured, are its other
+	// fields (see frameFields).
+	Fields *frameFields `json:"fields,omitempty"`
 }
 
 // controlFrame is a frame that is not a line.
@@ -90,9 +96,9 @@ type entry struct {
 	frame  string
 }
 
-// size is what an entry counts for in its ring's byte budget: its line
-// and its frame, the two strings that grow with the line.
-func (e *entry) size() int { return len(e.text) + len(e.frame) }
+// size is what an entry counts for in its ring's byte budget: its line,
+// its frame and its fields, what grows with the line.
+func (e *entry) size() int { return len(e.text) + len(e.frame) + e.info.Size() }
 
 // ring keeps the last entries of a stream: at most len(buf) of them, and
 // at most maxBytes of their sizes. It drops the oldest first, so what it
@@ -337,6 +343,9 @@ func (s *stream) add(l tail.Line) {
 	f := Frame{File: s.name, Gen: s.genName(s.gen), Offset: l.Offset, Line: l.Text, Level: info.Level, At: at, Rotated: l.Rotated}
 	if !info.Time.IsZero() {
 		f.Time = info.Time.Format(time.RFC3339Nano)
+	}
+	if info.Structured() {
+		f.Msg, f.Fields = info.Msg, (*frameFields)(&info.Fields)
 	}
 	e := &entry{gen: s.gen, offset: l.Offset, prev: s.last, text: l.Text, info: info, at: at, frame: encodeFrame(f)}
 	s.last = l.Offset
