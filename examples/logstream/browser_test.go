@@ -41,8 +41,12 @@ func TestBrowserLogView(t *testing.T) {
 	tb.WaitFor(connected)
 	tb.WaitFor(`!document.getElementById("file-pick").hidden`) // two files
 	tb.WaitFor(lineCount + " === 40")
-	if got := browser.Eval[string](tb.Tab, `document.querySelector("#lines .line .text").textContent`); got != history[0] {
-		t.Errorf("first line reads %q, want %q", got, history[0])
+	// A JSON line: its message, then its other fields.
+	if got := browser.Eval[string](tb.Tab, `document.querySelector("#lines .line .text").textContent`); got != "history 00" {
+		t.Errorf("first line reads %q, want its message %q", got, "history 00")
+	}
+	if got, want := browser.Eval[string](tb.Tab, `document.querySelector("#lines .line .fields").textContent`), "path=/api/orders/1000duration_ms=0"; got != want {
+		t.Errorf("first line's fields read %q, want %q", got, want)
 	}
 
 	// Live lines, markup among them.
@@ -65,7 +69,7 @@ func TestBrowserLogView(t *testing.T) {
 	tb.Run(`(s => { s.value = "error"; s.dispatchEvent(new Event("change")); })(document.getElementById("level"))`)
 	tb.WaitFor(lineCount + " === 11 && " + onlyLevels("error")) // 10 in the history, the markup line
 	appendLines(t, a, "INFO not shown", `{"level":"error","msg":"database timeout"}`, "DEBUG nor this")
-	tb.waitForLine(`{"level":"error","msg":"database timeout"}`)
+	tb.waitForLine("database timeout")
 	if !browser.Eval[bool](tb.Tab, onlyLevels("error")) {
 		t.Error("a line below error level is shown under the error filter")
 	}

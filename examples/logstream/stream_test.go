@@ -723,7 +723,7 @@ func TestPageAndHeaders(t *testing.T) {
 	}
 	// The library's client first, the page's own script last: the others
 	// define what it uses.
-	scripts := []string{"/sockets.js", "/static/merge.js", "/static/source.js", "/static/filepick.js", "/static/logstream.js"}
+	scripts := []string{"/sockets.js", "/static/merge.js", "/static/source.js", "/static/filepick.js", "/static/structured.js", "/static/logstream.js"}
 	var tags []string
 	for _, src := range scripts {
 		tags = append(tags, `<script src="`+src+`" defer></script>`)

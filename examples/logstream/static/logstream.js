@@ -4,7 +4,9 @@
 // (LogMerge, merge.js) with a column naming the file when there are
 // several (LogFilePick, filepick.js, chooses them). Log lines and file
 // names are put in the page with textContent only: never as HTML (the
-// search's matches are <mark> elements around text nodes).
+// search's matches are <mark> elements around text nodes). A structured
+// line (a frame with fields) is shown by structured.js: its message, its
+// fields as chips, all of them on demand.
 // The view (files, level, search, paused) is kept in the page's URL, so a
 // link opens the same view and back/forward go through the views: picking
 // files or a level, or starting a search, is a new history entry; going on
@@ -97,30 +99,46 @@
   const maxMarks = 200; // marks per line
   let highlightFor = null; // the search the highlighter is for
   let highlighter = null; // a global RegExp, or null: no highlight
+  let hitKeys = []; // the keys a field search names, in lower case
+
+  function escapeRegExp(text) {
+    return text.replace(/[.*+?^${}()|[\]\\\/]/g, "\\$&");
+  }
 
   // highlighterOf is the RegExp of a search as the server reads it: a
   // case-insensitive substring, or /re/ as a case-insensitive regular
-  // expression; null when the browser rejects the expression (Go's syntax
-  // is not JavaScript's): the lines are shown without highlight.
+  // expression, or a field search's text terms; null when the browser
+  // rejects the expression (Go's syntax is not JavaScript's): the lines
+  // are shown without highlight.
   function highlighterOf(search) {
     if (search === "") return null;
+    const terms = LogFields.terms(search);
     try {
+      if (terms) {
+        return terms.texts.length === 0 ? null : new RegExp(terms.texts.map(escapeRegExp).join("|"), "gi");
+      }
       if (search.length >= 2 && search.startsWith("/") && search.endsWith("/")) {
         return new RegExp(search.slice(1, -1), "gi");
       }
-      return new RegExp(search.replace(/[.*+?^${}()|[\]\\\/]/g, "\\$&"), "gi");
+      return new RegExp(escapeRegExp(search), "gi");
     } catch (e) {
       return null;
     }
   }
 
+  // highlightCurrent makes the highlighter that of the search applied.
+  function highlightCurrent() {
+    if (highlightFor === applied.search) return;
+    highlightFor = applied.search;
+    highlighter = highlighterOf(highlightFor);
+    const terms = LogFields.terms(highlightFor);
+    hitKeys = terms ? terms.keys : [];
+  }
+
   // textNodes returns text as text nodes, with the search's matches in
   // <mark> elements: DOM nodes, never HTML.
   function textNodes(text) {
-    if (highlightFor !== applied.search) {
-      highlightFor = applied.search;
-      highlighter = highlighterOf(highlightFor);
-    }
+    highlightCurrent();
     const re = highlighter;
     if (!re) return [text];
     const nodes = [];
@@ -149,6 +167,12 @@
     li.dataset.offset = String(m.offset);
     li.dataset.file = name;
     li.title = name + " · " + (m.time ? m.time + " · " : "") + "offset " + m.offset;
+    if (LogFields.isStructured(m)) {
+      highlightCurrent();
+      li.append(span("time", formatTime(m.time)), fileCell(name), span("level", m.level || ""));
+      LogFields.render(li, m, textNodes, (key) => hitKeys.includes(key.toLowerCase()));
+      return li;
+    }
     const text = document.createElement("span");
     text.className = "text";
     text.append(...textNodes(m.line));
