@@ -12,11 +12,11 @@
 // the download (merged by the server) and the notices apply to every file
 // of the view; a file that fails says so in the legend while the others
 // stream on. The page keeps its view in its URL
-// (/?file=&file=&level=&search=&paused=1, file= once per file): a link
-// opens the same view, and the back and forward buttons go through the
-// views (picking files or a level, or starting a search, makes a history
-// entry; going on typing and pausing replace it). A paused link shows the lines sent first, then
-// holds the live ones. The search's matches are highlighted in the lines
+// (/?file=&file=&level=&search=&since_time=&paused=1, file= once per
+// file): a link opens the same view, and the back and forward buttons go
+// through the views (picking files, a level or a since time, or starting
+// a search, makes a history entry; going on typing and pausing replace
+// it). A paused link shows the lines sent first, then holds the live ones. The search's matches are highlighted in the lines
 // (<mark> elements around text nodes, never HTML; a /regexp/ is read by
 // the browser's RegExp, case-insensitively: one it rejects, as Go's syntax
 // is not JavaScript's, highlights nothing). Without -file, it writes a made-up

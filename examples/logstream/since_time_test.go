@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"testing"
@@ -97,5 +98,82 @@ func TestBrowserSinceTime(t *testing.T) {
 	if n := browser.Eval[int](tb.Tab, lineCount); n != 4 {
 		t.Errorf("%d lines after the live one, want 4", n)
 	}
+	chromium.Close()
+}
+
+// TestBrowserSinceTimeInURL: the Since time is in the page's URL: a link
+// (and a reload) opens the lines of that time on, with the control set;
+// picking another time is a new history entry, and back and forward go
+// through the times, and back to none.
+func TestBrowserSinceTimeInURL(t *testing.T) {
+	path := logFile(t, "app.log")
+	appendLines(t, path,
+		"2025-06-07T08:00:00Z INFO a",
+		`{"time":"2025-06-07T08:01:00Z","level":"info","msg":"b"}`,
+		"2025-06-07T08:02:00Z WARN c",
+		"2025-06-07T08:03:00Z ERROR d")
+	ts := newTestServer(t, path)
+	ts.waitRing(t, path, 4)
+
+	chromium := browser.New(t, 1000, 600)
+	tb := &tab{chromium.NewTab("")}
+	tb.Do(chromedp.Navigate(ts.URL + "/?since_time=2025-06-07T08%3A01%3A00Z&level=info"))
+	tb.WaitFor(connected)
+	tb.WaitFor(lineCount + " === 3")
+	const texts = "b\n2025-06-07T08:02:00Z WARN c\n2025-06-07T08:03:00Z ERROR d"
+	if got := browser.Eval[string](tb.Tab, lineTexts); got != texts {
+		t.Errorf("since 08:01 the page shows\n%s\nwant\n%s", got, texts)
+	}
+	// The control shows that time, in the browser's local time.
+	sinceControl := `new Date(document.getElementById("since-time").value).toISOString()`
+	if got := browser.Eval[string](tb.Tab, sinceControl); got != "2025-06-07T08:01:00.000Z" {
+		t.Errorf("the Since control reads %s", got)
+	}
+
+	// A reload: the same view.
+	tb.Do(chromedp.Reload())
+	tb.WaitFor(connected)
+	tb.WaitFor(lineCount + " === 3")
+	if got := browser.Eval[string](tb.Tab, lineTexts); got != texts {
+		t.Errorf("after a reload the page shows\n%s", got)
+	}
+
+	// Another time picked: in the URL, a new entry.
+	pick := func(iso string) {
+		tb.T.Helper()
+		tb.Run(fmt.Sprintf(`(s => { const d = new Date(%s); s.value = new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19); s.dispatchEvent(new Event("change")); })(document.getElementById("since-time"))`, browser.JSString(iso)))
+	}
+	pick("2025-06-07T08:03:00Z")
+	tb.WaitFor(lineCount + " === 1")
+	tb.WaitFor(`new URLSearchParams(location.search).get("since_time") === "2025-06-07T08:03:00.000Z"`)
+	tb.waitForLine("2025-06-07T08:03:00Z ERROR d")
+	// Cleared: the last lines, and no time in the URL.
+	tb.Run(`(s => { s.value = ""; s.dispatchEvent(new Event("change")); })(document.getElementById("since-time"))`)
+	tb.WaitFor(lineCount + " === 4")
+	tb.WaitFor(`!new URLSearchParams(location.search).has("since_time")`)
+
+	tb.Run(`history.back()`)
+	tb.WaitFor(lineCount + " === 1")
+	tb.WaitFor(sinceControl + ` === "2025-06-07T08:03:00.000Z"`)
+	tb.Run(`history.back()`)
+	tb.WaitFor(lineCount + " === 3")
+	tb.WaitFor(sinceControl + ` === "2025-06-07T08:01:00.000Z"`)
+	if got := browser.Eval[string](tb.Tab, lineTexts); got != texts {
+		t.Errorf("back to 08:01 the page shows\n%s", got)
+	}
+	tb.Run(`history.forward()`)
+	tb.WaitFor(lineCount + " === 1")
+	tb.Run(`history.forward()`)
+	tb.WaitFor(lineCount + " === 4")
+	tb.WaitFor(`document.getElementById("since-time").value === ""`)
+	// Live lines follow the view.
+	appendLines(t, path, "2025-06-07T08:04:00Z INFO live")
+	tb.waitForLine("2025-06-07T08:04:00Z INFO live")
+
+	// A time the page cannot read: no time, rather than a refused stream.
+	other := &tab{chromium.NewTab("unreadable")}
+	other.Do(chromedp.Navigate(ts.URL + "/?since_time=yesterday"))
+	other.WaitFor(connected)
+	other.WaitFor(lineCount + " === 5")
 	chromium.Close()
 }

@@ -7,10 +7,11 @@
 // search's matches are <mark> elements around text nodes). A structured
 // line (a frame with fields) is shown by structured.js: its message, its
 // fields as chips, all of them on demand.
-// The view (files, level, search, paused) is kept in the page's URL, so a
-// link opens the same view and back/forward go through the views: picking
-// files or a level, or starting a search, is a new history entry; going on
-// typing that search, and pausing, replace the current one. A filter, the
+// The view (files, level, search, since time, paused) is kept in the
+// page's URL, so a link opens the same view and back/forward go through
+// the views: picking files, a level or a time, or starting a search, is a
+// new history entry; going on typing that search, and pausing, replace
+// the current one. A filter, the
 // pause and the download apply to every file of the view.
 (() => {
   const fileName = document.getElementById("file-name");
@@ -362,10 +363,26 @@
   // --- the view in the URL --------------------------------------------------
 
   // viewOf reads a view from a URL's query:
-  // ?file=&file=&level=&search=&paused=1, file= once per file shown.
+  // ?file=&file=&level=&search=&since_time=&paused=1, file= once per file
+  // shown.
   function viewOf(search) {
     const p = new URLSearchParams(search);
-    return { files: p.getAll("file"), level: p.get("level") || "", search: p.get("search") || "", paused: p.get("paused") === "1" };
+    return {
+      files: p.getAll("file"),
+      level: p.get("level") || "",
+      search: p.get("search") || "",
+      since: sinceOf(p.get("since_time") || ""),
+      paused: p.get("paused") === "1",
+    };
+  }
+
+  // sinceOf is a since_time as the stream takes it, RFC 3339: as it is, or
+  // another time the browser reads, in UTC; "" for none or an unreadable
+  // one.
+  function sinceOf(t) {
+    if (/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(t)) return t;
+    const d = t ? new Date(t) : null;
+    return d && !isNaN(d) ? d.toISOString() : "";
   }
 
   function urlOf(v) {
@@ -373,6 +390,7 @@
     if (files.length > 1) for (const f of v.files) p.append("file", f);
     if (v.level) p.set("level", v.level);
     if (v.search) p.set("search", v.search);
+    if (v.since) p.set("since_time", v.since);
     if (v.paused) p.set("paused", "1");
     const q = p.toString();
     return location.pathname + (q ? "?" + q : "");
@@ -382,7 +400,7 @@
   // entry), "typing" (a new entry, unless the current one is already the
   // search being typed) or "replace".
   function record(how) {
-    const url = urlOf({ files: chosen, level: levelSelect.value, search: searchInput.value, paused: paused || pauseWhenQuiet });
+    const url = urlOf({ files: chosen, level: levelSelect.value, search: searchInput.value, since: sinceTime, paused: paused || pauseWhenQuiet });
     if (url === location.pathname + location.search) return;
     const by = history.state && history.state.by;
     if (how === "replace" || (how === "typing" && by === "typing")) {
@@ -392,12 +410,22 @@
     }
   }
 
-  // setControls shows a view's filter in the controls; a level the page
-  // does not offer counts as none.
+  // setControls shows a view's filter and time in the controls; a level
+  // the page does not offer counts as none.
   function setControls(v) {
     levelSelect.value = v.level;
     if (levelSelect.value !== v.level) levelSelect.value = "";
     searchInput.value = v.search;
+    sinceTime = v.since;
+    sinceInput.value = localInput(v.since);
+  }
+
+  // localInput is an RFC 3339 time as the Since control shows it: the
+  // browser's local time, to the second; "" for none.
+  function localInput(t) {
+    const d = t ? new Date(t) : null;
+    if (!d || isNaN(d)) return "";
+    return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
   }
 
   // namesOf is the files a view shows: those of the URL, or the first.
@@ -406,16 +434,19 @@
   }
 
   // The back and forward buttons: the view of that entry, on the same
-  // sockets for the files it still shows.
+  // sockets for the files it still shows (started over when its since
+  // time is another).
   window.addEventListener("popstate", () => {
     if (files.length === 0) return;
     const v = viewOf(location.search);
     clearTimeout(searchTimer);
+    const since = sinceTime;
     setControls(v);
     const before = chosen.join("\n");
-    if (pick.choose(namesOf(v)).join("\n") !== before) {
+    if (pick.choose(namesOf(v)).join("\n") !== before || v.since !== since) {
       applied = wanted();
       setPaused(false);
+      if (v.since !== since) startOver();
       showFiles(pick.chosen);
       if (v.paused) holdWhenQuiet();
       sendFilter();
@@ -554,6 +585,7 @@
     const d = sinceInput.value ? new Date(sinceInput.value) : null;
     sinceTime = d && !isNaN(d) ? d.toISOString() : "";
     startOver();
+    record("pick");
   });
 
   async function start() {
