@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -168,5 +169,38 @@ func TestBrowserFieldSearch(t *testing.T) {
 	second.WaitFor(connected)
 	second.waitForLine("GET /pay timeout")
 	second.WaitFor(lineCount + " === 1")
+	chromium.Close()
+}
+
+// TestBrowserFollowsWhenTheBarWraps: the view keeps following the new
+// lines when the list gets shorter without a scroll, as when a long filter
+// error wraps the tool bar.
+func TestBrowserFollowsWhenTheBarWraps(t *testing.T) {
+	path := logFile(t, "app.log")
+	var lines []string
+	for i := range 100 {
+		lines = append(lines, fmt.Sprintf(`{"level":"info","msg":"line %d","status":%d}`, i, 200+i))
+	}
+	appendLines(t, path, lines...)
+	ts := newTestServer(t, path)
+	ts.waitRing(t, path, 100)
+
+	chromium := browser.New(t, 1000, 600)
+	tb := &tab{chromium.NewTab("")}
+	tb.Do(chromedp.Navigate(ts.URL + "/"))
+	tb.WaitFor(connected)
+	tb.WaitFor(lineCount + " === 100")
+	tb.WaitFor(atBottom)
+	height := browser.Eval[int](tb.Tab, `document.getElementById("lines").clientHeight`)
+
+	tb.setSearch("status>=abc")
+	tb.WaitFor(`!document.getElementById("filter-error").hidden`)
+	tb.WaitFor(fmt.Sprintf(`document.getElementById("lines").clientHeight < %d`, height))
+	appendLines(t, path, `{"level":"info","msg":"after the error","status":1}`)
+	tb.waitForLine("after the error")
+	tb.WaitFor(atBottom)
+	if got := browser.Eval[string](tb.Tab, `document.getElementById("lines").dataset.follow`); got != "true" {
+		t.Errorf("follow is %s after the bar wrapped", got)
+	}
 	chromium.Close()
 }

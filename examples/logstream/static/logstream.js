@@ -42,6 +42,7 @@
   let heldCount = 0; // how many lines arrived while paused
   let follow = true; // keep the newest line in view
   let unseen = 0; // lines added below while not following
+  let bottomTop = 0; // the list's scrollTop when the page last scrolled it to the end
   let incoming = []; // [source, frame] not handled yet
   let flushTimer = 0;
   let searchTimer = 0;
@@ -224,8 +225,14 @@
     }
   }
 
-  function scrollToBottom() {
+  // toBottom scrolls the list to its end, and notes where that is.
+  function toBottom() {
     list.scrollTop = list.scrollHeight;
+    bottomTop = list.scrollTop;
+  }
+
+  function scrollToBottom() {
+    toBottom();
     setFollow(true);
   }
 
@@ -241,12 +248,13 @@
   // maxLines, and keeps the reader's place when not following.
   function show(rows) {
     if (rows.length === 0) return;
-    // A scroll the reader just made may not have been reported yet.
-    if (follow && !atBottom()) setFollow(false);
+    // A scroll the reader just made may not have been reported yet; the
+    // list may also have got shorter, which is not the reader's doing.
+    if (follow && list.scrollTop !== bottomTop && !atBottom()) setFollow(false);
     const anchor = follow ? null : firstShown();
     const added = merge.add(rows);
     if (follow) {
-      list.scrollTop = list.scrollHeight;
+      toBottom();
     } else {
       // The rows put above the reader's first one move it down; the rows
       // dropped above, up: it stays where it is, or the top when dropped.
@@ -500,9 +508,11 @@
 
   list.addEventListener("scroll", () => setFollow(atBottom()));
   followButton.addEventListener("click", scrollToBottom);
-  window.addEventListener("resize", () => {
-    if (follow) list.scrollTop = list.scrollHeight;
-  });
+  // The list gets shorter without a scroll when the window does, or when
+  // the tool bar wraps (a long filter error): the view stays at the bottom.
+  new ResizeObserver(() => {
+    if (follow) toBottom();
+  }).observe(list);
 
   // --- the files and their sockets -------------------------------------------
 
