@@ -66,11 +66,7 @@ func HostGuard(allowed []string) (macaron.Handler, error) {
 	}
 	return func(ctx *macaron.Context) {
 		if !ok(ctx.Req.Request) {
-			h := ctx.Resp.Header()
-			h.Set("Content-Type", "text/plain; charset=utf-8")
-			h.Set("X-Content-Type-Options", "nosniff")
-			ctx.Resp.WriteHeader(http.StatusForbidden)
-			ctx.Resp.Write([]byte("host not allowed\n"))
+			http.Error(ctx.Resp, "host not allowed", http.StatusForbidden)
 		}
 	}, nil
 }

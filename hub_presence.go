@@ -122,7 +122,7 @@ func (h *Hub) ClaimFirst(keyOf func(ctx *macaron.Context) (room, key string, inf
 			return
 		}
 		if err := errors.Join(CheckName("room", room, MaxRoomLen), CheckName("key", key, MaxKeyLen)); err != nil {
-			refuseClaim(ctx, http.StatusBadRequest, err.Error())
+			http.Error(ctx.Resp, err.Error(), http.StatusBadRequest)
 			return
 		}
 		var cl Claim
@@ -134,12 +134,12 @@ func (h *Hub) ClaimFirst(keyOf func(ctx *macaron.Context) (room, key string, inf
 		}
 		switch {
 		case errors.Is(err, ErrKeyTaken):
-			refuseClaim(ctx, http.StatusConflict, fmt.Sprintf("%q is already in use in this room", key))
+			http.Error(ctx.Resp, fmt.Sprintf("%q is already in use in this room", key), http.StatusConflict)
 			return
 		case err != nil:
 			h.storeErrors.Add(1)
 			ctx.Resp.Header().Set("Retry-After", "5")
-			refuseClaim(ctx, http.StatusServiceUnavailable, "the presence store is unavailable, try again")
+			http.Error(ctx.Resp, "the presence store is unavailable, try again", http.StatusServiceUnavailable)
 			return
 		}
 		defer func() {
@@ -154,14 +154,6 @@ func (h *Hub) ClaimFirst(keyOf func(ctx *macaron.Context) (room, key string, inf
 
 // claimTimeout bounds ClaimFirst's call to the store.
 const claimTimeout = 5 * time.Second
-
-func refuseClaim(ctx *macaron.Context, status int, reason string) {
-	h := ctx.Resp.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	ctx.Resp.WriteHeader(status)
-	ctx.Resp.Write([]byte(reason + "\n"))
-}
 
 // defaultRoomsMaxAge is HubOptions.RoomsMaxAge's default.
 const defaultRoomsMaxAge = 2 * time.Second
