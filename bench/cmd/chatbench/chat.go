@@ -2,55 +2,28 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/macaron-contrib/sockets/bench/internal/child"
 )
 
 // buildChat builds the chat example into dir and returns the binary's
-// path. It finds the repository from the library's module directory (the
-// bench module replaces it with ../), and builds in the examples module,
-// so that it works with or without the repository's go.work.
-func buildChat(dir string) (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/macaron-contrib/sockets").Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
-		}
-		return "", fmt.Errorf("finding the repository (go list -m; run from bench/, or give -chat): %w", err)
-	}
-	root := strings.TrimSpace(string(out))
-	bin := filepath.Join(dir, "chat")
-	cmd := exec.Command("go", "build", "-o", bin, "./chat")
-	cmd.Dir = filepath.Join(root, "examples")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./chat in %s: %w\n%s", cmd.Dir, err, b)
-	}
-	return bin, nil
-}
+// path.
+func buildChat(dir string) (string, error) { return child.Build(dir, "./chat") }
 
 // instance is one chat process.
 type instance struct {
-	cmd    *exec.Cmd
-	addr   string // where the chat listens, HOST:PORT
-	debug  string // where its metrics are, HOST:PORT
-	exited chan struct{}
-
-	mu   sync.Mutex
-	tail []string // its last log lines
-	err  error    // from Wait, once exited is closed
+	*child.Process
+	addr  string // where the chat listens, HOST:PORT
+	debug string // where its metrics are, HOST:PORT
 }
 
 // startChat runs the chat binary with args (plus -addr and -debug-addr on
@@ -58,85 +31,38 @@ type instance struct {
 // variables are left out of its environment: the chat would take NATS_URL
 // as -nats.
 func startChat(bin string, args ...string) (*instance, error) {
-	args = append([]string{"-addr", "127.0.0.1:0", "-debug-addr", "127.0.0.1:0"}, args...)
-	cmd := exec.Command(bin, args...)
+	in := &instance{}
+	cfg := child.Config{
+		Bin:  bin,
+		Args: append([]string{"-addr", "127.0.0.1:0", "-debug-addr", "127.0.0.1:0"}, args...),
+		Env:  []string{},
+		// The metrics address is logged before the listening one.
+		Ready: func(line string) bool {
+			if _, a, ok := strings.Cut(line, "chat: metrics at http://"); ok && in.debug == "" {
+				in.debug, _, _ = strings.Cut(a, "/")
+			}
+			if _, a, ok := strings.Cut(line, "chat: listening on http://"); ok {
+				in.addr = strings.TrimSpace(a)
+				return true
+			}
+			return false
+		},
+	}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "NATS_") {
-			cmd.Env = append(cmd.Env, kv)
+			cfg.Env = append(cfg.Env, kv)
 		}
 	}
-	// The chat dies with this process, should it be killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, err := cmd.StderrPipe()
+	p, err := child.Start(cfg)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("chat: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
+	in.Process = p
+	if in.debug == "" {
+		in.Stop()
+		return nil, errors.New("chat: no metrics address in its log")
 	}
-	in := &instance{cmd: cmd, exited: make(chan struct{})}
-	addrs := make(chan [2]string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var listen, debug string
-		for sc.Scan() {
-			line := sc.Text()
-			in.mu.Lock()
-			if len(in.tail) == 20 {
-				in.tail = in.tail[1:]
-			}
-			in.tail = append(in.tail, line)
-			in.mu.Unlock()
-			if _, a, ok := strings.Cut(line, "chat: metrics at http://"); ok && debug == "" {
-				debug, _, _ = strings.Cut(a, "/")
-			}
-			if _, a, ok := strings.Cut(line, "chat: listening on http://"); ok && listen == "" {
-				listen = strings.TrimSpace(a)
-				addrs <- [2]string{listen, debug}
-			}
-		}
-		err := cmd.Wait()
-		in.mu.Lock()
-		in.err = err
-		in.mu.Unlock()
-		close(in.exited)
-	}()
-	select {
-	case a := <-addrs:
-		in.addr, in.debug = a[0], a[1]
-		if in.debug == "" {
-			in.stop()
-			return nil, errors.New("chat: no metrics address in its log")
-		}
-		return in, nil
-	case <-in.exited:
-		return nil, fmt.Errorf("chat exited before listening: %v\n%s", in.err, in.logTail())
-	case <-time.After(30 * time.Second):
-		in.stop()
-		return nil, fmt.Errorf("chat: no 'listening on' line within 30s\n%s", in.logTail())
-	}
-}
-
-func (in *instance) logTail() string {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return strings.Join(in.tail, "\n")
-}
-
-// stop sends SIGTERM and waits for the process to end; past 15 s it is
-// killed.
-func (in *instance) stop() error {
-	in.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-in.exited:
-	case <-time.After(15 * time.Second):
-		in.cmd.Process.Kill()
-		<-in.exited
-		return errors.New("chat did not stop within 15s of SIGTERM: killed")
-	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.err
+	return in, nil
 }
 
 // freePort returns a port of 127.0.0.1 that nothing listens on now.

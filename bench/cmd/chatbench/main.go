@@ -193,8 +193,8 @@ func run(ctx context.Context, cfg config) (results []*load.Result, err error) {
 	var ins []*instance
 	defer func() {
 		for _, in := range ins {
-			if serr := in.stop(); serr != nil && err == nil {
-				err = fmt.Errorf("chat on %s: %v\n%s", in.addr, serr, in.logTail())
+			if serr := in.Stop(); serr != nil && err == nil {
+				err = fmt.Errorf("chat on %s: %v\n%s", in.addr, serr, in.LogTail())
 			}
 		}
 	}()
@@ -448,7 +448,7 @@ wait:
 		// meant to be quiet.
 		pids := []int{os.Getpid()}
 		for _, in := range ins {
-			pids = append(pids, in.cmd.Process.Pid)
+			pids = append(pids, in.Pid())
 		}
 		var kthreads time.Duration
 		others, kthreads = procfs.OthersCPU(tasks0, tasks1, pids...)
@@ -506,7 +506,7 @@ wait:
 // process's.
 func cpuTimes(ins []*instance) (chat, self time.Duration) {
 	for _, in := range ins {
-		t, _ := procfs.CPUTime(in.cmd.Process.Pid)
+		t, _ := procfs.CPUTime(in.Pid())
 		chat += t
 	}
 	self, _ = procfs.CPUTime(os.Getpid())

@@ -64,20 +64,12 @@ type step struct {
 
 func (r *room) now() time.Duration { return time.Since(r.base) }
 
-// sourceIP returns the loopback address member i connects from: the chat
-// caps the connections from one address (MaxConnectionsPerClient, 32), and
-// 127.0.0.2, 127.0.0.3 ... are all this machine on Linux.
-func sourceIP(i, perAddr int) net.IP {
-	n := 2 + i/perAddr // 127.0.0.2 onwards
-	return net.IPv4(127, byte(n>>16), byte(n>>8), byte(n))
-}
-
 // join connects the members, concurrency at a time, member i to
 // urls[i%len(urls)], and starts their readers.
 func (r *room) join(ctx context.Context, urls []string, roomName string, perAddr, concurrency int) error {
 	dialers := map[string]*websocket.Dialer{}
 	for i := range r.members {
-		ip := sourceIP(i, perAddr)
+		ip := load.SourceIP(i, perAddr)
 		if dialers[ip.String()] == nil {
 			nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 10 * time.Second}
 			dialers[ip.String()] = &websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: 10 * time.Second,
@@ -96,13 +88,13 @@ func (r *room) join(ctx context.Context, urls []string, roomName string, perAddr
 				}
 				m := r.members[i]
 				u := urls[i%len(urls)] + "/sockets/rooms/" + roomName + "/" + m.name
-				c, resp, err := dialers[sourceIP(i, perAddr).String()].DialContext(ctx, u, nil)
+				c, resp, err := dialers[load.SourceIP(i, perAddr).String()].DialContext(ctx, u, nil)
 				if err != nil {
 					if resp != nil {
 						b, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 						err = fmt.Errorf("%w (HTTP %s: %s)", err, resp.Status, bytes.TrimSpace(b))
 					}
-					errc <- fmt.Errorf("member %s from %s: %w", m.name, sourceIP(i, perAddr), err)
+					errc <- fmt.Errorf("member %s from %s: %w", m.name, load.SourceIP(i, perAddr), err)
 					return
 				}
 				m.conn = c

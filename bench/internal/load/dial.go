@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -153,4 +154,13 @@ func readInto(c *websocket.Conn, buf []byte) (n int, typ int, err error) {
 			return n, typ, err
 		}
 	}
+}
+
+// SourceIP returns the loopback address client i connects from when at
+// most perAddr clients may share one: the example apps cap the connections
+// from one address (MaxConnectionsPerClient, 32), and 127.0.0.2,
+// 127.0.0.3 ... are all this machine on Linux.
+func SourceIP(i, perAddr int) net.IP {
+	n := 2 + i/perAddr // 127.0.0.2 onwards
+	return net.IPv4(127, byte(n>>16), byte(n>>8), byte(n))
 }

@@ -33,3 +33,11 @@ func TestPercentile(t *testing.T) {
 		t.Errorf("empty p50 = %d", p)
 	}
 }
+
+func TestSourceIP(t *testing.T) {
+	for i, want := range map[int]string{0: "127.0.0.2", 31: "127.0.0.2", 32: "127.0.0.3", 32 * 300: "127.0.1.46"} {
+		if got := SourceIP(i, 32).String(); got != want {
+			t.Errorf("SourceIP(%d, 32) = %s, want %s", i, got, want)
+		}
+	}
+}
