@@ -155,10 +155,15 @@ func (c *Conn) Send(messageType int, data []byte) error {
 	if err != nil {
 		return err
 	}
+	return c.sendPrepared(pm, len(data))
+}
+
+// sendPrepared is Send for a message prepared and checked already.
+func (c *Conn) sendPrepared(pm *websocket.PreparedMessage, size int) error {
 	if isClosed(c.stop) {
 		return ErrClosed
 	}
-	if !c.enqueue(pm, len(data)) {
+	if !c.enqueue(pm, size) {
 		if isClosed(c.stop) {
 			return ErrClosed
 		}

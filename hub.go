@@ -37,7 +37,8 @@ import (
 //	})
 //
 // Publishing never blocks on a client: each message is encoded once into a
-// websocket.PreparedMessage and offered to every member's queue; a member
+// websocket.PreparedMessage and offered to every member's queue (a Frame
+// is encoded once for every room it is published to); a member
 // whose queue is full is handled by the SlowClientPolicy. A Hub has no
 // goroutines of its own and is safe for concurrent use.
 //
@@ -412,7 +413,7 @@ func (h *Hub) syncRoom(room string) error {
 // The hub keeps data until every member's frame is written: do not modify
 // it after the call.
 func (h *Hub) Publish(room string, messageType int, data []byte) error {
-	return h.publish(Envelope{Room: room, Type: messageType, Data: data}, 0, false)
+	return h.publish(Envelope{Room: room, Type: messageType, Data: data}, nil, 0, false)
 }
 
 // PublishExcept is Publish leaving out one connection, usually the sender.
@@ -421,7 +422,7 @@ func (h *Hub) PublishExcept(room string, except *Conn, messageType int, data []b
 	if except != nil {
 		id = except.ID()
 	}
-	return h.publish(Envelope{Room: room, Type: messageType, Data: data}, id, false)
+	return h.publish(Envelope{Room: room, Type: messageType, Data: data}, nil, id, false)
 }
 
 // PublishJSON publishes v, encoded once, as a JSON text message to room.
@@ -435,12 +436,13 @@ func (h *Hub) PublishJSON(room string, v interface{}) error {
 
 // PublishAll sends one message to every connection in any room, once each.
 func (h *Hub) PublishAll(messageType int, data []byte) error {
-	return h.publish(Envelope{Type: messageType, Data: data}, 0, true)
+	return h.publish(Envelope{Type: messageType, Data: data}, nil, 0, true)
 }
 
 // publish delivers env here, leaving out the connection whose ID is except
-// (0: none), and hands it to the broker for the other instances.
-func (h *Hub) publish(env Envelope, except uint64, everyRoom bool) error {
+// (0: none), and hands it to the broker for the other instances. pm, when
+// not nil, is env prepared and checked already (a Frame).
+func (h *Hub) publish(env Envelope, pm *websocket.PreparedMessage, except uint64, everyRoom bool) error {
 	if env.Room == "" && !everyRoom {
 		h.refused.Add(1)
 		return errEmptyRoom
@@ -448,7 +450,7 @@ func (h *Hub) publish(env Envelope, except uint64, everyRoom bool) error {
 	if h.history != nil && !everyRoom {
 		return h.publishToHistory(env, except)
 	}
-	if err := h.deliver(env, except); err != nil {
+	if err := h.deliver(env, pm, except); err != nil {
 		return err
 	}
 	if h.broker == nil {
@@ -464,18 +466,21 @@ func (h *Hub) publish(env Envelope, except uint64, everyRoom bool) error {
 // deliverRemote serves a message published on another instance; one the
 // hub would refuse from a local publisher is dropped (Stats.Refused).
 func (h *Hub) deliverRemote(env Envelope) {
-	h.deliver(env, 0)
+	h.deliver(env, nil, 0)
 }
 
 // deliver offers the message to each local member's queue but except's.
-func (h *Hub) deliver(env Envelope, except uint64) error {
-	if err := checkFrame(env.Type, env.Data); err != nil {
-		h.refused.Add(1)
-		return err
-	}
-	pm, err := websocket.NewPreparedMessage(env.Type, env.Data)
-	if err != nil {
-		return fmt.Errorf("sockets: preparing a hub message: %w", err)
+// pm, when not nil, is env prepared and checked already.
+func (h *Hub) deliver(env Envelope, pm *websocket.PreparedMessage, except uint64) error {
+	if pm == nil {
+		if err := checkFrame(env.Type, env.Data); err != nil {
+			h.refused.Add(1)
+			return err
+		}
+		var err error
+		if pm, err = websocket.NewPreparedMessage(env.Type, env.Data); err != nil {
+			return fmt.Errorf("sockets: preparing a hub message: %w", err)
+		}
 	}
 	h.in.Add(1)
 	size := len(env.Data)
