@@ -26,6 +26,10 @@ type Conn struct {
 	req  *http.Request
 	opts *Options
 	log  logger
+	// deflate: compression was negotiated (set before the goroutines
+	// start), so the writer writes a Frame as prepared and compressed
+	// once for all such connections.
+	deflate bool
 
 	// The handler's channels, beside the binding's receiver and sender.
 	errs       chan error // any goroutine sends, never blocking (reportError); never closed
@@ -155,15 +159,15 @@ func (c *Conn) Send(messageType int, data []byte) error {
 	if err != nil {
 		return err
 	}
-	return c.sendPrepared(pm, len(data))
+	return c.sendQueued(queuedFrame{pm: pm, size: len(data)})
 }
 
-// sendPrepared is Send for a message prepared and checked already.
-func (c *Conn) sendPrepared(pm *websocket.PreparedMessage, size int) error {
+// sendQueued is Send for a message prepared or checked already.
+func (c *Conn) sendQueued(q queuedFrame) error {
 	if isClosed(c.stop) {
 		return ErrClosed
 	}
-	if !c.enqueue(pm, size) {
+	if !c.enqueueQueued(q) {
 		if isClosed(c.stop) {
 			return ErrClosed
 		}
@@ -176,7 +180,13 @@ func (c *Conn) sendPrepared(pm *websocket.PreparedMessage, size int) error {
 // blocking. It reports false when the queue is full or the connection is
 // ending.
 func (c *Conn) enqueue(pm *websocket.PreparedMessage, size int) bool {
-	if isClosed(c.stop) || !c.queue.push(pm, size) {
+	return c.enqueueQueued(queuedFrame{pm: pm, size: size})
+}
+
+// enqueueQueued is enqueue for a queue's entry: a prepared message or a
+// Frame.
+func (c *Conn) enqueueQueued(q queuedFrame) bool {
+	if isClosed(c.stop) || !c.queue.push(q) {
 		return false
 	}
 	c.ring()

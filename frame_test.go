@@ -3,6 +3,7 @@ package sockets
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -12,16 +13,20 @@ import (
 	"github.com/macaron-contrib/sockets/internal/testkit"
 )
 
+// queuedFrames takes what c's queue holds.
+func queuedFrames(c *Conn) []queuedFrame { return c.queue.take(nil) }
+
 // One frame published to several rooms and sent to one connection is the
-// same prepared message in every queue: one buffer, however many rooms
-// and members it reaches.
+// same Frame in every queue, its payload the caller's slice: one buffer,
+// however many rooms and members it reaches.
 func TestPublishFrameSharesOneFrame(t *testing.T) {
 	h := newHub(t, nil)
 	a1, a2, b1, alone := fakeConn(t, 8), fakeConn(t, 8), fakeConn(t, 8), fakeConn(t, 8)
 	h.Join("a", a1)
 	h.Join("a", a2)
 	h.Join("b", b1)
-	f, err := NewFrame(TextMessage, []byte(`{"line":"x"}`))
+	payload := []byte(`{"line":"x"}`)
+	f, err := NewFrame(TextMessage, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,10 +42,13 @@ func TestPublishFrameSharesOneFrame(t *testing.T) {
 		t.Fatalf("SendFrame: %v", err)
 	}
 	for i, c := range []*Conn{a1, a2, b1, alone} {
-		q := queued(c)
-		if len(q) != 1 || q[0] != f.pm {
-			t.Errorf("connection %d: queued %v, want the frame's own prepared message %p", i, q, f.pm)
+		q := queuedFrames(c)
+		if len(q) != 1 || q[0].frame != f || q[0].pm != nil || q[0].size != len(payload) {
+			t.Errorf("connection %d: queued %+v, want the frame %p itself", i, q, f)
 		}
+	}
+	if &f.data[0] != &payload[0] {
+		t.Error("the frame holds a copy of its payload")
 	}
 	if s := h.Stats(); s.MessagesIn != 2 || s.MessagesOut != 3 {
 		t.Errorf("stats %+v, want 2 messages in, 3 out", s)
@@ -79,7 +87,7 @@ func TestFrameRefusals(t *testing.T) {
 	if err := c.SendFrame(nil); err == nil {
 		t.Error("SendFrame(nil) accepted")
 	}
-	if n := len(queued(c)); n != 0 {
+	if n := len(queuedFrames(c)); n != 0 {
 		t.Errorf("%d frames queued after refusals, want 0", n)
 	}
 	if s := h.Stats(); s.Refused != 2 || s.MessagesIn != 0 {
@@ -104,8 +112,8 @@ func TestPublishFrameBrokerAndHistory(t *testing.T) {
 	if len(got) != 1 || got[0].Room != "r" || got[0].Type != TextMessage || string(got[0].Data) != "hello" {
 		t.Errorf("the broker got %+v, want one text envelope for r with hello", got)
 	}
-	if q := queued(c); len(q) != 1 || q[0] != f.pm {
-		t.Errorf("the local member got %v, want the frame itself", q)
+	if q := queuedFrames(c); len(q) != 1 || q[0].frame != f {
+		t.Errorf("the local member got %+v, want the frame itself", q)
 	}
 
 	store := NewMemoryHistory(&HistoryOptions{Size: 10})
@@ -123,13 +131,13 @@ func TestPublishFrameBrokerAndHistory(t *testing.T) {
 	if err != nil || len(recs) != 1 || string(recs[0].Data) != `{"n":1}` {
 		t.Fatalf("the store has %+v (%v), want the frame's payload", recs, err)
 	}
-	var q []*websocket.PreparedMessage
+	var q []queuedFrame
 	testkit.Eventually(t, "the store's frame queued", func() bool {
-		q = append(q, queued(m)...)
+		q = append(q, queuedFrames(m)...)
 		return len(q) > 0
 	})
-	if len(q) != 1 || q[0] == g.pm {
-		t.Errorf("the member got %d frames (the frame itself: %v), want the store's one", len(q), len(q) == 1 && q[0] == g.pm)
+	if len(q) != 1 || q[0].frame != nil || q[0].pm == nil {
+		t.Errorf("the member got %+v, want the store's prepared frame", q)
 	}
 }
 
@@ -189,7 +197,70 @@ func TestQueuedBytesNeverExceedBound(t *testing.T) {
 	close(stop)
 	taker.Wait()
 	s := h.Stats()
-	if s.MessagesOut+s.Dropped != 8000 || taken+len(queued(c)) != int(s.MessagesOut) {
+	if s.MessagesOut+s.Dropped != 8000 || taken+len(queuedFrames(c)) != int(s.MessagesOut) {
 		t.Errorf("stats %+v, %d frames taken: every publish is queued or dropped, every queued frame taken once", s, taken)
+	}
+}
+
+// Frames reach real clients intact and in order among other messages,
+// small and large, alone and in bursts, with compression and without; with
+// compression a frame is prepared (compressed) once for every connection.
+func TestFrameOverRealSockets(t *testing.T) {
+	for _, compress := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compression=%v", compress), func(t *testing.T) {
+			h := newHub(t, nil)
+			opts := quiet()
+			opts.EnableCompression = compress
+			ts := hubServer(t, h, opts)
+			d := websocket.Dialer{HandshakeTimeout: waitTimeout, EnableCompression: compress}
+			var clients []*websocket.Conn
+			for _, room := range []string{"a", "b"} {
+				ws, _, err := d.Dial(ts.wsURL()+"?room="+room, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ws.Close()
+				clients = append(clients, ws)
+			}
+			testkit.Eventually(t, "a member in each room", func() bool { return h.Count("a") == 1 && h.Count("b") == 1 })
+			for _, room := range []string{"a", "b"} {
+				if c := h.Members(room)[0]; c.deflate != compress {
+					t.Fatalf("deflate = %v, want %v", c.deflate, compress)
+				}
+			}
+
+			var want []string
+			var frames []*Frame
+			for i, n := range []int{10, 4000, 5000, 70000, 0, 300} {
+				text := fmt.Sprintf("%d:", i) + strings.Repeat("é", n/2)
+				f, err := NewFrame(TextMessage, []byte(text))
+				if err != nil {
+					t.Fatal(err)
+				}
+				frames = append(frames, f)
+				for _, room := range []string{"a", "b"} {
+					if err := h.PublishFrame(room, f); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want = append(want, text)
+				plain := fmt.Sprintf("plain %d", i)
+				h.Publish("a", TextMessage, []byte(plain))
+				h.Publish("b", TextMessage, []byte(plain))
+				want = append(want, plain)
+			}
+			for i, ws := range clients {
+				for j, w := range want {
+					if mt, got := readText(t, ws); mt != TextMessage || got != w {
+						t.Fatalf("client %d, message %d: got type %d, %d bytes %.20q…; want %d bytes %.20q…", i, j, mt, len(got), got, len(w), w)
+					}
+				}
+			}
+			for i, f := range frames {
+				if (f.pm != nil) != compress {
+					t.Errorf("frame %d: prepared %v, want %v (compressed once for all only with compression)", i, f.pm != nil, compress)
+				}
+			}
+		})
 	}
 }

@@ -162,7 +162,7 @@ func TestHubQueueByteBound(t *testing.T) {
 	// One frame over the bound is taken when nothing else waits.
 	var o outbox
 	o.max, o.maxBytes = 10, 100
-	if !o.push(nil, 500) || o.push(nil, 1) {
+	if !o.push(queuedFrame{size: 500}) || o.push(queuedFrame{size: 1}) {
 		t.Error("a lone frame over the byte bound is refused, or one more taken after it")
 	}
 }

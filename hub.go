@@ -38,7 +38,7 @@ import (
 //
 // Publishing never blocks on a client: each message is encoded once into a
 // websocket.PreparedMessage and offered to every member's queue (a Frame
-// is encoded once for every room it is published to); a member
+// is shared by every room it is published to); a member
 // whose queue is full is handled by the SlowClientPolicy. A Hub has no
 // goroutines of its own and is safe for concurrent use.
 //
@@ -440,9 +440,9 @@ func (h *Hub) PublishAll(messageType int, data []byte) error {
 }
 
 // publish delivers env here, leaving out the connection whose ID is except
-// (0: none), and hands it to the broker for the other instances. pm, when
-// not nil, is env prepared and checked already (a Frame).
-func (h *Hub) publish(env Envelope, pm *websocket.PreparedMessage, except uint64, everyRoom bool) error {
+// (0: none), and hands it to the broker for the other instances. f, when
+// not nil, is env as a Frame, checked already.
+func (h *Hub) publish(env Envelope, f *Frame, except uint64, everyRoom bool) error {
 	if env.Room == "" && !everyRoom {
 		h.refused.Add(1)
 		return errEmptyRoom
@@ -450,7 +450,7 @@ func (h *Hub) publish(env Envelope, pm *websocket.PreparedMessage, except uint64
 	if h.history != nil && !everyRoom {
 		return h.publishToHistory(env, except)
 	}
-	if err := h.deliver(env, pm, except); err != nil {
+	if err := h.deliver(env, f, except); err != nil {
 		return err
 	}
 	if h.broker == nil {
@@ -469,32 +469,33 @@ func (h *Hub) deliverRemote(env Envelope) {
 	h.deliver(env, nil, 0)
 }
 
-// deliver offers the message to each local member's queue but except's.
-// pm, when not nil, is env prepared and checked already.
-func (h *Hub) deliver(env Envelope, pm *websocket.PreparedMessage, except uint64) error {
-	if pm == nil {
+// deliver offers the message to each local member's queue but except's:
+// f when it is not nil (env as a Frame, checked already), else env
+// prepared once for them all.
+func (h *Hub) deliver(env Envelope, f *Frame, except uint64) error {
+	q := queuedFrame{frame: f, size: len(env.Data)}
+	if f == nil {
 		if err := checkFrame(env.Type, env.Data); err != nil {
 			h.refused.Add(1)
 			return err
 		}
 		var err error
-		if pm, err = websocket.NewPreparedMessage(env.Type, env.Data); err != nil {
+		if q.pm, err = websocket.NewPreparedMessage(env.Type, env.Data); err != nil {
 			return fmt.Errorf("sockets: preparing a hub message: %w", err)
 		}
 	}
 	h.in.Add(1)
-	size := len(env.Data)
 	var slow []*Conn
 	h.mu.RLock()
 	if env.Room == "" {
 		for c, m := range h.members {
 			if len(m.rooms) > 0 {
-				slow = h.offer(c, except, pm, size, slow)
+				slow = h.offerQueued(c, except, q, slow)
 			}
 		}
 	} else {
 		for c := range h.rooms[env.Room] {
-			slow = h.offer(c, except, pm, size, slow)
+			slow = h.offerQueued(c, except, q, slow)
 		}
 	}
 	h.mu.RUnlock()
@@ -523,10 +524,15 @@ func checkFrame(messageType int, data []byte) error {
 // offer queues pm for c, applying the policy when c's queue is full. It
 // returns slow with c added when c must be disconnected.
 func (h *Hub) offer(c *Conn, except uint64, pm *websocket.PreparedMessage, size int, slow []*Conn) []*Conn {
+	return h.offerQueued(c, except, queuedFrame{pm: pm, size: size}, slow)
+}
+
+// offerQueued is offer for a queue's entry: a prepared message or a Frame.
+func (h *Hub) offerQueued(c *Conn, except uint64, q queuedFrame, slow []*Conn) []*Conn {
 	if c.id == except {
 		return slow
 	}
-	if c.enqueue(pm, size) {
+	if c.enqueueQueued(q) {
 		h.out.Add(1)
 		return slow
 	}

@@ -97,6 +97,7 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 		guard.conn.check = newFrameCheck(opts.MaxMessageSize, opts.EnableCompression && offersDeflate(r))
 		guard.conn.writeWait = opts.WriteWait
 		c := newConn(ws, guard.conn, r, opts)
+		c.deflate = opts.EnableCompression && offersDeflate(r)
 		recv, send, inject := channels(opts.RecvChannelBuffer, opts.SendChannelBuffer)
 		p := &pump[T]{c: c, codec: cd, recv: recv, send: send}
 		for _, v := range inject {

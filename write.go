@@ -227,13 +227,32 @@ func (p *pump[T]) writeQueued() error {
 		}
 	}
 	for _, f := range frames {
-		if err := p.c.ws.WritePreparedMessage(f.pm); err != nil {
+		if err := p.writeQueuedFrame(f); err != nil {
 			return err
 		}
 		p.c.sent.Add(1)
 		p.c.sentBytes.Add(uint64(f.size))
 	}
 	return nil
+}
+
+// writeQueuedFrame writes one frame of the queue: a prepared message as it
+// is, a Frame from its payload (gorilla writes the header, then the
+// payload from where it is), or, where compression was negotiated, the
+// Frame as prepared once for every such connection.
+func (p *pump[T]) writeQueuedFrame(f queuedFrame) error {
+	switch {
+	case f.pm != nil:
+		return p.c.ws.WritePreparedMessage(f.pm)
+	case p.c.deflate:
+		pm, err := f.frame.prepared()
+		if err != nil {
+			return err
+		}
+		return p.c.ws.WritePreparedMessage(pm)
+	default:
+		return p.c.ws.WriteMessage(f.frame.typ, f.frame.data)
+	}
 }
 
 // writePong answers the latest ping, if it is not answered yet.
@@ -294,23 +313,25 @@ type outbox struct {
 	maxBytes int // 0: no byte bound
 }
 
-// queuedFrame is a frame and its payload's size.
+// queuedFrame is a frame, prepared (pm) or a Frame, and its payload's
+// size.
 type queuedFrame struct {
-	pm   *websocket.PreparedMessage
-	size int
+	pm    *websocket.PreparedMessage
+	frame *Frame // when pm is nil
+	size  int
 }
 
-// push queues pm without blocking; it reports false when the outbox is
+// push queues q without blocking; it reports false when the outbox is
 // full, in frames or in bytes (a frame over the byte bound is taken when
 // nothing else is queued).
-func (o *outbox) push(pm *websocket.PreparedMessage, size int) bool {
+func (o *outbox) push(q queuedFrame) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.frames) >= o.max || (o.maxBytes > 0 && len(o.frames) > 0 && o.bytes+size > o.maxBytes) {
+	if len(o.frames) >= o.max || (o.maxBytes > 0 && len(o.frames) > 0 && o.bytes+q.size > o.maxBytes) {
 		return false
 	}
-	o.frames = append(o.frames, queuedFrame{pm, size})
-	o.bytes += size
+	o.frames = append(o.frames, q)
+	o.bytes += q.size
 	return true
 }
 
