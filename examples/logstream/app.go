@@ -46,6 +46,14 @@ const (
 	// streamQueue is each stream socket's hub queue: room for a refill
 	// and a burst of live lines.
 	streamQueue = 4096
+	// streamQueueBytes bounds the same queue in bytes of frames: a
+	// viewer that reads nothing makes the server hold at most this much
+	// for it (plus what its writer has taken, as much again) before it is
+	// disconnected. A line's frame is one buffer shared by every group
+	// and member, so queues mostly hold frames the ring keeps anyway. 4
+	// MiB is 64 lines of 64 KiB, 4 of 1 MiB: the library's default of 1
+	// MiB cut readers off at bursts of 16 lines of 64 KiB.
+	streamQueueBytes = 4 << 20
 	// maxClientMessage bounds a client's filter message.
 	maxClientMessage = 4096
 	// selfRoom is the hub room of the app's own log.
@@ -230,7 +238,7 @@ func (a *app) routes() http.Handler {
 	m.Get("/", a.index)
 	m.Get("/api/files", a.listFiles)
 
-	opts := func(queue int) *sockets.Options {
+	opts := func(queue, queueBytes int) *sockets.Options {
 		return &sockets.Options{
 			Logger:   slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 			LogLevel: sockets.LogLevelWarning,
@@ -240,6 +248,7 @@ func (a *app) routes() http.Handler {
 			SendChannelBuffer: -1,
 			MaxMessageSize:    maxClientMessage,
 			HubQueueSize:      queue,
+			HubQueueBytes:     queueBytes,
 			// Filter changes come from people; a burst of them is handled
 			// (the last wins, at most one per 100 ms), a flood is cut.
 			MessageRate:             100,
@@ -249,9 +258,9 @@ func (a *app) routes() http.Handler {
 		}
 	}
 	m.Get("/api/logs/download", a.download)
-	m.Get("/api/logs/stream", a.checkStream, sockets.Messages(opts(streamQueue)), a.serveStream)
+	m.Get("/api/logs/stream", a.checkStream, sockets.Messages(opts(streamQueue, streamQueueBytes)), a.serveStream)
 	if a.selfLog {
-		m.Get("/api/logs/self", sockets.Messages(opts(0)), a.serveSelf)
+		m.Get("/api/logs/self", sockets.Messages(opts(0, 0)), a.serveSelf)
 	}
 	return m
 }
@@ -463,7 +472,7 @@ func (a *app) download(ctx *macaron.Context) {
 	w := bufio.NewWriter(ctx.Resp)
 	for i, e := range mergeByTime(lists) {
 		if format == "ndjson" {
-			w.WriteString(e.frame)
+			w.Write(e.frame)
 		} else {
 			if len(ss) > 1 {
 				w.WriteString(ss[i].name)
@@ -527,7 +536,7 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 	log.Info("stream opened", "min_level", req.key.level, "search", req.key.search, "backfill", req.backfill, "since", req.since.String())
 	defer log.Info("stream closed")
 
-	var pending []string // frames to send, in order
+	var pending [][]byte // frames to send, in order
 	var cursor uint64    // the next ring position to catch up from
 	if req.since != nil {
 		var gap bool
@@ -574,9 +583,9 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 		}
 		sub.filter, sub.key = f, key
 		ack := encodeFrame(controlFrame{Filter: &filterState{Level: key.level, Search: key.search}})
-		var frames []string
+		var frames [][]byte
 		frames, cursor = s.backfill(f, n)
-		pending = append([]string{ack}, frames...)
+		pending = append([][]byte{ack}, frames...)
 	}
 	var waiting *string            // a filter message not carried out yet
 	var refillTimer *time.Timer    // armed while one is waiting
@@ -597,14 +606,15 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 			var gap bool
 			pending, cursor, gap, live, wait = s.catchUp(sub, cursor)
 			if gap {
-				pending = append([]string{encodeFrame(controlFrame{Error: errGap})}, pending...)
+				pending = append([][]byte{encodeFrame(controlFrame{Error: errGap})}, pending...)
 			}
 			continue
 		}
 		var out chan<- string
 		var next string
 		if len(pending) > 0 {
-			out, next = sender, pending[0]
+			// A copy of the frame, which the entry keeps: one at a time.
+			out, next = sender, string(pending[0])
 		}
 		select {
 		case out <- next:

@@ -159,10 +159,14 @@
 // Live lines reach clients through a sockets.Hub. Clients that share a
 // filter share a hub room (a "group"; the unfiltered clients are one group
 // too), so each line is matched once per group, not once per client, and
-// published once to the group's room: the hub prepares the frame once and
-// queues it to every member. Groups exist only while they have members, so
-// their number is bounded by the number of clients, not by the possible
-// filters.
+// published once to the group's room. A line's frame is made a
+// sockets.Frame once, by the first group that publishes it, without a
+// copy, and that one Frame is published to every group's room
+// (Hub.PublishFrame) and queued to every member: the ring, ten groups that
+// pass a line and their members hold one buffer for it, not one per group
+// (each group's publish used to copy the frame and prepare its own).
+// Groups exist only while they have members, so their number is bounded by
+// the number of clients, not by the possible filters.
 //
 // No filter is matched under the file's lock, so that no filter, however
 // costly, delays the follower or the clients of other filters. The
@@ -193,9 +197,12 @@
 // queue, so they arrive in order after whatever the old group sent.
 // (While still catching up, the change just restarts the catch-up.)
 //
-// A client that cannot keep up with its hub queue (4096 frames) is
-// disconnected with 1008 by the hub rather than silently missing lines; the
-// page reconnects with since= and loses nothing that the ring still has.
+// A client that cannot keep up with its hub queue (4096 frames, or 4 MiB
+// of them, shared with the ring and other clients) is disconnected with
+// 1008 by the hub rather than silently missing lines; the page reconnects
+// with since= and loses nothing that the ring still has. So a viewer that
+// reads nothing holds at most 4 MiB queued, and what its writer took
+// before it blocked, until the hub closes it.
 //
 // # Resuming across rotations
 //

@@ -73,15 +73,16 @@ const errGap = "gap"
 const errBehind = "behind"
 
 // encodeFrame encodes v as a JSON text frame, leaving "<", ">" and "&" as
-// they are: a log line arrives verbatim. Invalid UTF-8 becomes U+FFFD.
-func encodeFrame(v any) string {
+// they are: a log line arrives verbatim. Invalid UTF-8 becomes U+FFFD. The
+// frame is never modified afterwards: it is shared (entry.frame).
+func encodeFrame(v any) []byte {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		panic(err) // only strings, numbers and booleans
 	}
-	return string(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // entry is one line as a stream keeps it: parsed and encoded once.
@@ -93,12 +94,35 @@ type entry struct {
 	text   string
 	info   logline.Info
 	at     int64 // the frame's At
-	frame  string
+	// frame is the line's frame as JSON, never modified: backfills,
+	// catch-ups and downloads hold it, not copies of it.
+	frame []byte
+	// shared is frame as a sockets.Frame (sharedFrame), made by the first
+	// group that publishes the line: every group's room and every
+	// member's queue get this one Frame, whose payload is frame itself.
+	shared atomic.Pointer[sockets.Frame]
 }
 
 // size is what an entry counts for in its ring's byte budget: its line,
-// its frame and its fields, what grows with the line.
+// its frame and its fields, what grows with the line (the frame shared
+// with the sockets is the same bytes).
 func (e *entry) size() int { return len(e.text) + len(e.frame) + e.info.Size() }
+
+// sharedFrame returns the line's frame as a sockets.Frame, making it on
+// first use. Two groups that make it at once keep the same one.
+func (e *entry) sharedFrame() (*sockets.Frame, error) {
+	if f := e.shared.Load(); f != nil {
+		return f, nil
+	}
+	f, err := sockets.NewFrame(sockets.TextMessage, e.frame)
+	if err != nil {
+		return nil, fmt.Errorf("logstream: preparing the frame of line %d: %w", e.seq, err)
+	}
+	if e.shared.CompareAndSwap(nil, f) {
+		return f, nil
+	}
+	return e.shared.Load(), nil
+}
 
 // ring keeps the last entries of a stream: at most len(buf) of them, and
 // at most maxBytes of their sizes. It drops the oldest first, so what it
@@ -204,7 +228,7 @@ func (s *stream) serveGroup(g *group) {
 				to = b.seq
 			}
 			if skipped := to - from; skipped > 0 {
-				data := []byte(encodeFrame(controlFrame{Error: errBehind, Skipped: skipped}))
+				data := encodeFrame(controlFrame{Error: errBehind, Skipped: skipped})
 				s.hub.Publish(g.room, websocket.TextMessage, data)
 				s.log.Warn("a filter group fell behind: lines skipped", "search", g.key.search, "level", g.key.level, "skipped", skipped)
 				g.moveLocked(to)
@@ -226,17 +250,23 @@ func (s *stream) serveGroup(g *group) {
 		if hook != nil {
 			hook()
 		}
-		var frames [][]byte
+		var frames []*sockets.Frame
 		for _, e := range batch {
-			if g.filter.Match(e.text, e.info) {
-				frames = append(frames, []byte(e.frame))
+			if !g.filter.Match(e.text, e.info) {
+				continue
 			}
+			f, err := e.sharedFrame()
+			if err != nil { // not for a frame encodeFrame made
+				s.log.Error("a line cannot be sent", "err", err)
+				continue
+			}
+			frames = append(frames, f)
 		}
 		s.mu.Lock()
 		if !g.gone {
-			for _, data := range frames {
+			for _, f := range frames {
 				s.published.Add(1)
-				s.hub.Publish(g.room, websocket.TextMessage, data)
+				s.publishFrame(g.room, f)
 			}
 			g.moveLocked(from + uint64(len(batch)))
 		}
@@ -285,7 +315,10 @@ type stream struct {
 	groups    map[filterKey]*group
 	nextGroup int
 	published atomic.Uint64 // hub publishes of lines, for the tests
-	refills   atomic.Uint64 // filter changes carried out, for the tests
+	// publishFrame publishes a line's frame to a group's room: the hub's
+	// PublishFrame, or the tests' spy.
+	publishFrame func(room string, f *sockets.Frame) error
+	refills      atomic.Uint64 // filter changes carried out, for the tests
 	// beforeMatch, if set, is called by a group before it matches lines it
 	// took from the ring, for the tests.
 	beforeMatch func()
@@ -296,14 +329,15 @@ type stream struct {
 
 func newStream(id int, name string, ringSize, ringBytes int, hub *sockets.Hub, log *slog.Logger) *stream {
 	return &stream{
-		name:   name,
-		id:     id,
-		hub:    hub,
-		log:    log.With("file", name),
-		run:    strconv.FormatUint(rand.Uint64(), 36),
-		last:   -1,
-		ring:   newRing(ringSize, ringBytes),
-		groups: make(map[filterKey]*group),
+		name:         name,
+		id:           id,
+		hub:          hub,
+		log:          log.With("file", name),
+		run:          strconv.FormatUint(rand.Uint64(), 36),
+		last:         -1,
+		ring:         newRing(ringSize, ringBytes),
+		groups:       make(map[filterKey]*group),
+		publishFrame: hub.PublishFrame,
 	}
 }
 
@@ -382,9 +416,9 @@ const backfillBudget = 100 * time.Millisecond
 // backfill returns the frames of the last n lines that pass f, oldest
 // first, and the position just after them. It matches outside the lock,
 // for backfillBudget at most.
-func (s *stream) backfill(f *logline.Filter, n int) ([]string, uint64) {
+func (s *stream) backfill(f *logline.Filter, n int) ([][]byte, uint64) {
 	entries, next, _ := s.lastMatching(f, n)
-	frames := make([]string, len(entries))
+	frames := make([][]byte, len(entries))
 	for i, e := range entries {
 		frames[i] = e.frame
 	}
@@ -397,7 +431,7 @@ func (s *stream) backfill(f *logline.Filter, n int) ([]string, uint64) {
 // before it in the ring: it is left out). At most maxBackfill lines, the
 // most recent; it matches outside the lock, for backfillBudget at most, as
 // backfill does.
-func (s *stream) backfillSince(f *logline.Filter, t time.Time) ([]string, uint64) {
+func (s *stream) backfillSince(f *logline.Filter, t time.Time) ([][]byte, uint64) {
 	s.mu.Lock()
 	next := s.ring.next
 	entries := s.entriesLocked(nil, s.ring.start(), next)
@@ -413,7 +447,7 @@ func (s *stream) backfillSince(f *logline.Filter, t time.Time) ([]string, uint64
 			kept = append(kept, e)
 		}
 	}
-	var frames []string
+	var frames [][]byte
 	deadline := time.Now().Add(backfillBudget)
 	for i := len(kept) - 1; i >= 0 && len(frames) < maxBackfill; i-- {
 		if e := kept[i]; f.Match(e.text, e.info) {
@@ -526,7 +560,7 @@ const catchUpBatch = 256
 // calling again. Call it only once the frames of the previous call are in
 // the connection's queue or have been taken by its writer (an unbuffered
 // sender), so that they are written before any frame of the group.
-func (s *stream) catchUp(sub *subscription, cursor uint64) (frames []string, next uint64, gap, live bool, wait <-chan struct{}) {
+func (s *stream) catchUp(sub *subscription, cursor uint64) (frames [][]byte, next uint64, gap, live bool, wait <-chan struct{}) {
 	s.mu.Lock()
 	if start := s.ring.start(); cursor < start {
 		cursor, gap = start, true
@@ -575,15 +609,15 @@ func (s *stream) refilter(sub *subscription, f *logline.Filter, key filterKey, n
 	sub.filter, sub.key = f, key
 	ack := encodeFrame(controlFrame{Filter: &filterState{Level: key.level, Search: key.search}})
 	frames, next := s.backfill(f, n)
-	return next, send(sub.conn, append([]string{ack}, frames...))
+	return next, send(sub.conn, append([][]byte{ack}, frames...))
 }
 
 // send queues frames to c, in order, after whatever its hub queue has. A
 // connection whose queue is full is closed, as the hub does with a member
 // whose queue is full. It reports false if c is closing.
-func send(c *sockets.Conn, frames []string) bool {
+func send(c *sockets.Conn, frames [][]byte) bool {
 	for _, frame := range frames {
-		if err := c.Send(sockets.TextMessage, []byte(frame)); err != nil {
+		if err := c.Send(sockets.TextMessage, frame); err != nil {
 			if errors.Is(err, sockets.ErrQueueFull) {
 				c.Close(websocket.ClosePolicyViolation, "slow client")
 			}
