@@ -43,6 +43,11 @@ const (
 	defaultRingBytes = 32 << 20
 	// maxRefill bounds the lines sent again after a filter change.
 	maxRefill = 1000
+	// maxRefillBytes bounds the frames sent again after a filter change
+	// while live, the most recent kept: they go through the hub queue,
+	// which must take them whole, with room left for live lines (at
+	// streamQueueBytes the viewer would be disconnected as slow).
+	maxRefillBytes = streamQueueBytes / 2
 	// streamQueue is each stream socket's hub queue: room for a refill
 	// and a burst of live lines.
 	streamQueue = 4096

@@ -131,3 +131,44 @@ func TestNonReaderIsBoundedInBytes(t *testing.T) {
 	appendLines(t, path, bigLine(total, 100))
 	reader.expect(bigLine(total, 100))
 }
+
+// TestBigRefillFitsTheQueue: a live viewer's filter change whose refill
+// is larger than its queue takes gets the most recent lines that fit in
+// maxRefillBytes, then live lines; it is not disconnected as slow (it was,
+// for 100 lines of 64 KiB).
+func TestBigRefillFitsTheQueue(t *testing.T) {
+	path := logFile(t, "app.log")
+	var lines []string
+	for i := range 100 {
+		lines = append(lines, bigLine(i, 64<<10))
+	}
+	appendLines(t, path, lines...)
+	ts := newTestServer(t, path)
+	ts.waitRing(t, path, 100)
+	c := ts.stream(t, query("backfill", "0"))
+	ts.waitLive(t, path, 1)
+
+	c.send(`{"search":"k5","backfill":100}`)
+	if f := c.next(); f.Filter == nil || f.Filter.Search != "k5" {
+		t.Fatalf("got %.100s, want the acknowledgement", f.raw)
+	}
+	// The refill: the last lines, as many as fit.
+	first := c.line()
+	var i int
+	if _, err := fmt.Sscanf(first.Line, "INFO %04d", &i); err != nil {
+		t.Fatalf("refill: got %.40q…", first.Line)
+	}
+	n, size := 100-i, len(first.raw)
+	for _, want := range lines[i+1:] {
+		f := c.line()
+		if f.Line != want {
+			t.Fatalf("refill: got %.12q…, want %.12q…", f.Line, want)
+		}
+		size += len(f.raw)
+	}
+	if n < 2 || n == 100 || size > maxRefillBytes || size+len(first.raw) <= maxRefillBytes {
+		t.Errorf("refill of %d lines, %d bytes: want as many of the last lines as fit in %d bytes", n, size, maxRefillBytes)
+	}
+	appendLines(t, path, "INFO live k5")
+	c.expect("INFO live k5")
+}

@@ -124,15 +124,16 @@
 // A client changes its filter without reconnecting by sending
 // {"level":"error","search":"timeout"} (both fields replaced; an optional
 // "backfill":N, at most 1000, says how many matching lines to send again,
-// by default the connection's backfill). The server answers
-// {"filter":{"level":"error","search":"timeout"}}, then the last matching
-// lines, then live lines under the new filter: a client clears its view on
-// that frame. An invalid filter is answered {"error":"…"} and the old one
-// stays. A client's filter messages are handled at most once per 100 ms,
-// whether they are carried out or refused: of the messages that arrive
-// sooner, only the last is handled, when its time comes (each change
-// rescans the file's recent lines, and checking one compiles its regular
-// expression). A backfill or refill spends 100 ms at most matching: past
+// by default the connection's backfill; while live, at most 2 MiB of them,
+// the most recent, as they travel through the socket's queue). The server
+// answers {"filter":{"level":"error","search":"timeout"}}, then the last
+// matching lines, then live lines under the new filter: a client clears
+// its view on that frame. An invalid filter is answered {"error":"…"} and
+// the old one stays. A client's filter messages are handled at most once
+// per 100 ms, whether they are carried out or refused: of the messages
+// that arrive sooner, only the last is handled, when its time comes (each
+// change rescans the file's recent lines, and checking one compiles its
+// regular expression). A backfill or refill spends 100 ms at most matching: past
 // that, it has the most recent matching lines found by then.
 //
 // When the lines come faster than a filter can be matched against them,

@@ -595,7 +595,8 @@ func (s *stream) catchUp(sub *subscription, cursor uint64) (frames [][]byte, nex
 
 // refilter changes a live subscription's filter: it leaves its group and
 // gets the acknowledgement of the new filter and the last n lines that
-// pass it (sent to it alone, see send), and the position after them, from
+// pass it, at most maxRefillBytes of them (sent to it alone, see send),
+// and the position after them, from
 // which it catches up (with send) until it joins its new group. The
 // client's connection gets, in this order, whatever its old group
 // published before, the acknowledgement and the refill, the lines caught
@@ -609,7 +610,19 @@ func (s *stream) refilter(sub *subscription, f *logline.Filter, key filterKey, n
 	sub.filter, sub.key = f, key
 	ack := encodeFrame(controlFrame{Filter: &filterState{Level: key.level, Search: key.search}})
 	frames, next := s.backfill(f, n)
+	frames = lastWithin(frames, maxRefillBytes)
 	return next, send(sub.conn, append([][]byte{ack}, frames...))
+}
+
+// lastWithin returns the last of frames that fit in max bytes together.
+func lastWithin(frames [][]byte, max int) [][]byte {
+	sum := 0
+	for i := len(frames) - 1; i >= 0; i-- {
+		if sum += len(frames[i]); sum > max {
+			return frames[i+1:]
+		}
+	}
+	return frames
 }
 
 // send queues frames to c, in order, after whatever its hub queue has. A
