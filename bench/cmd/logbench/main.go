@@ -39,8 +39,10 @@
 // probe gets them (at most -mem-window lines ahead of it) for -mem-time
 // (10 s). The server closes a socket whose queue is full; the benchmark
 // connects a non-reader again when the server logs that it closed it, so
-// that -mem-viewers of them are connected at all times, and the probe
-// again with since= its last line, as the page does. It reports the
+// that -mem-viewers of them are connected at all times (with
+// -mem-reconnect=false, they connect once, together, and are gone once
+// closed), and the probe again with since= its last line, as the page
+// does. It reports the
 // server's RSS (before, median and peak of a reading every 50 ms, and 2 s
 // after the writing stopped), the probe's lines a second and delays, and
 // how often the probe and the non-readers were disconnected.
@@ -81,10 +83,11 @@ type config struct {
 	maxLines int
 	perAddr  int
 
-	memViewers int
-	memLine    int
-	memTime    time.Duration
-	memWindow  int
+	memViewers   int
+	memLine      int
+	memTime      time.Duration
+	memWindow    int
+	memReconnect bool
 }
 
 func main() {
@@ -104,7 +107,8 @@ func main() {
 		memViewers = flag.Int("mem-viewers", 10, "memory: viewers that never read, each with a filter of its own")
 		memLine    = flag.Int("mem-line", 64<<10, "memory: line size in bytes")
 		memTime    = flag.Duration("mem-time", 10*time.Second, "memory: how long lines are written")
-		memWindow  = flag.Int("mem-window", 64, "memory: lines written ahead of the probe at most")
+		memWindow  = flag.Int("mem-window", 32, "memory: lines written ahead of the probe at most")
+		memAgain   = flag.Bool("mem-reconnect", true, "memory: connect a non-reader again once the server closed it")
 		jsonOnly   = flag.Bool("json", false, "print only the JSON result lines")
 	)
 	flag.Parse()
@@ -115,7 +119,7 @@ func main() {
 	}
 	cfg := config{viewers: *viewers, filtered: min(*filtered, *viewers), size: *size, step: *step, drain: *drain,
 		window: *window, maxLines: *maxLines, perAddr: *perAddr,
-		memViewers: *memViewers, memLine: *memLine, memTime: *memTime, memWindow: *memWindow}
+		memViewers: *memViewers, memLine: *memLine, memTime: *memTime, memWindow: *memWindow, memReconnect: *memAgain}
 	for _, f := range strings.Fields(*rates) {
 		r, err := strconv.ParseFloat(f, 64)
 		if err != nil || r < 0 {

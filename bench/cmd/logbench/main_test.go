@@ -23,7 +23,7 @@ func TestRun(t *testing.T) {
 	}
 	cfg := config{bin: bin, viewers: 24, filtered: 20, size: 100, rates: []float64{300, 0}, step: time.Second,
 		drain: 5 * time.Second, window: 200, maxLines: 100_000, perAddr: 16,
-		memViewers: 2, memLine: 16 << 10, memTime: 2 * time.Second, memWindow: 8}
+		memViewers: 2, memLine: 16 << 10, memTime: 2 * time.Second, memWindow: 8, memReconnect: true}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	res, err := throughput(ctx, cfg)

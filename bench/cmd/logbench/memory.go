@@ -237,7 +237,9 @@ func memory(ctx context.Context, cfg config) (res *load.Result, err error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond) // the non-readers are live too by now
-	wg.Go(func() { m.redial(rctx) })
+	if cfg.memReconnect {
+		wg.Go(func() { m.redial(rctx) })
+	}
 
 	pid := m.srv.Pid()
 	rssBefore, err := procfs.RSS(pid)
@@ -316,7 +318,7 @@ func memory(ctx context.Context, cfg config) (res *load.Result, err error) {
 	defer smu.Unlock()
 	res = &load.Result{Scenario: "logstream-memory", Params: map[string]any{
 		"non_readers": cfg.memViewers, "line_bytes": cfg.memLine, "time_s": cfg.memTime.Seconds(),
-		"window": cfg.memWindow, "lines": next - first, "rss_samples": len(samples),
+		"window": cfg.memWindow, "lines": next - first, "rss_samples": len(samples), "reconnect": cfg.memReconnect,
 	}}
 	add := func(name string, v float64) { res.Metrics = append(res.Metrics, load.Metric{Name: name, Value: v}) }
 	sorted := slices.Clone(samples)
