@@ -73,6 +73,7 @@ import (
 // config is the runs' setup, from the flags.
 type config struct {
 	bin      string
+	label    string // names the binary in the results
 	viewers  int
 	filtered int
 	size     int
@@ -93,6 +94,7 @@ type config struct {
 func main() {
 	var (
 		bin        = flag.String("logstream", "", "logstream binary to run (default: build examples/logstream)")
+		label      = flag.String("label", "logstream", "name of the binary in the results (cmd/report's server column)")
 		scenarios  = flag.String("scenarios", "throughput memory", "scenarios to run, in order, each once per round")
 		rounds     = flag.Int("rounds", 3, "rounds")
 		viewers    = flag.Int("viewers", 100, "throughput: stream sockets")
@@ -117,7 +119,7 @@ func main() {
 	if _, err := serve.RaiseFileLimit(); err != nil {
 		log.Printf("cannot raise RLIMIT_NOFILE: %v", err)
 	}
-	cfg := config{viewers: *viewers, filtered: min(*filtered, *viewers), size: *size, step: *step, drain: *drain,
+	cfg := config{label: *label, viewers: *viewers, filtered: min(*filtered, *viewers), size: *size, step: *step, drain: *drain,
 		window: *window, maxLines: *maxLines, perAddr: *perAddr,
 		memViewers: *memViewers, memLine: *memLine, memTime: *memTime, memWindow: *memWindow, memReconnect: *memAgain}
 	for _, f := range strings.Fields(*rates) {
@@ -227,14 +229,14 @@ func summary(w io.Writer, all []*load.Result) {
 	byRate := map[float64][]*load.Result{}
 	var mem []*load.Result
 	for _, r := range all {
-		switch r.Scenario {
-		case "logstream":
+		switch {
+		case strings.HasPrefix(r.Scenario, "throughput@"):
 			rate := r.Params["rate"].(float64)
 			if byRate[rate] == nil {
 				rates = append(rates, rate)
 			}
 			byRate[rate] = append(byRate[rate], r)
-		case "logstream-memory":
+		case r.Scenario == "memory":
 			mem = append(mem, r)
 		}
 	}
@@ -244,11 +246,7 @@ func summary(w io.Writer, all []*load.Result) {
 		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 		for _, rate := range rates {
 			rs := byRate[rate]
-			offered := "max"
-			if rate > 0 {
-				offered = load.FormatValue(rate)
-			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %d of %d |\n", offered, med(rs, "lines_per_s"),
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %d of %d |\n", rateName(rate), med(rs, "lines_per_s"),
 				med(rs, "deliveries_per_s"), med(rs, "p50_ms"), med(rs, "p99_ms"), med(rs, "max_ms"),
 				med(rs, "server_cores"), med(rs, "client_cores"), oks(rs), len(rs))
 		}

@@ -316,7 +316,7 @@ func memory(ctx context.Context, cfg config) (res *load.Result, err error) {
 
 	smu.Lock()
 	defer smu.Unlock()
-	res = &load.Result{Scenario: "logstream-memory", Params: map[string]any{
+	res = &load.Result{Scenario: "memory", Server: cfg.label, Params: map[string]any{
 		"non_readers": cfg.memViewers, "line_bytes": cfg.memLine, "time_s": cfg.memTime.Seconds(),
 		"window": cfg.memWindow, "lines": next - first, "rss_samples": len(samples), "reconnect": cfg.memReconnect,
 	}}

@@ -334,7 +334,7 @@ func (r *tpRun) measure(ctx context.Context, srv *server, lf *logFile, i, lo int
 	cfg := r.cfg
 	s := r.steps[i]
 	s.lo.Store(int64(lo))
-	res := &load.Result{Scenario: "logstream", Params: map[string]any{
+	res := &load.Result{Scenario: "throughput@" + rateName(s.rate), Server: cfg.label, Params: map[string]any{
 		"viewers": len(r.viewers), "filtered": cfg.filtered, "filters": len(filters), "rate": s.rate,
 		"size": cfg.size, "step_s": cfg.step.Seconds(), "window": cfg.window,
 	}}
@@ -511,6 +511,14 @@ wait:
 	}
 	res.Note = strings.Join(notes, "; ")
 	return res, n, nil
+}
+
+// rateName names a step's rate: lines a second, or max.
+func rateName(rate float64) string {
+	if rate <= 0 {
+		return "max"
+	}
+	return load.FormatValue(rate)
 }
 
 // tpCounters are the viewers' counts of what went wrong, summed.

@@ -1,7 +1,8 @@
-// Command report turns the JSON result lines of loadgen runs into a table:
-// for each scenario metric and server, the median over the runs that were
-// OK, the min–max range over them and the ratio of the median to the
-// baseline server's median. Runs marked NOT OK (loss, error, timeout) are
+// Command report turns the JSON result lines of loadgen runs (and of
+// logbench's, its -label as the server) into a table: for each scenario
+// metric and server, the median over the runs that were OK, the min–max
+// range over them and the ratio of the median to the baseline server's
+// median. Runs marked NOT OK (loss, error, timeout) are
 // counted in "runs ok" and listed in the notes, but their numbers stay out
 // of the statistics: a run that stalled or dropped subscribers measures
 // something else.
@@ -34,6 +35,10 @@ var better = map[string]int{
 	"cpu_us_per_delivery": -1, "softirq_us_per_delivery": -1, "cpu_us_per_rt": -1, "cpu_us_per_connect": -1,
 	"dropped_subs": -1, "non_text": -1, "failed": -1, "mismatched": -1, "bytes_per_conn": -1,
 	"connect_failed": -1, "closed_while_idle": -1,
+	// cmd/logbench
+	"lines_per_s": +1, "max_ms": -1, "skipped": -1, "behind_frames": -1, "gaps": -1, "viewers_gone": -1,
+	"server_rss_peak_mb": -1, "rss_median_mb": -1, "rss_peak_mb": -1, "rss_after_mb": -1,
+	"probe_lines_per_s": +1, "probe_mb_per_s": +1, "probe_p50_ms": -1, "probe_p99_ms": -1, "probe_disconnects": -1,
 }
 
 type key struct{ scenario, metric, server string }
