@@ -321,6 +321,13 @@ func memory(ctx context.Context, cfg config) (res *load.Result, err error) {
 		"window": cfg.memWindow, "lines": next - first, "rss_samples": len(samples), "reconnect": cfg.memReconnect,
 	}}
 	add := func(name string, v float64) { res.Metrics = append(res.Metrics, load.Metric{Name: name, Value: v}) }
+	// The peak of each 5 s (100 readings), in MiB: RSS stays within a
+	// bound or grows.
+	var peaks []float64
+	for i := 0; i < len(samples); i += 100 {
+		peaks = append(peaks, float64(slices.Max(samples[i:min(i+100, len(samples))]))/(1<<20))
+	}
+	res.Params["rss_peak_mb_each_5s"] = peaks
 	sorted := slices.Clone(samples)
 	slices.Sort(sorted)
 	var peak, median int64
