@@ -133,8 +133,9 @@
 // per 100 ms, whether they are carried out or refused: of the messages
 // that arrive sooner, only the last is handled, when its time comes (each
 // change rescans the file's recent lines, and checking one compiles its
-// regular expression). A backfill or refill spends 100 ms at most matching: past
-// that, it has the most recent matching lines found by then.
+// regular expression). A backfill or refill spends 100 ms at most
+// matching: past that, it has the most recent matching lines found by
+// then.
 //
 // When the lines come faster than a filter can be matched against them,
 // the ring drops lines before they were matched: the clients of that

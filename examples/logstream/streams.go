@@ -596,13 +596,13 @@ func (s *stream) catchUp(sub *subscription, cursor uint64) (frames [][]byte, nex
 // refilter changes a live subscription's filter: it leaves its group and
 // gets the acknowledgement of the new filter and the last n lines that
 // pass it, at most maxRefillBytes of them (sent to it alone, see send),
-// and the position after them, from
-// which it catches up (with send) until it joins its new group. The
-// client's connection gets, in this order, whatever its old group
-// published before, the acknowledgement and the refill, the lines caught
-// up with, then what its new group publishes: the hub's frames and Send's
-// share the connection's queue, so no line is lost, repeated or reordered
-// around the change. It reports false if the connection is closing.
+// and the position after them, from which it catches up (with send) until
+// it joins its new group. The client's connection gets, in this order,
+// whatever its old group published before, the acknowledgement and the
+// refill, the lines caught up with, then what its new group publishes: the
+// hub's frames and Send's share the connection's queue, so no line is
+// lost, repeated or reordered around the change. It reports false if the
+// connection is closing.
 func (s *stream) refilter(sub *subscription, f *logline.Filter, key filterKey, n int) (uint64, bool) {
 	s.mu.Lock()
 	s.leaveLocked(sub)
@@ -625,12 +625,17 @@ func lastWithin(frames [][]byte, max int) [][]byte {
 	return frames
 }
 
-// send queues frames to c, in order, after whatever its hub queue has. A
+// send queues frames to c, in order, after whatever its hub queue has,
+// each as a sockets.Frame of the bytes it is given, not a copy. A
 // connection whose queue is full is closed, as the hub does with a member
 // whose queue is full. It reports false if c is closing.
 func send(c *sockets.Conn, frames [][]byte) bool {
 	for _, frame := range frames {
-		if err := c.Send(sockets.TextMessage, frame); err != nil {
+		f, err := sockets.NewFrame(sockets.TextMessage, frame)
+		if err == nil {
+			err = c.SendFrame(f)
+		}
+		if err != nil {
 			if errors.Is(err, sockets.ErrQueueFull) {
 				c.Close(websocket.ClosePolicyViolation, "slow client")
 			}
