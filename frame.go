@@ -17,8 +17,9 @@ import (
 // holds the same Frame, whose payload is the only copy of the message the
 // server keeps. Each connection's writer writes the frame's header and
 // then the payload from there; where compression was negotiated, the
-// payload is compressed once, on first use, for every such connection. A
-// Frame is immutable and safe for concurrent use.
+// payload is compressed once, on first use, for every such connection (the
+// Frame then keeps that compressed form, and a prepared plain one, beside
+// its payload). A Frame is immutable and safe for concurrent use.
 type Frame struct {
 	typ  int
 	data []byte

@@ -38,8 +38,8 @@ import (
 //
 // Publishing never blocks on a client: each message is encoded once into a
 // websocket.PreparedMessage and offered to every member's queue (a Frame
-// is shared by every room it is published to); a member
-// whose queue is full is handled by the SlowClientPolicy. A Hub has no
+// is shared by every room it is published to); a member whose queue is
+// full is handled by the SlowClientPolicy. A Hub has no
 // goroutines of its own and is safe for concurrent use.
 //
 // A Broker links hubs on several server instances: Publish delivers to the
