@@ -42,11 +42,13 @@
 // that -mem-viewers of them are connected at all times (with
 // -mem-reconnect=false, they connect once, together, and are gone once
 // closed), and the probe again with since= its last line, as the page
-// does. It reports the
-// server's RSS (before, median and peak of a reading every 50 ms, and 2 s
-// after the writing stopped), the probe's lines a second and delays, and
-// how often the probe and the non-readers were disconnected.
+// does. It reports the server's RSS (before, median and peak of a reading
+// every 50 ms, the peak of each 5 s, and 2 s after the writing stopped),
+// the probe's lines a second and delays, and how often the probe and the
+// non-readers were disconnected.
 //
+// -label names the build in the results (the server of cmd/report's
+// table), so that runs of two builds, alternated, compare side by side.
 // Client and server share the machine's cores: the figures are of the
 // pair.
 package main
