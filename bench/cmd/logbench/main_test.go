@@ -67,7 +67,7 @@ func TestLines(t *testing.T) {
 	if want := "WARN 1234:5678:2: tag04 " + strings.Repeat("x", 15) + "\n"; string(b) != want {
 		t.Fatalf("appendLine = %q, want %q", b, want)
 	}
-	frame := []byte(`{"file":"/tmp/a.log","gen":"abc-0","offset":99,"line":"` + strings.TrimSuffix(string(b), "\n") + `","level":"warn"}`)
+	frame := []byte(`{"file":"app.log","gen":"abc-0","offset":99,"line":"` + strings.TrimSuffix(string(b), "\n") + `","level":"warn"}`)
 	f := parseFrame(frame)
 	if f.kind != frameLine || f.seq != 1234 || f.ts != 5678 || f.step != 2 {
 		t.Errorf("parseFrame = %+v", f)
