@@ -94,10 +94,11 @@ func newHandler[T any](cd codec[T], channels makeChannels[T], options []*Options
 		ctx.Injector = values
 		ctx.MapTo(guard, (*http.ResponseWriter)(nil))
 
-		guard.conn.check = newFrameCheck(opts.MaxMessageSize, opts.EnableCompression && offersDeflate(r))
+		deflate := opts.EnableCompression && offersDeflate(r)
+		guard.conn.check = newFrameCheck(opts.MaxMessageSize, deflate)
 		guard.conn.writeWait = opts.WriteWait
 		c := newConn(ws, guard.conn, r, opts)
-		c.deflate = opts.EnableCompression && offersDeflate(r)
+		c.deflate = deflate
 		recv, send, inject := channels(opts.RecvChannelBuffer, opts.SendChannelBuffer)
 		p := &pump[T]{c: c, codec: cd, recv: recv, send: send}
 		for _, v := range inject {
