@@ -36,7 +36,9 @@ func parseJSON(line string) (info Info, ok bool) {
 	structured := len(line) <= MaxStructuredLine
 	var want func(string) bool // the members needed: all, when structured
 	if !structured {
-		want = func(key string) bool { return keyRank(levelKeys, key) >= 0 || keyRank(timeKeys, key) >= 0 }
+		want = func(key string) bool {
+			return keyRank(levelKeys, key) >= 0 || keyRank(timeKeys, key) >= 0 || strings.EqualFold(key, levelParent)
+		}
 	}
 	if !json.Valid([]byte(line)) {
 		return Info{}, false
@@ -72,11 +74,56 @@ func parseJSON(line string) (info Info, ok bool) {
 			info.Msg, msg = jsonString(raw), bestKey{mr, key}
 		}
 	}
+	if info.Level == "" {
+		info.Level, level.key = nestedLevel(members)
+	}
 	if structured {
 		info.Fields = jsonFields(members)
 		markColumns(info.Fields, level.key, tm.key, msg.key)
 	}
 	return info, true
+}
+
+// levelParent and levelChild name the nested level of ECS loggers,
+// {"log":{"level":"error"}}: the flat "log.level" is one of levelKeys.
+const levelParent, levelChild = "log", "level"
+
+// nestedLevel returns the level of a JSON object whose top-level members
+// gave none, from the member "level" of its object "log", and the field's
+// name as jsonFields names it ("" when there is none). Key names are
+// case-insensitive, ranked as parseJSON ranks them: the exact lower-case
+// name first, then the smallest key; of a key written twice, the last.
+func nestedLevel(members []member) (level, key string) {
+	best := bestKey{rank: 1}
+	var read keySet
+	for i := len(members) - 1; i >= 0; i-- {
+		m := members[i]
+		if !strings.EqualFold(m.key, levelParent) || !read.add(m.key) || m.raw[0] != '{' || !best.beatenBy(0, m.key, levelParent) {
+			continue
+		}
+		if lvl, child := childLevel(m.raw); lvl != "" {
+			level, key, best = lvl, m.key+"."+child, bestKey{0, m.key}
+		}
+	}
+	return level, key
+}
+
+// childLevel returns the usable level of the object obj's member "level",
+// ranked as in nestedLevel, and that member's key.
+func childLevel(obj string) (level, key string) {
+	best := bestKey{rank: 1}
+	var read keySet
+	inner := jsonMembers(obj, func(k string) bool { return strings.EqualFold(k, levelChild) })
+	for i := len(inner) - 1; i >= 0; i-- {
+		m := inner[i]
+		if !read.add(m.key) || !best.beatenBy(0, m.key, levelChild) {
+			continue
+		}
+		if lvl := jsonLevel(m.raw); lvl != "" {
+			level, key, best = lvl, m.key, bestKey{0, m.key}
+		}
+	}
+	return level, key
 }
 
 // keySet is a set of keys: a few in a slice, more in a map. The zero
@@ -230,7 +277,7 @@ func parseLogfmt(line string) Info {
 		if !ok {
 			break
 		}
-		if r := keyRank(levelKeys[:3], key); r >= 0 && r < levelRank {
+		if r := keyRank(levelKeys, key); r >= 0 && r < levelRank {
 			if lvl := NormalizeLevel(val); lvl != "" {
 				info.Level, levelRank, levelKey = lvl, r, key
 			}

@@ -32,6 +32,7 @@ func FuzzParse(f *testing.F) {
 		`a=1 b="two words" status=500 user=Ann`,
 		`{"<img src=x onerror=alert(1)>":"<b>v</b>","k":"a\u00e9\n"}`,
 		"x=1 y=\"\xff\"",
+		`{"LOG":{"Level":"error","level":"x"},"log":{"level":30},"Log":1}`,
 	} {
 		f.Add(s)
 	}
@@ -166,7 +167,35 @@ func referenceJSON(line string) (info Info, ok bool) {
 			}
 		}
 	}
+	if info.Level == "" {
+		info.Level = referenceNestedLevel(fields)
+	}
 	return info, true
+}
+
+// referenceNestedLevel is the level of {"log":{"level":…}} as a decoder
+// of the whole object finds it, keys ranked as at the top level.
+func referenceNestedLevel(fields map[string]json.RawMessage) string {
+	var level string
+	parent := bestKey{rank: 1}
+	for key, raw := range fields {
+		var inner map[string]json.RawMessage
+		if !strings.EqualFold(key, levelParent) || json.Unmarshal(raw, &inner) != nil || inner == nil || !parent.beatenBy(0, key, levelParent) {
+			continue
+		}
+		child, found := bestKey{rank: 1}, ""
+		for k, v := range inner {
+			if strings.EqualFold(k, levelChild) && child.beatenBy(0, k, levelChild) {
+				if lvl := referenceLevel(v); lvl != "" {
+					child, found = bestKey{0, k}, lvl
+				}
+			}
+		}
+		if found != "" {
+			level, parent = found, bestKey{0, key}
+		}
+	}
+	return level
 }
 
 func referenceLevel(raw json.RawMessage) string {

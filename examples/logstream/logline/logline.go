@@ -51,9 +51,12 @@ func (info *Info) Structured() bool { return info.Fields != nil }
 //     Levels may be strings or pino/bunyan numbers (10 trace … 60 fatal);
 //     times may be RFC 3339 strings or Unix times in seconds (or
 //     milliseconds, microseconds, nanoseconds, told apart by magnitude).
-//     Nested objects are not looked at for the level and time.
-//   - Otherwise logfmt pairs level=, lvl= or severity= give the level and
-//     time= or ts= the time (of each, the first pair that is usable).
+//     Without a usable one, the level of an ECS-style nested object,
+//     {"log":{"level":"warn"}}, is used. Other nested objects are not
+//     looked at for the level and time.
+//   - Otherwise logfmt pairs level=, lvl=, severity= or log.level= give
+//     the level and time= or ts= the time (of each, the first pair that is
+//     usable).
 //   - Otherwise the first level word is used: an upper-case whole word such
 //     as ERROR, WARN, WARNING, INFO, DEBUG, TRACE, FATAL, or a level in
 //     brackets in any case, such as [error] or [Warn].

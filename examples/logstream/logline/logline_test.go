@@ -1,6 +1,7 @@
 package logline
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,6 +59,14 @@ func TestParseJSON(t *testing.T) {
 		{"null level", `{"level":null}`, "", time.Time{}},
 		// Not valid JSON: falls back to the plain-text rules.
 		{"broken JSON", `{"level":"info" ERROR`, "error", time.Time{}},
+		{"ECS nested level", `{"@timestamp":"2024-03-05T10:20:30Z","log":{"level":"warning","logger":"db"},"message":"m"}`, "warn", utc("2024-03-05T10:20:30Z")},
+		{"nested level key case", `{"Log":{"LEVEL":"error"}}`, "error", time.Time{}},
+		{"top-level level preferred to nested", `{"log":{"level":"error"},"level":"info"}`, "info", time.Time{}},
+		{"unusable top-level level, nested one", `{"level":"loud","log":{"level":"debug"}}`, "debug", time.Time{}},
+		{"log not an object", `{"log":"level error"}`, "", time.Time{}},
+		{"level deeper than log.level ignored", `{"log":{"origin":{"level":"error"}}}`, "", time.Time{}},
+		{"nested level of a long line", `{"log":{"level":"error"},"pad":"` + strings.Repeat("x", MaxStructuredLine) + `"}`, "error", time.Time{}},
+		{"exact parent preferred", `{"LOG":{"level":"error"},"log":{"level":"info"}}`, "info", time.Time{}},
 	})
 }
 
@@ -66,6 +75,7 @@ func TestParseLogfmt(t *testing.T) {
 		{"basic", `time=2024-03-05T10:20:30Z level=info msg="hello world"`, "info", utc("2024-03-05T10:20:30Z")},
 		{"quoted values", `ts="2024-03-05T10:20:30.5+00:00" lvl="WARN" msg="a \"quoted\" ERROR"`, "warn", utc("2024-03-05T10:20:30.5Z")},
 		{"severity", `severity=err component=db`, "error", time.Time{}},
+		{"log.level", `log.level=warn component=db`, "warn", time.Time{}},
 		{"unix ts", `ts=1709634030 level=debug`, "debug", utc("2024-03-05T10:20:30Z")},
 		{"key in value not a key", `msg="level=error" level=info`, "info", time.Time{}},
 		{"unknown level value falls back to words", `level=5 ERROR boom`, "error", time.Time{}},
