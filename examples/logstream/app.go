@@ -354,15 +354,25 @@ func (a *app) checkStream(ctx *macaron.Context) {
 		}
 		req.since = &pos
 	}
-	if v := q.Get("since_time"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			refuse(ctx, http.StatusBadRequest, fmt.Sprintf("invalid since_time %q: want an RFC 3339 time such as 2006-01-02T15:04:05Z", clip(v)))
-			return
-		}
-		req.sinceTime = t
+	if req.sinceTime, ok = sinceTime(ctx, q); !ok {
+		return
 	}
 	ctx.Map(req)
+}
+
+// sinceTime reads the since_time parameter (RFC 3339; absent: the zero
+// time), answering 400 itself when it is invalid.
+func sinceTime(ctx *macaron.Context, q url.Values) (time.Time, bool) {
+	v := q.Get("since_time")
+	if v == "" {
+		return time.Time{}, true
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		refuse(ctx, http.StatusBadRequest, fmt.Sprintf("invalid since_time %q: want an RFC 3339 time such as 2006-01-02T15:04:05Z", clip(v)))
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 // checkFileAndFilter checks the file= and filter parameters of a stream
@@ -418,8 +428,8 @@ func (a *app) checkFilesAndFilter(ctx *macaron.Context, q url.Values, max int) (
 	return ss, f, key, true
 }
 
-// download answers the lines of the files' rings that pass the filter, as
-// a file to save: format=text (the default) the raw lines, format=ndjson
+// download answers the lines of the files' rings that pass the filter
+// (and are of since_time or later, when given), as a file to save: format=text (the default) the raw lines, format=ndjson
 // their frames, one a line. One file (file= once) is saved under its own
 // name (plus .ndjson for that format); several (file= repeated, at most
 // maxViewFiles) are merged as a view of them orders them (mergeByTime),
@@ -445,12 +455,16 @@ func (a *app) download(ctx *macaron.Context) {
 	if !ok {
 		return
 	}
+	since, ok := sinceTime(ctx, q)
+	if !ok {
+		return
+	}
 	lists := make([][]*entry, len(ss))
 	names := make([]string, len(ss))
 	complete := true
 	for i, s := range ss {
 		var done bool
-		lists[i], _, done = s.lastMatching(f, math.MaxInt)
+		lists[i], _, done = s.lastMatching(f, math.MaxInt, since)
 		complete = complete && done
 		names[i] = s.name
 	}
@@ -550,9 +564,9 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 			pending = append(pending, encodeFrame(controlFrame{Error: errGap}))
 		}
 	} else if !req.sinceTime.IsZero() {
-		pending, cursor = s.backfillSince(req.filter, req.sinceTime)
+		pending, cursor = s.backfill(req.filter, maxBackfill, req.sinceTime)
 	} else {
-		pending, cursor = s.backfill(req.filter, req.backfill)
+		pending, cursor = s.backfill(req.filter, req.backfill, time.Time{})
 	}
 
 	live := false
@@ -589,7 +603,7 @@ func (a *app) serveStream(c *sockets.Conn, req *streamRequest, receiver <-chan s
 		sub.filter, sub.key = f, key
 		ack := encodeFrame(controlFrame{Filter: &filterState{Level: key.level, Search: key.search}})
 		var frames [][]byte
-		frames, cursor = s.backfill(f, n)
+		frames, cursor = s.backfill(f, n, time.Time{})
 		pending = append([][]byte{ack}, frames...)
 	}
 	var waiting *string            // a filter message not carried out yet

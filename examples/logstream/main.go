@@ -107,19 +107,20 @@
 //     its end. The older since=OFFSET, without a generation, is still
 //     accepted, as an unknown generation: always with the gap frame.
 //
-// GET /api/logs/download?file=&level=&search=&format=text|ndjson answers,
-// as an attachment, the lines the server keeps of the file (the ring, see
-// below) that pass the filter: format=text (the default) the raw lines,
-// format=ndjson their frames as above, one a line. file, level and search
-// are checked as for the stream (403, 400); another format is a 400; the
-// Host is checked as the sockets check it (-allowed-hosts). It matches for
-// 100 ms at most, as a backfill does: past that, it has the most recent
-// matching lines found by then, and the header Logstream-Truncated: budget.
-// The page links to it for what it shows. file= repeated (at most 8 files;
-// a name repeated counts once) merges the files' lines as the page orders
-// them (by at; each file's lines in their order), saved as merged.log, each
-// text line after its file's name and ": " (as grep prints them), or
-// merged.ndjson.
+// GET /api/logs/download?file=&level=&search=&since_time=&format=text|ndjson
+// answers, as an attachment, the lines the server keeps of the file (the
+// ring, see below) that pass the filter and, with since_time, are of that
+// time or later (as a stream's since_time selects them): format=text (the
+// default) the raw lines, format=ndjson their frames as above, one a line.
+// file, level, search and since_time are checked as for the stream (403,
+// 400); another format is a 400; the Host is checked as the sockets check
+// it (-allowed-hosts). It matches for 100 ms at most, as a backfill does:
+// past that, it has the most recent matching lines found by then, and the
+// header Logstream-Truncated: budget. The page links to it for what it
+// shows. file= repeated (at most 8 files; a name repeated counts once)
+// merges the files' lines as the page orders them (by at; each file's lines
+// in their order), saved as merged.log, each text line after its file's
+// name and ": " (as grep prints them), or merged.ndjson.
 //
 // A client changes its filter without reconnecting by sending
 // {"level":"error","search":"timeout"} (both fields replaced; an optional

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -69,6 +71,22 @@ func TestBackfillSinceTime(t *testing.T) {
 	for _, bad := range []string{"yesterday", "2025-06-07", "2025-06-07 08:00:00", "1717747200"} {
 		ts.refused(t, query("since_time", bad), http.StatusBadRequest, "invalid since_time")
 	}
+
+	// The download selects the same lines (and the live one, now kept).
+	for _, tc := range tests[:len(tests)-1] {
+		resp, body := get(t, ts.URL+"/api/logs/download?"+query(tc.q...).Encode())
+		want := strings.Join(append(slices.Clone(tc.want), "ERROR a live continuation, without a time"), "\n") + "\n"
+		if len(tc.want) == 0 {
+			want = "" // no line of that time, so none going with one
+		}
+		if resp.StatusCode != http.StatusOK || body != want {
+			t.Errorf("download %v: %d %q, want %q", tc.q, resp.StatusCode, body, want)
+		}
+	}
+	resp, body := get(t, ts.URL+"/api/logs/download?"+query("since_time", "yesterday").Encode())
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "invalid since_time") {
+		t.Errorf("download since_time=yesterday: %d %q, want 400", resp.StatusCode, body)
+	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -129,6 +147,11 @@ func TestBrowserSinceTimeInURL(t *testing.T) {
 	if got := browser.Eval[string](tb.Tab, sinceControl); got != "2025-06-07T08:01:00.000Z" {
 		t.Errorf("the Since control reads %s", got)
 	}
+	// The download link is for the lines shown: of that time on.
+	downloadSince := `new URL(document.getElementById("download").href).searchParams.get("since_time")`
+	if got := browser.Eval[string](tb.Tab, `new Date(`+downloadSince+`).toISOString()`); got != "2025-06-07T08:01:00.000Z" {
+		t.Errorf("the download link's since_time is %s", got)
+	}
 
 	// A reload: the same view.
 	tb.Do(chromedp.Reload())
@@ -151,6 +174,7 @@ func TestBrowserSinceTimeInURL(t *testing.T) {
 	tb.Run(`(s => { s.value = ""; s.dispatchEvent(new Event("change")); })(document.getElementById("since-time"))`)
 	tb.WaitFor(lineCount + " === 4")
 	tb.WaitFor(`!new URLSearchParams(location.search).has("since_time")`)
+	tb.WaitFor(downloadSince + ` === null`)
 
 	tb.Run(`history.back()`)
 	tb.WaitFor(lineCount + " === 1")

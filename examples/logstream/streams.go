@@ -413,11 +413,12 @@ type subscription struct {
 // past it, the lines found so far (the most recent ones) are sent.
 const backfillBudget = 100 * time.Millisecond
 
-// backfill returns the frames of the last n lines that pass f, oldest
+// backfill returns the frames of the last n lines that pass f and, when
+// since is not zero, whose time is since or later (see inTime), oldest
 // first, and the position just after them. It matches outside the lock,
 // for backfillBudget at most.
-func (s *stream) backfill(f *logline.Filter, n int) ([][]byte, uint64) {
-	entries, next, _ := s.lastMatching(f, n)
+func (s *stream) backfill(f *logline.Filter, n int, since time.Time) ([][]byte, uint64) {
+	entries, next, _ := s.lastMatching(f, n, since)
 	frames := make([][]byte, len(entries))
 	for i, e := range entries {
 		frames[i] = e.frame
@@ -425,57 +426,24 @@ func (s *stream) backfill(f *logline.Filter, n int) ([][]byte, uint64) {
 	return frames, next
 }
 
-// backfillSince returns the frames of the lines that pass f and whose time
-// is t or later, oldest first, and the position just after the ring's
-// last line. A line without a time goes with the line before it (none
-// before it in the ring: it is left out). At most maxBackfill lines, the
-// most recent; it matches outside the lock, for backfillBudget at most, as
-// backfill does.
-func (s *stream) backfillSince(f *logline.Filter, t time.Time) ([][]byte, uint64) {
+// lastMatching returns the ring's last n entries that pass f and, when
+// since is not zero, whose time is since or later (see inTime), oldest
+// first, and the position just after the ring's last line. It matches
+// outside the lock, for backfillBudget at most: complete is false when it
+// stopped there, with the most recent entries found by then.
+func (s *stream) lastMatching(f *logline.Filter, n int, since time.Time) (found []*entry, next uint64, complete bool) {
 	s.mu.Lock()
-	next := s.ring.next
-	entries := s.entriesLocked(nil, s.ring.start(), next)
-	s.mu.Unlock()
-	// The lines in time, in order: a cheap pass, no filter.
-	in := false
-	kept := entries[:0]
-	for _, e := range entries {
-		if !e.info.Time.IsZero() {
-			in = !e.info.Time.Before(t)
-		}
-		if in {
-			kept = append(kept, e)
-		}
-	}
-	var frames [][]byte
-	deadline := time.Now().Add(backfillBudget)
-	for i := len(kept) - 1; i >= 0 && len(frames) < maxBackfill; i-- {
-		if e := kept[i]; f.Match(e.text, e.info) {
-			frames = append(frames, e.frame)
-		}
-		if i%64 == 0 && time.Now().After(deadline) {
-			break
-		}
-	}
-	slices.Reverse(frames)
-	return frames, next
-}
-
-// lastMatching returns the last n entries of the ring that pass f, oldest
-// first, the position just after them, and whether the search was
-// complete: it matches outside the lock, for backfillBudget at most, and
-// past it returns the most recent matching entries found by then.
-func (s *stream) lastMatching(f *logline.Filter, n int) ([]*entry, uint64, bool) {
-	s.mu.Lock()
-	next := s.ring.next
+	next = s.ring.next
 	var entries []*entry
 	if n > 0 {
 		entries = s.entriesLocked(nil, s.ring.start(), next)
 	}
 	s.mu.Unlock()
-	var found []*entry
+	if !since.IsZero() {
+		entries = inTime(entries, since)
+	}
 	deadline := time.Now().Add(backfillBudget)
-	complete := true
+	complete = true
 	for i := len(entries) - 1; i >= 0 && len(found) < n; i-- {
 		if e := entries[i]; f.Match(e.text, e.info) {
 			found = append(found, e)
@@ -487,6 +455,23 @@ func (s *stream) lastMatching(f *logline.Filter, n int) ([]*entry, uint64, bool)
 	}
 	slices.Reverse(found)
 	return found, next, complete
+}
+
+// inTime returns the entries, in ring order, whose time is since or later:
+// a cheap pass, no filter. An entry without a time goes with the entry
+// before it (none before it: it is left out). It reuses entries' array.
+func inTime(entries []*entry, since time.Time) []*entry {
+	in := false
+	kept := entries[:0]
+	for _, e := range entries {
+		if !e.info.Time.IsZero() {
+			in = !e.info.Time.Before(since)
+		}
+		if in {
+			kept = append(kept, e)
+		}
+	}
+	return kept
 }
 
 // resume returns where a client resumes that last had the line at pos,
@@ -609,7 +594,7 @@ func (s *stream) refilter(sub *subscription, f *logline.Filter, key filterKey, n
 	s.mu.Unlock()
 	sub.filter, sub.key = f, key
 	ack := encodeFrame(controlFrame{Filter: &filterState{Level: key.level, Search: key.search}})
-	frames, next := s.backfill(f, n)
+	frames, next := s.backfill(f, n, time.Time{})
 	frames = lastWithin(frames, maxRefillBytes)
 	return next, send(sub.conn, append([][]byte{ack}, frames...))
 }

@@ -426,6 +426,7 @@
     searchInput.value = v.search;
     sinceTime = v.since;
     sinceInput.value = localInput(v.since);
+    updateDownload();
   }
 
   // localInput is an RFC 3339 time as the Since control shows it: the
@@ -558,6 +559,7 @@
     for (const f of chosen) p.append("file", f);
     if (applied.level) p.set("level", applied.level);
     if (applied.search) p.set("search", applied.search);
+    if (sinceTime) p.set("since_time", sinceTime);
     downloadLink.href = "/api/logs/download?" + p.toString();
   }
 
@@ -594,6 +596,7 @@
   sinceInput.addEventListener("change", () => {
     const d = sinceInput.value ? new Date(sinceInput.value) : null;
     sinceTime = d && !isNaN(d) ? d.toISOString() : "";
+    updateDownload();
     startOver();
     record("pick");
   });
