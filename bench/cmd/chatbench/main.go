@@ -151,13 +151,7 @@ func main() {
 			c := cfg
 			c.instances = n
 			res, err := run(ctx, c)
-			for _, x := range res {
-				x.Round = r
-				fmt.Println(x.JSON())
-				if !*jsonOnly {
-					fmt.Println(x.Human())
-				}
-			}
+			load.PrintRound(os.Stdout, res, r, *jsonOnly)
 			all = append(all, res...)
 			if err != nil {
 				log.Printf("%d instance(s), round %d: %v", n, r, err)
@@ -362,23 +356,7 @@ func (r *room) measure(ctx context.Context, ins []*instance, s *step, cfg config
 	res.Params["msgs"] = n
 	// Wait for every delivery, at most -drain after the last send, and
 	// no longer than 2 s without any delivery.
-	limit := time.After(cfg.drain)
-	last, lastAt := s.deliveries.Load(), time.Now()
-wait:
-	for s.completed.Load() < int64(n) {
-		select {
-		case <-ctx.Done():
-			break wait
-		case <-limit:
-			break wait
-		case <-time.After(5 * time.Millisecond):
-		}
-		if d := s.deliveries.Load(); d != last {
-			last, lastAt = d, time.Now()
-		} else if time.Since(lastAt) > 2*time.Second {
-			break wait
-		}
-	}
+	load.WaitDrain(ctx, int64(n), s.completed.Load, s.deliveries.Load, cfg.drain, 2*time.Second)
 	waited := r.now()
 	cpu1, self1 := cpuTimes(ins)
 	tasks1, tasksErr1 := procfs.Tasks("/proc")

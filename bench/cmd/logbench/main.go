@@ -177,13 +177,7 @@ func main() {
 					res = append(res, r)
 				}
 			}
-			for _, x := range res {
-				x.Round = round
-				fmt.Println(x.JSON())
-				if !*jsonOnly {
-					fmt.Println(x.Human())
-				}
-			}
+			load.PrintRound(os.Stdout, res, round, *jsonOnly)
 			all = append(all, res...)
 			if err != nil {
 				log.Printf("%s, round %d: %v", name, round, err)

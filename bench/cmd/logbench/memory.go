@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -166,17 +164,12 @@ func (m *memRun) probe(ctx context.Context, c *websocket.Conn) {
 
 // memory runs the memory scenario once, with a fresh server.
 func memory(ctx context.Context, cfg config) (res *load.Result, err error) {
-	dir, err := os.MkdirTemp("", "logbench-mem-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "app.log")
-	lf, err := createLog(path)
+	lf, err := tempLog("logbench-mem-")
 	if err != nil {
 		return nil, err
 	}
 	defer lf.Close()
+	path := lf.path
 
 	m := &memRun{cfg: cfg, base: time.Now(), d: newDialers(cfg.perAddr),
 		readers: map[string]int{}, conns: map[int]*websocket.Conn{}, closed: make(chan string, 1024)}

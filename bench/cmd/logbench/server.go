@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -100,16 +101,25 @@ func (d *dialers) dial(ctx context.Context, i int, u string) (*websocket.Conn, e
 
 // logFile is the file the benchmark writes and the server follows.
 type logFile struct {
-	f   *os.File
-	buf []byte
+	path string
+	f    *os.File
+	buf  []byte
 }
 
-func createLog(path string) (*logFile, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+// tempLog creates app.log in a new temporary folder, named after prefix,
+// which Close removes.
+func tempLog(prefix string) (*logFile, error) {
+	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		return nil, err
 	}
-	return &logFile{f: f}, nil
+	path := filepath.Join(dir, "app.log")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &logFile{path: path, f: f}, nil
 }
 
 // write appends lines from..from+n-1, each stamped with ts, in one write.
@@ -136,4 +146,9 @@ func (l *logFile) truncate() error {
 	return nil
 }
 
-func (l *logFile) Close() error { return l.f.Close() }
+// Close closes the log and removes its folder.
+func (l *logFile) Close() error {
+	err := l.f.Close()
+	os.RemoveAll(filepath.Dir(l.path))
+	return err
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -210,17 +209,12 @@ func readMessage(c *websocket.Conn, buf *[]byte) (int, int, error) {
 // viewers, a warm-up, then one step per rate. It returns the results of
 // the steps it ran, even with an error.
 func throughput(ctx context.Context, cfg config) (results []*load.Result, err error) {
-	dir, err := os.MkdirTemp("", "logbench-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "app.log")
-	lf, err := createLog(path)
+	lf, err := tempLog("logbench-")
 	if err != nil {
 		return nil, err
 	}
 	defer lf.Close()
+	path := lf.path
 	srv, err := startServer(cfg.bin, path, nil)
 	if err != nil {
 		return nil, err
@@ -395,23 +389,7 @@ func (r *tpRun) measure(ctx context.Context, srv *server, lf *logFile, i, lo int
 	n := next - lo
 
 	// Wait for every line, at most -drain, and 2 s without progress.
-	drain := time.After(cfg.drain)
-	lastDone, lastProgress = s.completed.Load(), time.Now()
-wait:
-	for s.completed.Load() < int64(n) {
-		select {
-		case <-ctx.Done():
-			break wait
-		case <-drain:
-			break wait
-		case <-time.After(5 * time.Millisecond):
-		}
-		if d := s.completed.Load(); d != lastDone {
-			lastDone, lastProgress = d, time.Now()
-		} else if time.Since(lastProgress) > 2*time.Second {
-			break wait
-		}
-	}
+	load.WaitDrain(ctx, int64(n), s.completed.Load, s.completed.Load, cfg.drain, 2*time.Second)
 	waited := r.now()
 	srvCPU1, _ := procfs.CPUTime(srv.Pid())
 	self1, _ := procfs.CPUTime(os.Getpid())

@@ -5,6 +5,7 @@ package load
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 )
@@ -108,4 +109,16 @@ func percentile(sorted []int64, p float64) int64 {
 	i := int(float64(len(sorted))*p/100+0.5) - 1
 	i = max(0, min(i, len(sorted)-1))
 	return sorted[i]
+}
+
+// PrintRound sets the round of each result and writes it to w as a line of
+// JSON and, unless jsonOnly, as a line for people after it.
+func PrintRound(w io.Writer, results []*Result, round int, jsonOnly bool) {
+	for _, r := range results {
+		r.Round = round
+		fmt.Fprintln(w, r.JSON())
+		if !jsonOnly {
+			fmt.Fprintln(w, r.Human())
+		}
+	}
 }
