@@ -52,3 +52,58 @@ func BenchmarkAppendOneRoom(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadConcurrent: what a storm of joins asks of the store, each
+// join reading the last 50 records of one of 100 rooms, 64 reads at a
+// time, as a server restart's reconnecting pages do, with rooms keeping
+// 100 records or 1000 (the chat keeps 20 times what a joiner gets): a read
+// since no position reads every record the room keeps, then keeps the
+// newest 50.
+func BenchmarkReadConcurrent(b *testing.B) {
+	for _, kept := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("kept=%d", kept), func(b *testing.B) {
+			srv := startJS(b)
+			name := uniqueName("READ")
+			o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: kept}, Stream: name, SubjectPrefix: "read." + name, NoGapCheck: true}
+			h := newHistory(b, dial(b, srv.ClientURL()), o)
+			const rooms, concurrency, last = 100, 64, 50
+			data := make([]byte, 64)
+			var wg sync.WaitGroup
+			for r := range rooms {
+				wg.Go(func() {
+					for i := range kept {
+						if _, err := h.Append(context.Background(), fmt.Sprint("room", r), sockets.TextMessage, data, fmt.Sprint(r, "-", i)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			var next atomic.Int64
+			b.ResetTimer()
+			for range concurrency {
+				wg.Go(func() {
+					for {
+						i := next.Add(1)
+						if i > int64(b.N) {
+							return
+						}
+						recs, err := h.Read(context.Background(), fmt.Sprint("room", i%rooms), sockets.Position{}, last)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						if len(recs) != last {
+							b.Errorf("read %d records, want %d", len(recs), last)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
+		})
+	}
+}
