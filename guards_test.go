@@ -127,14 +127,49 @@ func TestConnectionCaps(t *testing.T) {
 	a1.Close()
 	ts.waitFinished(t, 1)
 	testkit.Eventually(t, "a free slot", func() bool { return opts.Group.Len() == 2 })
+	// The slot freed is the group's and the client's: a's second
+	// connection may come in, and then a's third is refused again.
+	a3 := ts.dial(t, from("a"))
+	expect503("a", "a third connection from one client, after one ended")
+	expect503("c", "a fourth connection in all, after one ended")
+	a2.Close()
+	ts.waitFinished(t, 1)
+	testkit.Eventually(t, "a free slot", func() bool { return opts.Group.Len() == 2 })
 	ts.dial(t, from("c"))
 	// The client has its 101 a moment before the server counts it.
-	testkit.Eventually(t, "4 upgrades counted", func() bool { return opts.Group.Stats().Accepted == 4 })
+	testkit.Eventually(t, "5 upgrades counted", func() bool { return opts.Group.Stats().Accepted == 5 })
 	s := opts.Group.Stats()
-	if s.Refused["capacity"] != 2 || s.Accepted != 4 {
-		t.Errorf("stats %+v, want 2 refused for capacity and 4 accepted", s)
+	if s.Refused["capacity"] != 4 || s.Accepted != 5 {
+		t.Errorf("stats %+v, want 4 refused for capacity and 5 accepted", s)
 	}
-	_ = a2
+	_ = a3
+}
+
+// Without Options.ClientAddr, a client is the address of the request
+// (its host, whatever the port): two connections from 127.0.0.1 are one
+// client's, and a third is refused with 503.
+func TestConnectionCapPerClientAddress(t *testing.T) {
+	opts := quiet()
+	opts.Group = &Group{}
+	opts.MaxConnectionsPerClient = 2
+	ts := newTestServer(t, Messages(opts), func(done <-chan bool) { <-done })
+	ts.dial(t, nil)
+	ts.dial(t, nil) // another port, the same client
+	_, resp, err := ts.tryDial(nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a third connection from 127.0.0.1: got %v, want 503", err)
+	}
+	// The default names a client by its address without the port.
+	o, err := prepareOptions(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]string{"127.0.0.1:1234": "127.0.0.1", "127.0.0.1:5678": "127.0.0.1", "[::1]:80": "::1", "10.0.0.7:80": "10.0.0.7"} {
+		req := &http.Request{RemoteAddr: addr}
+		if got := o.ClientAddr(req); got != want {
+			t.Errorf("client of %s: %q, want %q", addr, got, want)
+		}
+	}
 }
 
 // A member that stops reading, sent large frames, is dropped at the byte
