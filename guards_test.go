@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"errors"
+	"fmt"
 	"log"
 	"net"
 	"net/http"
@@ -173,32 +174,93 @@ func TestConnectionCapPerClientAddress(t *testing.T) {
 }
 
 // A member that stops reading, sent large frames, is dropped at the byte
-// bound of its queue, long before the frame bound.
+// bound of its queue, long before the frame bound; under DropMessage the
+// frames past the bound are skipped and the member stays. The bound is on
+// what waits: once the writer took the frames, as many again fit.
 func TestHubQueueByteBound(t *testing.T) {
-	opts, err := prepareOptions([]*Options{{HubQueueSize: 1000, HubQueueBytes: 200 << 10}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b := net.Pipe()
-	t.Cleanup(func() { a.Close(); b.Close() })
-	slow := newConn(nil, newNetConn(a), &http.Request{RemoteAddr: "fake"}, opts)
-	h := newHub(t, nil)
-	h.Join("r", slow)
 	big := []byte(strings.Repeat("x", 64<<10))
-	for i := 0; i < 10; i++ {
-		h.Publish("r", BinaryMessage, big)
+	member := func(t *testing.T) *Conn {
+		opts, err := prepareOptions([]*Options{{HubQueueSize: 1000, HubQueueBytes: 200 << 10}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := net.Pipe()
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return newConn(nil, newNetConn(a), &http.Request{RemoteAddr: "fake"}, opts)
 	}
-	if n := len(queued(slow)); n != 3 {
-		t.Errorf("queued %d frames of 64 KiB under a 200 KiB bound, want 3", n)
-	}
-	if s := h.Stats(); s.SlowDisconnects != 1 {
-		t.Errorf("stats %+v, want the member disconnected as slow", s)
-	}
+	t.Run("disconnect", func(t *testing.T) {
+		slow := member(t)
+		h := newHub(t, nil)
+		h.Join("r", slow)
+		for i := 0; i < 10; i++ {
+			h.Publish("r", BinaryMessage, big)
+		}
+		if n := len(queued(slow)); n != 3 {
+			t.Errorf("queued %d frames of 64 KiB under a 200 KiB bound, want 3", n)
+		}
+		if s := h.Stats(); s.SlowDisconnects != 1 {
+			t.Errorf("stats %+v, want the member disconnected as slow", s)
+		}
+	})
+	t.Run("drop", func(t *testing.T) {
+		slow := member(t)
+		h := newHub(t, &HubOptions{SlowClientPolicy: DropMessage})
+		h.Join("r", slow)
+		for round := 0; round < 3; round++ {
+			for i := 0; i < 10; i++ {
+				h.Publish("r", BinaryMessage, big)
+			}
+			// The writer takes what waits: the next round finds room for
+			// 3 frames again.
+			if n := len(queued(slow)); n != 3 {
+				t.Errorf("round %d: queued %d frames of 64 KiB under a 200 KiB bound, want 3", round, n)
+			}
+		}
+		if s := h.Stats(); s.Dropped != 21 || s.SlowDisconnects != 0 || isClosed(slow.stop) {
+			t.Errorf("stats %+v (closed %v), want 21 frames dropped and the member kept", s, isClosed(slow.stop))
+		}
+	})
 	// One frame over the bound is taken when nothing else waits.
 	var o outbox
 	o.max, o.maxBytes = 10, 100
 	if !o.push(queuedFrame{size: 500}) || o.push(queuedFrame{size: 1}) {
 		t.Error("a lone frame over the byte bound is refused, or one more taken after it")
+	}
+}
+
+// A member that reads keeps its place however much passes through its
+// queue: 4 MiB in bursts of two 32 KiB frames, through a bound of 128
+// KiB, all delivered, in order, and nobody counted slow.
+func TestHubQueueBytesAreFreedAsTheClientReads(t *testing.T) {
+	h := newHub(t, nil) // DisconnectSlowClient
+	opts := quiet()
+	opts.HubQueueBytes = 128 << 10
+	ts := hubServer(t, h, opts)
+	ws, _, err := websocket.DefaultDialer.Dial(ts.wsURL()+"?room=r", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	testkit.Eventually(t, "the member in its room", func() bool { return h.Count("r") == 1 })
+	payload := strings.Repeat("x", 32<<10)
+	const bursts = 64
+	ws.SetReadDeadline(time.Now().Add(waitTimeout))
+	for i := 0; i < bursts; i++ {
+		for j := 0; j < 2; j++ {
+			h.Publish("r", TextMessage, []byte(fmt.Sprintf("%d:%s", 2*i+j, payload)))
+		}
+		for j := 0; j < 2; j++ {
+			_, p, err := ws.ReadMessage()
+			if err != nil {
+				t.Fatalf("frame %d of %d: %v (hub %+v)", 2*i+j, 2*bursts, err, h.Stats())
+			}
+			if want := fmt.Sprintf("%d:", 2*i+j); !strings.HasPrefix(string(p), want) {
+				t.Fatalf("frame %d: got %.10q", 2*i+j, p)
+			}
+		}
+	}
+	if s := h.Stats(); s.SlowDisconnects != 0 || s.Dropped != 0 || s.MessagesOut != 2*bursts {
+		t.Errorf("stats %+v, want %d delivered and nobody slow", s, 2*bursts)
 	}
 }
 
