@@ -88,7 +88,7 @@ func (c *Conn) shutdown() {
 		c.reportError(status)
 	}
 	c.markGone()
-	c.log.infof("%s: closed: %v", c.req.RemoteAddr, errorWithoutPayload(status))
+	c.log.infof("%s: closed: %s", c.req.RemoteAddr, loggedError(status))
 	c.done <- true
 	close(c.done)
 

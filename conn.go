@@ -233,7 +233,7 @@ func (c *Conn) reportError(err error) {
 		// Logged at the 1st, 2nd, 4th, 8th... drop: a client cannot flood
 		// the log through it.
 		if n := c.droppedErrors.Add(1); n&(n-1) == 0 {
-			c.log.warnf("%s: errors channel full, %d dropped so far, the last: %v", c.req.RemoteAddr, n, errorWithoutPayload(err))
+			c.log.warnf("%s: errors channel full, %d dropped so far, the last: %s", c.req.RemoteAddr, n, loggedError(err))
 		}
 	}
 }

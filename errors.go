@@ -96,9 +96,11 @@ type DecodeError struct {
 	Err     error  // from encoding/json
 }
 
-// Error describes the failure, with the payload quoted.
+// Error describes the failure, with the payload quoted. Both the payload
+// and encoding/json's error, which may quote a part of the message as
+// long as the message, are cut to a few hundred bytes.
 func (e *DecodeError) Error() string {
-	return fmt.Sprintf("sockets: message is not valid JSON for %s: %v (payload %q)", e.Type, e.Err, e.Payload)
+	return fmt.Sprintf("sockets: message is not valid JSON for %s: %s (payload %q)", e.Type, clipText(e.Err.Error()), e.Payload)
 }
 
 // Unwrap returns the encoding/json error.
@@ -130,12 +132,15 @@ func truncate(data []byte) string {
 	return string(data[:maxPayloadShown]) + "…"
 }
 
-// errorWithoutPayload keeps payloads out of log lines above Debug.
-func errorWithoutPayload(err error) error {
+// loggedError is err's text for a log line: without the payload of a
+// DecodeError (payloads are logged at Debug only), and cut to
+// maxLoggedError bytes with its length, since an error may quote what the
+// client sent (encoding/json quotes a number as long as the message).
+func loggedError(err error) string {
 	if de, ok := err.(*DecodeError); ok {
-		return fmt.Errorf("sockets: message is not valid JSON for %s: %v", de.Type, de.Err)
+		return "sockets: message is not valid JSON for " + de.Type + ": " + clipText(de.Err.Error())
 	}
-	return err
+	return clipText(err.Error())
 }
 
 // refusal is why a request was not upgraded.

@@ -305,22 +305,77 @@ func TestAllowedHosts(t *testing.T) {
 	}
 }
 
-// What a client sends (a 1 MB Origin, Host, path) reaches the log cut to
-// a few hundred bytes, with its length.
+// What a client sends reaches the log cut to a few hundred bytes, with its
+// length: an Origin of 1 MB, a Host, a path and a client name (the
+// ClientAddr hook's) of 256 KiB, and at Debug a payload of 60 KB that is
+// not JSON for the bound type (a number of 60,000 digits, which
+// encoding/json's error quotes too). The query is not logged at all.
 func TestClientValuesAreLoggedBounded(t *testing.T) {
 	logs := &testkit.SyncBuffer{}
-	opts := &Options{Logger: log.New(logs, "", 0), LogLevel: LogLevelDebug, AllowedOrigin: "https://ok.example"}
-	ts := newTestServer(t, Messages(opts), func(done <-chan bool) { <-done })
-	huge := "https://" + strings.Repeat("o", 1<<20)
-	ts.tryDial(http.Header{"Origin": {huge}})
-	testkit.Eventually(t, "the refusal logged", func() bool { return strings.Contains(logs.String(), "refused") })
-	for _, line := range strings.Split(logs.String(), "\n") {
+	opts := &Options{
+		Logger: log.New(logs, "", 0), LogLevel: LogLevelDebug, Group: &Group{},
+		AllowedOrigin: "https://ok.example", AllowedHosts: []string{"127.0.0.1"},
+		MaxConnectionsPerClient: 1,
+		ClientAddr:              func(r *http.Request) string { return r.Header.Get("X-Client") },
+	}
+	type number struct {
+		N int `json:"n"`
+	}
+	m := macaron.New()
+	m.Get("/ws/*", JSON(number{}, opts), func(receiver <-chan *number, done <-chan bool) {
+		for {
+			select {
+			case <-receiver:
+			case <-done:
+				return
+			}
+		}
+	})
+	ts := httptest.NewServer(m)
+	t.Cleanup(ts.Close)
+	wsURL := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws/"
+	d := websocket.Dialer{HandshakeTimeout: waitTimeout}
+	long := func(n int) string { return strings.Repeat("o", n) }
+
+	origin := "https://" + long(1<<20)
+	if _, _, err := d.Dial(wsURL+"x", http.Header{"Origin": {origin}}); err == nil {
+		t.Error("a foreign Origin upgraded")
+	}
+	host := long(256 << 10)
+	if _, _, err := d.Dial(wsURL+"x", http.Header{"Host": {host}}); err == nil {
+		t.Error("a foreign Host upgraded")
+	}
+	path, query, client := long(256<<10), long(256<<10), long(256<<10)
+	ws, _, err := d.Dial(wsURL+path+"?q="+query, http.Header{"X-Client": {client}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if _, resp, err := d.Dial(wsURL+"x", http.Header{"X-Client": {client}}); err == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Error("a second connection from a client capped at one upgraded")
+	}
+	payload := `{"n":` + strings.Repeat("1", 60000) + `}`
+	ws.WriteMessage(websocket.TextMessage, []byte(payload))
+	testkit.Eventually(t, "the payload logged", func() bool { return strings.Contains(logs.String(), "dropped payload") })
+
+	got := logs.String()
+	for _, line := range strings.Split(got, "\n") {
 		if len(line) > 1024 {
-			t.Errorf("a log line of %d bytes", len(line))
+			t.Errorf("a log line of %d bytes: %.300s…", len(line), line)
 		}
 	}
-	if !strings.Contains(logs.String(), "1048584 bytes") {
-		t.Errorf("the Origin's length is not logged: %s", logs.String())
+	for what, n := range map[string]int{"Origin": len(origin), "Host": len(host), "path": len("/ws/") + len(path), "client": len(client), "payload": len(payload)} {
+		if !strings.Contains(got, fmt.Sprintf("(%d bytes)", n)) {
+			t.Errorf("the %s's length (%d) is not logged:\n%.2000s", what, n, got)
+		}
+	}
+	if strings.Contains(got, "q="+query[:100]) {
+		t.Errorf("the query is logged:\n%.2000s", got)
+	}
+	// The same error on errs, which an app may log, is as bounded.
+	de := &DecodeError{Type: "sockets.number", Payload: truncate([]byte(payload)), Err: errors.New(payload)}
+	if n := len(de.Error()); n > 1024 {
+		t.Errorf("a DecodeError's text is %d bytes", n)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/macaron.v1"
 )
@@ -100,8 +101,12 @@ func (h *hostChecker) allowed(r *http.Request) bool {
 	return false
 }
 
-// maxLogged bounds a value from the client in a log line.
-const maxLogged = 200
+// maxLogged bounds a value from the client in a log line; maxLoggedError
+// bounds the text of an error, which may quote one.
+const (
+	maxLogged      = 200
+	maxLoggedError = 400
+)
 
 // clip quotes a value from the client for a log line, cut to maxLogged
 // bytes with its length when longer.
@@ -110,6 +115,27 @@ func clip(s string) string {
 		return fmt.Sprintf("%q", s)
 	}
 	return fmt.Sprintf("%q… (%d bytes)", s[:maxLogged], len(s))
+}
+
+// clipBytes is clip for a payload.
+func clipBytes(b []byte) string {
+	if len(b) <= maxLogged {
+		return fmt.Sprintf("%q", b)
+	}
+	return fmt.Sprintf("%q… (%d bytes)", b[:maxLogged], len(b))
+}
+
+// clipText cuts a text (an error's) to maxLoggedError bytes, at the start
+// of a character, with its length when longer.
+func clipText(s string) string {
+	if len(s) <= maxLoggedError {
+		return s
+	}
+	i := maxLoggedError
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:i], len(s))
 }
 
 // ListenHosts returns the AllowedHosts of a server listening on addr

@@ -69,8 +69,8 @@ func (p *pump[T]) deliver(mt int, data []byte) {
 	if err != nil {
 		c.opts.Group.stats.decodeErrors.Add(1)
 		c.logPanic(err)
-		c.log.infof("%s: dropped a message: %v", c.req.RemoteAddr, errorWithoutPayload(err))
-		c.log.debugf("%s: dropped payload %q", c.req.RemoteAddr, truncate(data))
+		c.log.infof("%s: dropped a message: %s", c.req.RemoteAddr, loggedError(err))
+		c.log.debugf("%s: dropped payload %s", c.req.RemoteAddr, clipBytes(data))
 		c.reportError(err)
 		return
 	}
