@@ -73,6 +73,7 @@ func TestMessageRate(t *testing.T) {
 	t.Run("close", func(t *testing.T) {
 		opts := quiet()
 		opts.MessageRate, opts.MessageBurst, opts.RateLimitPolicy = 50, 10, CloseOverRate
+		opts.Group = &Group{}
 		ends := make(chan *CloseError, 1)
 		ts := newTestServer(t, Messages(opts), func(c *Conn, receiver <-chan string, done <-chan bool) {
 			for {
@@ -97,6 +98,9 @@ func TestMessageRate(t *testing.T) {
 			t.Errorf("status %v, want ErrRateLimited", st)
 		}
 		ts.waitFinished(t, 1)
+		if s := opts.Group.Stats(); s.RateLimited == 0 || s.ClosesSent[websocket.ClosePolicyViolation] != 1 {
+			t.Errorf("stats %+v, want the message over the rate counted and one 1008 sent", s)
+		}
 	})
 }
 
