@@ -26,11 +26,27 @@
 //
 // # Requests
 //
-// A request that is not a GET gets 405, one whose Origin does not match
-// Options.AllowedOrigin gets 403, and a failed handshake gets 400, each with
-// a short plain-text body; the next handler is not called then. Handlers
-// after the binding all run, in order; the one that keeps the socket
-// returns when done fires.
+// A request that is not a GET gets 405, one whose Host is not one of
+// Options.AllowedHosts (when set: the guard against DNS rebinding) or
+// whose Origin does not match Options.AllowedOrigin gets 403, one past
+// Options.MaxConnections or MaxConnectionsPerClient gets 503 with
+// Retry-After, and a failed handshake gets 400, each with a short
+// plain-text body; the next handler is not called then. Handlers after the
+// binding all run, in order; the one that keeps the socket returns when
+// done fires. Group.Stats counts each refusal by its reason. NewServer
+// returns an http.Server with the timeouts a public server needs.
+//
+// # Limits
+//
+// Options bound what a client can make the server hold: the size of a
+// message (MaxMessageSize), the messages it may send per second
+// (MessageRate: a token bucket in the reader, with no timer), the frames
+// and bytes waiting for it in its Hub queue (HubQueueSize, HubQueueBytes;
+// a full queue is the Hub's SlowClientPolicy), and its connections
+// (MaxConnections, MaxConnectionsPerClient). The message rate, the
+// connection caps and AllowedHosts are off by default, as in
+// go-macaron/sockets; the example apps turn them on. What of a client's
+// values reaches the log is cut to a few hundred bytes, with its length.
 //
 // # Channels
 //
@@ -48,8 +64,9 @@
 //
 // The errors channel reports a message that could not be decoded
 // (*DecodeError) or encoded (*EncodeError), both of which leave the
-// connection open, and an end that was a fault, as a *CloseError: a message
-// over MaxMessageSize (ErrMessageTooBig, closed with 1009), text that is
+// connection open, a message over MessageRate (ErrRateLimited: dropped,
+// unless RateLimitPolicy is CloseOverRate, which closes with 1008), and an
+// end that was a fault, as a *CloseError: a message over MaxMessageSize (ErrMessageTooBig, closed with 1009), text that is
 // not UTF-8 (ErrInvalidUTF8, 1007, found as soon as the bytes so far cannot
 // be UTF-8), a frame that breaks RFC 6455 (ErrProtocol, 1002), a close
 // code from the client other than 1000, 1001 or none, silence past
