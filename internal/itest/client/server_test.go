@@ -27,6 +27,9 @@ type testServer struct {
 	addr string // host:port
 	URL  string // http://addr
 	hub  *sockets.Hub
+	// readme is the hub of the README's room (/rooms/:room): a history of
+	// readmeHistory messages and presence in memory.
+	readme *sockets.Hub
 
 	mu       sync.Mutex
 	srv      *http.Server   // nil while stopped
@@ -48,13 +51,21 @@ func newTestServer(t testing.TB) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &testServer{t: t, addr: "127.0.0.1:0", hub: hub,
+	readme, err := sockets.NewHub(&sockets.HubOptions{
+		History:  sockets.NewMemoryHistory(&sockets.HistoryOptions{Size: readmeHistory}),
+		Presence: sockets.NewMemoryPresence(nil),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{t: t, addr: "127.0.0.1:0", hub: hub, readme: readme,
 		conns: map[string][]*sockets.Conn{}, sinces: map[string][]string{}, received: map[string][]string{}}
 	s.start()
 	s.URL = "http://" + s.addr
 	t.Cleanup(func() {
 		s.stop()
 		hub.Close()
+		readme.Close()
 	})
 	return s
 }
@@ -112,6 +123,8 @@ func (s *testServer) routes(group *sockets.Group) http.Handler {
 	opts := &sockets.Options{Group: group, SkipLogging: true}
 	m.Get("/ws/echo", sockets.Messages(opts), s.echo)
 	m.Get("/ws/room", sockets.Messages(opts), s.room)
+	m.Get("/readme", s.readmePage)
+	m.Get("/rooms/:room", sockets.Messages(opts), s.readmeRoom)
 	return m
 }
 
