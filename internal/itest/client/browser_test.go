@@ -39,6 +39,7 @@ func TestBrowser(t *testing.T) {
 		testBackoff(t, ts, tb, other)
 		other.Run(`Object.values(T).forEach((r) => r.c.close())`)
 	})
+	run("JitterKinds", testJitterKinds)
 	run("StableResetsBackoff", testStable)
 	run("Resume", testResume)
 	run("CannotRecover", testCannotRecover)
@@ -219,6 +220,29 @@ func testBackoff(t *testing.T, ts *testServer, tb, other *browser.Tab) {
 	t.Logf("delays (ms): %v", delays)
 	if slices.Equal(delays["page 1, equal"], delays["page 2, equal"]) {
 		t.Errorf("two pages waited the same delays, %v: no jitter", delays["page 1, equal"])
+	}
+}
+
+// testJitterKinds: with Math.random stubbed, each kind of jitter is its
+// formula, capped: full waits random·d, equal d/2 + random·d/2.
+func testJitterKinds(t *testing.T, ts *testServer, tb *browser.Tab) {
+	ts.stop() // nothing listens: every attempt fails at once
+	const attempts, random = 6, 0.1
+	tb.Run(fmt.Sprintf(`Math.random = () => %v`, random))
+	tb.Run(`track("full", "/ws/echo", { delay: 40, maxDelay: 320 })`)
+	tb.Run(`track("equal", "/ws/echo", { delay: 40, maxDelay: 320, jitter: "equal" })`)
+	for _, name := range []string{"full", "equal"} {
+		tb.WaitFor(fmt.Sprintf(`T[%q].status.some((s) => s.state === "connecting" && s.attempt >= %d)`, name, attempts))
+		for i, s := range waits(statuses(tb, name))[:attempts] {
+			d := math.Min(320, 40*math.Pow(2, float64(i)))
+			want := random * d
+			if name == "equal" {
+				want = d/2 + random*d/2
+			}
+			if math.Abs(s.Delay-want) > 1e-9 {
+				t.Errorf("%s jitter, wait %d: %v ms, want %v", name, i+1, s.Delay, want)
+			}
+		}
 	}
 }
 
