@@ -394,6 +394,39 @@ func TestJoinSinceSplice(t *testing.T) {
 	}
 }
 
+// The other side of the splice: a live record that arrives during the
+// read but is newer than what the read returns (appended after the read's
+// snapshot) is sent from what waited, after the read's records and once;
+// those the read returned too are not sent twice.
+func TestJoinSinceSpliceSendsWhatWaited(t *testing.T) {
+	rec := func(n uint64) Record {
+		return Record{Room: "r", Pos: Position{Epoch: "e", Offset: n}, Type: TextMessage, Data: []byte(fmt.Sprintf(`{"n":%d}`, n))}
+	}
+	s := &scriptedHistory{records: []Record{rec(1), rec(2), rec(3), rec(4), rec(5)}}
+	s.duringRead = func() {
+		s.deliver(rec(4)) // in the read too
+		s.deliver(rec(5)) // in the read too
+		s.deliver(rec(6)) // not in the read: only what waited has it
+	}
+	h := newHistoryHub(t, s)
+	c := fakeConn(t, 16)
+	if err := h.JoinSince(context.Background(), "r", c, Position{Epoch: "e", Offset: 1}); err != nil {
+		t.Fatal(err)
+	}
+	s.deliver(rec(7))
+	frames := queued(c)
+	if len(frames) != 6 {
+		t.Fatalf("got %d frames, want 6: records 2 to 7 once each", len(frames))
+	}
+	for i, pm := range frames {
+		want := rec(uint64(i + 2))
+		_, frame := DefaultHistoryFrame(want)
+		if got := preparedPayload(t, pm); got != string(frame) {
+			t.Errorf("frame %d: %s, want %s", i, got, frame)
+		}
+	}
+}
+
 // preparedPayload is the payload of the frame pm writes.
 func preparedPayload(t *testing.T, pm *websocket.PreparedMessage) string {
 	t.Helper()
