@@ -291,9 +291,12 @@ func (h *History) checkStream(c jetstream.StreamConfig) error {
 		return bad("Duplicates", c.Duplicates, fmt.Sprintf("%v (Duplicates)", h.dup))
 	case c.MaxMsgSize > 0 && int(c.MaxMsgSize) < h.opts.MaxMessageSize+headerRoom:
 		return bad("MaxMsgSize", c.MaxMsgSize, fmt.Sprintf("%d at least (MaxMessageSize and headers)", h.opts.MaxMessageSize+headerRoom))
-	case c.AllowMsgTTL, c.SubjectDeleteMarkerTTL > 0:
+	case c.SubjectDeleteMarkerTTL > 0:
 		// Markers would be records no Append made.
 		return bad("SubjectDeleteMarkerTTL", c.SubjectDeleteMarkerTTL, 0)
+	case c.AllowMsgTTL:
+		// A message's own TTL would drop it out of the room's order.
+		return bad("AllowMsgTTL", true, false)
 	}
 	return nil
 }

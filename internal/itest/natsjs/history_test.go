@@ -249,14 +249,27 @@ func TestHistoryIncompatibleStream(t *testing.T) {
 		{"Retention", func(c *jetstream.StreamConfig) { c.Retention = jetstream.InterestPolicy }},
 		{"Duplicates", func(c *jetstream.StreamConfig) { c.Duplicates = time.Minute }},
 		{"MaxMsgSize", func(c *jetstream.StreamConfig) { c.MaxMsgSize = 1000 }},
+		{"Discard", func(c *jetstream.StreamConfig) { c.Discard = jetstream.DiscardNew }},
+		{"NoAck", func(c *jetstream.StreamConfig) { c.NoAck = true }},
+		{"Sealed", func(c *jetstream.StreamConfig) { c.Sealed = true }},
+		{"AllowMsgTTL", func(c *jetstream.StreamConfig) { c.AllowMsgTTL = true }},
+		{"SubjectDeleteMarkerTTL", func(c *jetstream.StreamConfig) { c.AllowMsgTTL, c.SubjectDeleteMarkerTTL = true, time.Second }},
 	}
 	for _, c := range cases {
 		t.Run(c.setting, func(t *testing.T) {
 			name := uniqueName("INC")
 			cfg := base(name)
 			c.change(&cfg)
+			sealed := cfg.Sealed
+			cfg.Sealed = false // a stream is sealed by an update, not made so
 			if _, err := js.CreateStream(ctxT(t), cfg); err != nil {
 				t.Fatalf("CreateStream: %v", err)
+			}
+			if sealed {
+				cfg.Sealed = true
+				if _, err := js.UpdateStream(ctxT(t), cfg); err != nil {
+					t.Fatalf("UpdateStream (sealed): %v", err)
+				}
 			}
 			before, _ := js.Stream(ctxT(t), name)
 			_, err := natsjs.NewHistory(ctxT(t), dial(t, s.ClientURL()), &natsjs.HistoryOptions{Stream: name, SubjectPrefix: "inc." + name})
