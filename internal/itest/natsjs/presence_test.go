@@ -67,6 +67,7 @@ func TestPresenceIncompatibleBucket(t *testing.T) {
 		{"LimitMarkerTTL", jetstream.KeyValueConfig{TTL: 10 * time.Second}},
 		{"History", jetstream.KeyValueConfig{TTL: 10 * time.Second, LimitMarkerTTL: time.Second, History: 5}},
 		{"Storage", jetstream.KeyValueConfig{TTL: 10 * time.Second, LimitMarkerTTL: time.Second, Storage: jetstream.MemoryStorage}},
+		{"MaxValueSize", jetstream.KeyValueConfig{TTL: 10 * time.Second, LimitMarkerTTL: time.Second, MaxValueSize: 100}},
 	}
 	for _, c := range cases {
 		t.Run(c.setting, func(t *testing.T) {
