@@ -268,6 +268,69 @@ func TestHistoryPublishExceptAndStoreFailure(t *testing.T) {
 	}
 }
 
+// A hub with history refuses bad input with an error and loses nothing
+// else: a room name the stores refuse (empty, not UTF-8, too long, with a
+// control character) for publishing and for joining, a frame that is not
+// text or binary or text that is not UTF-8 (the hub's own refusals,
+// counted as Refused, not as store errors), and a message over the
+// store's MaxMessageSize; the room's next message goes out and is kept.
+func TestHistoryHubRefusesBadInput(t *testing.T) {
+	const max = 64
+	store := NewMemoryHistory(&HistoryOptions{MaxMessageSize: max})
+	t.Cleanup(func() { store.Close() })
+	h := newHistoryHub(t, store)
+	member := fakeConn(t, 16)
+	if err := h.Join("r", member); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	badRooms := []string{"", "\xff\xfe", strings.Repeat("r", MaxRoomLen+1), "a\nb", "nul\x00"}
+	for _, room := range badRooms {
+		if err := h.Publish(room, TextMessage, []byte(`{"n":1}`)); err == nil {
+			t.Errorf("Publish to room %q: no error", room)
+		}
+		if err := h.JoinSince(ctx, room, fakeConn(t, 4), Position{}); err == nil {
+			t.Errorf("JoinSince room %q: no error", room)
+		}
+		if err := h.JoinWith(ctx, room, fakeConn(t, 4), JoinOptions{Last: 5}); err == nil {
+			t.Errorf("JoinWith room %q: no error", room)
+		}
+	}
+	badFrames := []struct {
+		what string
+		typ  int
+		data []byte
+	}{
+		{"a ping", websocket.PingMessage, nil},
+		{"text not UTF-8", TextMessage, []byte("caf\xc3")},
+	}
+	for _, b := range badFrames {
+		if err := h.Publish("r", b.typ, b.data); err == nil {
+			t.Errorf("Publish of %s: no error", b.what)
+		}
+	}
+	if err := h.Publish("r", BinaryMessage, make([]byte, max+1)); err == nil {
+		t.Errorf("Publish of %d bytes, over MaxMessageSize %d: no error", max+1, max)
+	}
+	s := h.Stats()
+	if want := uint64(len(badRooms) + len(badFrames)); s.Refused != want {
+		t.Errorf("Refused %d, want %d (the hub's own refusals)", s.Refused, want)
+	}
+	if err := h.Publish("r", TextMessage, []byte(`{"n":2}`)); err != nil {
+		t.Fatalf("a good message after the bad ones: %v", err)
+	}
+	if n := len(queued(member)); n != 1 {
+		t.Errorf("the member got %d frames, want the good one only", n)
+	}
+	recs, err := store.Read(ctx, "r", Position{}, 0)
+	if err != nil || len(recs) != 1 || string(recs[0].Data) != `{"n":2}` {
+		t.Errorf("kept: %v, %+v; want the good message only", err, recs)
+	}
+	if n := h.Count("r"); n != 1 {
+		t.Errorf("room r has %d members, want 1", n)
+	}
+}
+
 // The default frame puts the position first in a JSON object and leaves
 // anything else as published.
 func TestDefaultHistoryFrame(t *testing.T) {
