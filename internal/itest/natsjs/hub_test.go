@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
 	"gopkg.in/macaron.v1"
 
 	"github.com/macaron-contrib/sockets"
@@ -25,7 +26,23 @@ import (
 // its client sends.
 type instance struct {
 	*httptest.Server
-	hub *sockets.Hub
+	hub   *sockets.Hub
+	group *sockets.Group
+	store *natsjs.History
+	nc    *nats.Conn
+}
+
+// stop ends the instance as a server shutting down does: its connections
+// closed with 1001, then its HTTP server, hub, store and NATS connection.
+func (in *instance) stop(t *testing.T) {
+	t.Helper()
+	if err := in.group.Shutdown(ctxT(t)); err != nil {
+		t.Fatalf("shutting the instance's connections down: %v", err)
+	}
+	in.Close()
+	in.hub.Close()
+	in.store.Close()
+	in.nc.Close()
 }
 
 func newInstance(t *testing.T, url string, history *natsjs.HistoryOptions) *instance {
@@ -37,12 +54,14 @@ func newInstance(t *testing.T, url string, history *natsjs.HistoryOptions) *inst
 // the default).
 func newInstanceWith(t *testing.T, url string, history *natsjs.HistoryOptions, frame func(sockets.Record) (int, []byte)) *instance {
 	t.Helper()
-	store := newHistory(t, dial(t, url), history)
+	nc := dial(t, url)
+	store := newHistory(t, nc, history)
 	hub, err := sockets.NewHub(&sockets.HubOptions{History: store, HistoryFrame: frame})
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := &sockets.Options{Logger: log.New(io.Discard, "", 0), HubQueueSize: 10000, Group: &sockets.Group{}}
+	group := &sockets.Group{}
+	opts := &sockets.Options{Logger: log.New(io.Discard, "", 0), HubQueueSize: 10000, Group: group}
 	m := macaron.New()
 	m.Get("/ws", sockets.Messages(opts), func(ctx *macaron.Context, c *sockets.Conn, receiver <-chan string, sender chan<- string, done <-chan bool) {
 		room := ctx.Query("room")
@@ -67,7 +86,7 @@ func newInstanceWith(t *testing.T, url string, history *natsjs.HistoryOptions, f
 			}
 		}
 	})
-	in := &instance{Server: httptest.NewServer(m), hub: hub}
+	in := &instance{Server: httptest.NewServer(m), hub: hub, group: group, store: store, nc: nc}
 	t.Cleanup(func() {
 		in.Close()
 		hub.Close()
