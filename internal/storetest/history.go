@@ -331,7 +331,11 @@ func (h historySuite) roomsApart(t *testing.T) {
 	}
 }
 
-// maxAge: records older than MaxAge are dropped.
+// maxAgeSlack is how long past MaxAge a store may take to drop a record.
+const maxAgeSlack = 1500 * time.Millisecond
+
+// maxAge: records older than MaxAge are dropped, not before it, and not
+// much after it (maxAgeSlack).
 func (h historySuite) maxAge(t *testing.T) {
 	const maxAge = time.Second
 	a, b := h.open(t, sockets.HistoryOptions{MaxAge: maxAge})
@@ -348,6 +352,8 @@ func (h historySuite) maxAge(t *testing.T) {
 	})
 	if d := time.Since(start); d < maxAge {
 		t.Fatalf("records dropped after %v, before MaxAge %v", d, maxAge)
+	} else if d > maxAge+maxAgeSlack {
+		t.Fatalf("records kept for %v, MaxAge is %v (and %v of slack)", d, maxAge, maxAgeSlack)
 	}
 	from := time.Now()
 	n := appendOK(t, b, "r", sockets.TextMessage, []byte("new"), "3")
