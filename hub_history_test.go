@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -328,6 +329,60 @@ func TestHistoryHubRefusesBadInput(t *testing.T) {
 	}
 	if n := h.Count("r"); n != 1 {
 		t.Errorf("room r has %d members, want 1", n)
+	}
+}
+
+// HubOptions.HistoryFrame builds the frame members get, with the
+// record's position, once per message whatever the number of members; a
+// member joining since a position gets what it missed built by it too.
+func TestHistoryFrameOncePerMessage(t *testing.T) {
+	store := NewMemoryHistory(nil)
+	t.Cleanup(func() { store.Close() })
+	var calls atomic.Int64
+	h, err := NewHub(&HubOptions{History: store, HistoryFrame: func(rec Record) (int, []byte) {
+		calls.Add(1)
+		return BinaryMessage, fmt.Appendf(nil, "%s|%s", rec.Pos, rec.Data)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	members := []*Conn{fakeConn(t, 8), fakeConn(t, 8), fakeConn(t, 8)}
+	for _, c := range members {
+		if err := h.Join("r", c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 4 {
+		if err := h.Publish("r", TextMessage, fmt.Appendf(nil, "m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := calls.Load(); n != 4 {
+		t.Errorf("HistoryFrame called %d times for 4 messages to 3 members, want 4", n)
+	}
+	recs, err := store.Read(context.Background(), "r", Position{}, 0)
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("kept: %v, %d records", err, len(recs))
+	}
+	for i, c := range members {
+		frames := queued(c)
+		if len(frames) != 4 {
+			t.Fatalf("member %d got %d frames, want 4", i, len(frames))
+		}
+		for k, pm := range frames {
+			if got, want := preparedPayload(t, pm), fmt.Sprintf("%s|m%d", recs[k].Pos, k); got != want {
+				t.Errorf("member %d, frame %d: %q, want %q", i, k, got, want)
+			}
+		}
+	}
+	late := fakeConn(t, 8)
+	if err := h.JoinSince(context.Background(), "r", late, recs[1].Pos); err != nil {
+		t.Fatal(err)
+	}
+	frames := queued(late)
+	if len(frames) != 2 || preparedPayload(t, frames[0]) != fmt.Sprintf("%s|m2", recs[2].Pos) {
+		t.Fatalf("joined since %v: %d frames, want m2 and m3 as HistoryFrame builds them", recs[1].Pos, len(frames))
 	}
 }
 
