@@ -7,13 +7,17 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/macaron-contrib/sockets"
 	"github.com/macaron-contrib/sockets/natsjs"
 )
 
 // BenchmarkAppendOneRoom: appends to one room from 16 goroutines spread
 // over one or two instances (each its own connection), each append
-// answered before the goroutine's next, as a hub's publishers do.
+// answered before the goroutine's next, as a hub's publishers do. It
+// reports the requests the stores sent per append: the round trips an
+// append costs its publisher.
 func BenchmarkAppendOneRoom(b *testing.B) {
 	for _, instances := range []int{1, 2} {
 		for _, chain := range []bool{true, false} {
@@ -22,9 +26,18 @@ func BenchmarkAppendOneRoom(b *testing.B) {
 				name := uniqueName("BENCH")
 				o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1000}, Stream: name, SubjectPrefix: "bench." + name, NoGapCheck: !chain}
 				stores := make([]*natsjs.History, instances)
+				conns := make([]*nats.Conn, instances)
 				for i := range stores {
-					stores[i] = newHistory(b, dial(b, srv.ClientURL()), o)
+					conns[i] = dial(b, srv.ClientURL())
+					stores[i] = newHistory(b, conns[i], o)
 				}
+				sent := func() (n uint64) {
+					for _, nc := range conns {
+						n += nc.Stats().OutMsgs
+					}
+					return n
+				}
+				before := sent()
 				const goroutines = 16
 				var next atomic.Int64
 				var wg sync.WaitGroup
@@ -48,6 +61,9 @@ func BenchmarkAppendOneRoom(b *testing.B) {
 				wg.Wait()
 				b.StopTimer()
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+				// Each request is a round trip: 1 per append unless the
+				// server refused a stale guess of the room's last message.
+				b.ReportMetric(float64(sent()-before)/float64(b.N), "requests/append")
 			})
 		}
 	}
