@@ -3,6 +3,7 @@ package natsjs_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -120,6 +121,63 @@ func BenchmarkReadConcurrent(b *testing.B) {
 			wg.Wait()
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
+		})
+	}
+}
+
+// BenchmarkAppendTwoPublishers: two instances append to one room, one
+// publisher each, each append answered before the next: the contention
+// of two busy instances in one room. Each instance's connection carries
+// its publisher's requests only, so the requests an append sent are the
+// round trips it cost its publisher; reported: their mean, their 99th
+// percentile and their maximum over the run.
+func BenchmarkAppendTwoPublishers(b *testing.B) {
+	for _, chain := range []bool{true, false} {
+		b.Run(fmt.Sprintf("gapcheck=%t", chain), func(b *testing.B) {
+			srv := startJS(b)
+			name := uniqueName("BENCH")
+			o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1000}, Stream: name, SubjectPrefix: "bench." + name, NoGapCheck: !chain}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			perAppend := make([][]uint64, 2)
+			data := make([]byte, 64)
+			publishers := make([]func(), 2)
+			for p := range publishers {
+				nc := dial(b, srv.ClientURL())
+				s := newHistory(b, nc, o)
+				publishers[p] = func() {
+					for {
+						i := next.Add(1)
+						if i > int64(b.N) {
+							return
+						}
+						before := nc.Stats().OutMsgs
+						if _, err := s.Append(context.Background(), "room", sockets.TextMessage, data, fmt.Sprint(p, "-", i)); err != nil {
+							b.Error(err)
+							return
+						}
+						perAppend[p] = append(perAppend[p], nc.Stats().OutMsgs-before)
+					}
+				}
+			}
+			b.ResetTimer()
+			for _, publish := range publishers {
+				wg.Go(publish)
+			}
+			wg.Wait()
+			b.StopTimer()
+			all := slices.Concat(perAppend...)
+			slices.Sort(all)
+			var sum uint64
+			for _, n := range all {
+				sum += n
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+			if len(all) > 0 {
+				b.ReportMetric(float64(sum)/float64(len(all)), "requests/append")
+				b.ReportMetric(float64(all[len(all)*99/100]), "p99-requests/append")
+				b.ReportMetric(float64(all[len(all)-1]), "max-requests/append")
+			}
 		})
 	}
 }
