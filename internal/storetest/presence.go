@@ -41,6 +41,10 @@ type presenceSuite struct {
 // shortLease is the lease of the tests that wait for leases to pass.
 const shortLease = time.Second
 
+// leaseSlack is how long past its lease a crashed instance's member may
+// take to leave.
+const leaseSlack = 1500 * time.Millisecond
+
 func (p presenceSuite) open(t *testing.T, opts sockets.PresenceOptions) (a, b sockets.PresenceStore, crashA func()) {
 	t.Helper()
 	a, b, crashA = p.stores(t, opts.WithDefaults())
@@ -413,8 +417,8 @@ func (p presenceSuite) closeReleases(t *testing.T) {
 	claimOK(t, b, "r", "k1", nil)
 }
 
-// crash: a's members leave within the lease, and a margin, after a stops
-// without releasing them.
+// crash: a's members leave within the lease, and a small margin
+// (leaseSlack), after a stops without releasing them.
 func (p presenceSuite) crash(t *testing.T) {
 	a, b, crashA := p.open(t, sockets.PresenceOptions{Lease: shortLease})
 	if crashA == nil {
@@ -427,8 +431,9 @@ func (p presenceSuite) crash(t *testing.T) {
 	waitEvents(t, "joins", l, "r", []event{{"gone", "crashed", false}, {"stays", "", false}})
 	crashA()
 	crashed := time.Now()
-	// The lease, and a margin for the backend to notice.
-	within := 2*shortLease + 2*time.Second
+	// The lease, and a margin for the backend to notice (JetStream
+	// expires a key some tenths of a second after its TTL).
+	within := shortLease + leaseSlack
 	deadline := crashed.Add(within)
 	for len(l.got()) < 3 {
 		if time.Now().After(deadline) {
