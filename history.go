@@ -78,7 +78,8 @@ type Record struct {
 // Implementations are safe for concurrent use.
 type HistoryStore interface {
 	// Append stores a message in room and returns its position, once the
-	// store has accepted it (one round trip, for a remote store). A
+	// store has accepted it (for a remote store, a round trip, or more
+	// when instances contend: see the store's documentation). A
 	// message whose id the store has seen within its de-duplication
 	// window is not stored again; its first position is returned.
 	Append(ctx context.Context, room string, messageType int, data []byte, id string) (Position, error)

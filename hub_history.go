@@ -16,8 +16,9 @@ import (
 // A hub with HubOptions.History keeps what is published to rooms in the
 // store, and delivers to its members what the store hands back, in the
 // store's order: the same on every instance. Publish returns once the
-// store has the message (one round trip for a remote store) and reports a
-// store failure as an error: nothing is acknowledged and then lost.
+// store has the message (a round trip or more for a remote store: see
+// HistoryStore.Append) and reports a store failure as an error: nothing
+// is acknowledged and then lost.
 // Members get each message as the frame HubOptions.HistoryFrame makes of
 // its record, built once per message and shared by every member.
 

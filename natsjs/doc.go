@@ -123,8 +123,10 @@
 // Each History remembers, per room, the last sequence its acks, the
 // server's refusals and its followers showed, and sends that: appending
 // alone to a room costs one round trip, as before; two instances appending
-// to one room at once cost a refused publish and a second round trip each
-// time one of them was not the last to know. Appends to one room from one
+// to one room at once cost a refused publish and another round trip each
+// time one of them was not the last to know, and while the other keeps
+// appending, one append may be refused many times in a row (over a hundred
+// in the benchmarks: BENCHMARKS.md). Appends to one room from one
 // History go one at a time (a token per room, waited for within the
 // context), so that they never race each other. A message retried with the
 // same id (Nats-Msg-Id) is refused for its stale HeaderPrev, or found a
