@@ -74,18 +74,23 @@ type Hub struct {
 	members map[*Conn]member
 	inRooms int // members in at least one room
 
-	// subMu orders the broker's Subscribe and Unsubscribe calls. subscribed
-	// is what the broker was last told, per room: written holding subMu
-	// and mu, so either lock is enough to read it.
-	subMu      sync.Mutex
+	// subMu is held shared by each broker or store call that subscribes
+	// or follows a room, and exclusively by Close, which so waits for
+	// them; roomLocks orders the calls for one room, while calls for
+	// different rooms run at once (each may take a round trip: one lock
+	// for every room made a storm of joins to many rooms wait in line).
+	// subscribed is what the broker was last told, per room: written and
+	// read holding mu.
+	subMu      sync.RWMutex
+	roomLocks  keyedLocks
 	subscribed map[string]bool
 	// background counts the goroutines of inBackground (a closed
 	// connection's broker and store calls); none starts once closed is set
 	// (under mu), so Close can wait for them.
 	background sync.WaitGroup
 	closed     bool
-	// following holds the rooms followed in the history store, written
-	// under subMu (as subscribed).
+	// following holds the rooms followed in the history store, under mu
+	// (as subscribed).
 	following map[string]historyRoom
 
 	// catchMu guards what JoinSince and PublishExcept leave for the
@@ -173,7 +178,8 @@ type Broker interface {
 	// long; an error means the other instances will not get it.
 	Publish(Envelope) error
 	// Subscribe is called when a room gets its first local member, and
-	// Unsubscribe when its last one leaves.
+	// Unsubscribe when its last one leaves. Calls for one room come one at
+	// a time, in order; calls for different rooms may come at once.
 	Subscribe(room string) error
 	// Unsubscribe stops delivery for a room with no local members.
 	Unsubscribe(room string) error
@@ -373,12 +379,13 @@ func (h *Hub) syncRoom(room string) error {
 	if (h.broker == nil && h.history == nil) || room == "" {
 		return nil
 	}
-	h.subMu.Lock()
-	defer h.subMu.Unlock()
+	h.subMu.RLock()
+	defer h.subMu.RUnlock()
+	defer h.roomLocks.lock(room)()
 	h.mu.RLock()
-	want := len(h.rooms[room]) > 0
+	want, was := len(h.rooms[room]) > 0, h.subscribed[room]
 	h.mu.RUnlock()
-	if want == h.subscribed[room] {
+	if want == was {
 		return nil
 	}
 	if h.history != nil {
@@ -641,9 +648,12 @@ func (h *Hub) Close() error {
 	h.background.Wait()
 	h.stopPresence()
 	h.subMu.Lock()
-	for room, f := range h.following {
+	h.mu.Lock()
+	following := h.following
+	h.following = make(map[string]historyRoom)
+	h.mu.Unlock()
+	for _, f := range following {
 		f.stop()
-		delete(h.following, room)
 	}
 	h.subMu.Unlock()
 	if h.broker == nil {
@@ -653,7 +663,7 @@ func (h *Hub) Close() error {
 }
 
 // syncFollow starts or stops following room in the history store; subMu
-// is held.
+// (shared) and room's lock are held.
 func (h *Hub) syncFollow(room string, want bool) error {
 	if want {
 		stop, err := h.history.Follow(room, h.deliverRecord)
@@ -661,18 +671,20 @@ func (h *Hub) syncFollow(room string, want bool) error {
 			h.storeErrors.Add(1)
 			return fmt.Errorf("sockets: following room %q in the history store: %w", room, err)
 		}
+		h.mu.Lock()
 		h.following[room] = historyRoom{stop: stop}
-	} else if f, ok := h.following[room]; ok {
-		f.stop()
-		delete(h.following, room)
-		h.forgetExcepts(room)
+		h.subscribed[room] = true
+		h.mu.Unlock()
+		return nil
 	}
 	h.mu.Lock()
-	if want {
-		h.subscribed[room] = true
-	} else {
-		delete(h.subscribed, room)
-	}
+	f, ok := h.following[room]
+	delete(h.following, room)
+	delete(h.subscribed, room)
 	h.mu.Unlock()
+	if ok {
+		f.stop()
+		h.forgetExcepts(room)
+	}
 	return nil
 }

@@ -706,3 +706,54 @@ func TestHistoryGapClosesMembers(t *testing.T) {
 		t.Fatalf("a member of another room: got %+v, want n=7", f)
 	}
 }
+
+// slowFollowHistory is a memory store whose Follow of one room waits
+// until the test lets it go, as a store's round trip under load does.
+type slowFollowHistory struct {
+	HistoryStore
+	slowRoom string
+	entered  chan struct{}
+	release  chan struct{}
+}
+
+func (s *slowFollowHistory) Follow(room string, deliver func(Record)) (func(), error) {
+	if room == s.slowRoom {
+		close(s.entered)
+		<-s.release
+	}
+	return s.HistoryStore.Follow(room, deliver)
+}
+
+// TestFollowOfOneRoomDoesNotHoldUpOthers: while the store takes its time
+// to start following one room, joins to other rooms go ahead (one lock
+// for every room's store calls had a storm of joins to many rooms wait in
+// line, and time out), and the slow room is followed once it may.
+func TestFollowOfOneRoomDoesNotHoldUpOthers(t *testing.T) {
+	store := &slowFollowHistory{HistoryStore: NewMemoryHistory(nil), slowRoom: "slow", entered: make(chan struct{}), release: make(chan struct{})}
+	h := newHub(t, &HubOptions{History: store})
+	slowJoined := make(chan error, 1)
+	go func() { slowJoined <- h.Join("slow", fakeConn(t, 16)) }()
+	<-store.entered
+
+	fastJoined := make(chan error, 1)
+	go func() { fastJoined <- h.Join("fast", fakeConn(t, 16)) }()
+	select {
+	case err := <-fastJoined:
+		if err != nil {
+			t.Fatalf("joining another room: %v", err)
+		}
+	case <-time.After(testkit.Wait):
+		close(store.release)
+		t.Fatalf("a join to another room waited for the slow room's Follow for %v", testkit.Wait)
+	}
+	if err := h.Publish("fast", TextMessage, []byte("x")); err != nil {
+		t.Fatalf("publishing to the other room: %v", err)
+	}
+	close(store.release)
+	if err := <-slowJoined; err != nil {
+		t.Fatalf("joining the slow room: %v", err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
