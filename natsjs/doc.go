@@ -73,7 +73,9 @@
 //     stream's last sequence; otherwise ErrCannotRecover.
 //  2. The room's messages after since.Offset are read, with an ephemeral
 //     consumer filtered on the room's subject (each message once, none
-//     skipped: the consumer's sequence is checked).
+//     skipped: the consumer's sequence is checked), or, with a limit, only
+//     the newest of them, with batched direct gets (see History: the last
+//     records).
 //  3. Then the room's oldest kept message, F, is asked for (a direct get
 //     of the first message on the subject). If F <= since.Offset, the
 //     records read are complete: the record at since, or an older one of
@@ -92,8 +94,41 @@
 // single message from the middle of a room by hand breaks the premise.
 //
 // From the zero Position, Read returns the records kept from F on (a
-// record dropped during the read is left out with all older ones). limit
-// keeps the newest records of the result.
+// record dropped during the read is left out with all older ones): once
+// the records are read, Read asks for the oldest one it returns again (a
+// direct get of its sequence); if it is still kept, so is every one after
+// it, and F is not asked for. limit keeps the newest records of the
+// result.
+//
+// # History: the last records
+//
+// Read with a limit (a join that asks for the room's last 50 records, in a
+// room that keeps 1000) reads about limit of the room's messages, not
+// every one the room keeps. The stream information Read asks for first
+// then also gives the room's number of messages N (a subject filter). From
+// N, limit and the stream's first and last sequences, Read guesses the
+// sequence S from which the room has a little more than limit messages up
+// to the stream's last sequence L, as if the room's messages were spread
+// evenly over the stream, and reads the room's messages from S with one
+// batched direct get ($JS.API.DIRECT.GET.STREAM with "seq" S,
+// "next_by_subj" the room's subject and "batch" twice what it aims for; a
+// single get from S just before it has the server load the stream's block
+// once for both). The server answers each message with its sequence, its
+// time and the number of the room's messages after it, and ends the batch
+// with a status. Messages after L are left out (stored after Read began:
+// Follow has them). When the batch brought fewer than limit records, Read
+// reads further back, up to just before S, from a guess made with what it
+// found; when the batch was full before L (the guess was far too early),
+// it guesses again, later, from the number of messages the server counted
+// from S. Consecutive reads meet exactly, so that every message of the
+// room from the first one read to L is read; the rule above then tells
+// what was dropped meanwhile. A room whose messages are spread evenly
+// costs one batch of about 1.25 limit messages; an uneven one a few more
+// batches.
+//
+// A stream with more than one replica is read with a consumer, as without
+// a limit: any replica may answer a direct get, and one may not have the
+// newest messages yet.
 //
 // # History: following
 //

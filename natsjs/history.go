@@ -99,6 +99,8 @@ type History struct {
 	timeout time.Duration
 	noChain bool // HistoryOptions.NoGapCheck
 	epoch   atomic.Pointer[string]
+	// directSubject is where the stream answers direct gets.
+	directSubject string
 
 	mu        sync.Mutex
 	closed    bool
@@ -216,7 +218,7 @@ func NewHistory(ctx context.Context, nc *nats.Conn, opts *HistoryOptions) (*Hist
 	h := &History{
 		nc: nc, js: js, name: o.Stream, prefix: o.SubjectPrefix, opts: o.HistoryOptions,
 		dup: o.Duplicates, timeout: o.Timeout, noChain: o.NoGapCheck, followers: map[*follower]struct{}{},
-		rooms: map[string]*roomState{},
+		rooms: map[string]*roomState{}, directSubject: jetstream.DefaultAPIPrefix + "DIRECT.GET." + o.Stream,
 	}
 	want := h.streamConfig(o.Replicas)
 	stream, err := js.Stream(ctx, h.name)
@@ -505,7 +507,13 @@ func (h *History) Read(ctx context.Context, room string, since sockets.Position,
 	}
 	ctx, cancel := bound(ctx, h.timeout)
 	defer cancel()
-	info, err := h.stream.Info(ctx)
+	subject := h.subject(room)
+	var infoOpts []jetstream.StreamInfoOpt
+	if limit > 0 {
+		// How many messages the room has: where its last ones are.
+		infoOpts = append(infoOpts, jetstream.WithSubjectFilter(subject))
+	}
+	info, err := h.stream.Info(ctx, infoOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: read room %q: stream %s: %w", room, h.name, err)
 	}
@@ -519,10 +527,40 @@ func (h *History) Read(ctx context.Context, room string, since sockets.Position,
 			return nil, fmt.Errorf("natsjs: read room %q from %v: the stream ends at %d: %w", room, since, last, sockets.ErrCannotRecover)
 		}
 	}
-	subject := h.subject(room)
-	recs, err := h.readFrom(ctx, room, subject, since.Offset+1, last)
-	if err != nil {
-		return nil, err
+	var recs []sockets.Record
+	// Direct gets may be answered by any replica, and a replica may not
+	// have the newest messages yet: a replicated stream is read by a
+	// consumer, which its leader serves.
+	direct := limit > 0 && info.Config.Replicas <= 1
+	if direct {
+		recs, err = h.readLast(ctx, room, subject, since.Offset+1, info.State.FirstSeq, last, info.State.Subjects[subject], limit)
+		if errors.Is(err, errNoBatch) {
+			direct = false
+		} else if err != nil {
+			return nil, fmt.Errorf("natsjs: read room %q: %w", room, err)
+		}
+	}
+	if !direct {
+		if recs, err = h.readFrom(ctx, room, subject, since.Offset+1, last); err != nil {
+			return nil, err
+		}
+	}
+	if limit > 0 && len(recs) > limit {
+		recs = recs[len(recs)-limit:]
+	}
+	if since.IsZero() {
+		// Records are dropped oldest first: if the oldest read is still
+		// kept, every one after it was kept throughout the read.
+		if len(recs) == 0 {
+			return nil, nil
+		}
+		ok, err := h.stillKept(ctx, recs[0].Pos.Offset)
+		if err != nil {
+			return nil, fmt.Errorf("natsjs: read room %q: %w", room, err)
+		}
+		if ok {
+			return slices.Clip(recs), nil
+		}
 	}
 	// Records are dropped oldest first: whatever is older than the first
 	// kept now was dropped, and everything from it on was kept throughout.
@@ -552,9 +590,6 @@ func (h *History) Read(ctx context.Context, room string, since sockets.Position,
 		i++
 	}
 	recs = recs[i:]
-	if limit > 0 && len(recs) > limit {
-		recs = recs[len(recs)-limit:]
-	}
 	if len(recs) == 0 {
 		return nil, nil
 	}
