@@ -148,93 +148,116 @@ func (h *History) fetch(ctx context.Context, room, subject string, start, stop u
 // readLast returns the newest limit records of room (fewer if it keeps
 // fewer) from sequence lo to last, oldest first, reading about as many of
 // the room's messages as it returns: it guesses where the room's
-// limit-th message before last is, reads from there to last with one
-// batched direct get, and reads further back when that brought too few,
-// or guesses again later when the guess was far too early. kept is the
-// room's number of messages when Read began, streamFirst the stream's
-// first sequence.
+// limit-th message before last is and reads from there to last with one
+// batched direct get. When the guess was wrong (the room's messages are
+// not spread evenly over the stream), it asks for single messages, each
+// of which tells how many of the room's messages follow it, to find where
+// to read from. kept is the room's number of messages when Read began,
+// streamFirst the stream's first sequence.
 func (h *History) readLast(ctx context.Context, room, subject string, lo, streamFirst, last, kept uint64, limit int) ([]sockets.Record, error) {
 	if kept == 0 {
 		// The room kept nothing when Read began: whatever it has now was
 		// stored after.
 		return nil, nil
 	}
-	// About how many messages the room has from lo on: its share of the
-	// stream's sequences from there.
+	// About how many messages the room has from lo on, to the stream's
+	// end: its share of the stream's sequences from there.
 	atLo := kept
 	if lo > streamFirst && lo <= last {
 		atLo = max(1, ceilDiv(kept*(last+1-lo), last+1-streamFirst))
 	}
 	lo = max(lo, streamFirst, 1)
-	// tail holds every record of the room from cur to last.
-	cur := last + 1
+	// tail holds every record of the room from cur to last; the room has
+	// about atCur messages from cur on, to the stream's end.
+	cur, atCur := last+1, uint64(0)
 	var tail []sockets.Record
-	// The room has about atA messages from a on, and atCur from cur on (to
-	// the stream's end).
-	a, atA := lo, atLo
-	var atCur uint64
-	// After a read that reached cur but brought too few (the room is
-	// sparser there than guessed): how far back it started, and how many
-	// messages it brought.
+	// What is wanted starts at lowest or after: the room has about
+	// atLowest messages from there on.
+	lowest, atLowest := lo, atLo
+	// After a read that brought too few: how far back it started, and how
+	// many messages it brought.
 	var width, got uint64
-	misses := 0 // guesses in a row that were far too early
+	sure := true // the next guess reads at once, rather than ask first
 	for len(tail) < limit && cur > lo {
-		if a >= cur {
-			a, atA = lo, max(atLo, atCur)
-		}
 		want := uint64(limit - len(tail))
 		// Aim a little over, and take up to twice that: a guess a little
 		// off still reads all it needs at once.
 		aim := want + want/4 + 1
-		batch := 2 * aim
-		// Where to read from: s in [a, cur).
-		s := a
-		if inA := satSub(atA, atCur); inA > batch {
-			span := cur - a
-			var back uint64
-			if width > 0 {
-				// Sparser than guessed: as the last read found it, but at
-				// most eight times as far back.
-				back = min(ceilDiv(aim*width, max(got, 1)), 8*width)
-			} else {
-				back = ceilDiv(aim*span, inA)
-			}
-			s = cur - min(back, span)
-			if misses >= 2 {
-				s = max(s, a+span/2) // guesses keep being too early: halve
-			}
-			s = min(max(s, a+1), cur-1)
+		window := 2 * aim
+		if lowest >= cur {
+			lowest, atLowest = lo, max(atLo, atCur)
 		}
-		f, err := h.fetch(ctx, room, subject, s, cur, int(batch))
-		if err != nil {
-			return nil, err
-		}
-		if !f.reached {
-			rest := satSub(f.total, uint64(f.msgs)+atCur)
-			if f.msgs >= int(batch) && rest > batch {
-				// Far too early: the room has many more messages before cur
-				// than wanted. Guess again, later.
-				a, atA = s, f.total
-				width, got = 0, 0
-				misses++
-				continue
-			}
-			// Close, or the batch was cut short for its size: read on.
-			for !f.reached {
-				g, err := h.fetch(ctx, room, subject, f.next, cur, int(max(rest, batch)))
-				if err != nil {
-					return nil, err
+		// The start is in [early, late): from early the room has more than
+		// window messages before cur (or early is lowest), from late fewer
+		// than want (or late is cur).
+		early, atEarly := lowest, atLowest
+		late, atLate := cur, atCur
+		halve := false
+		var s uint64
+		var f fetched
+		for {
+			s = early
+			few := satSub(atEarly, atCur) <= window || late-early <= 1
+			if !few {
+				switch {
+				case late == cur && got > 0:
+					// As dense as the last read found it.
+					s = late - min(ceilDiv(aim*width, got), late-early)
+				case halve || atEarly <= atLate:
+					s = early + (late-early)/2
+				default:
+					// As if the room's messages were spread evenly between.
+					need := satSub(atCur+aim, atLate)
+					s = late - min(ceilDiv(need*(late-early), atEarly-atLate), late-early)
 				}
-				f.recs = append(f.recs, g.recs...)
-				f.msgs += g.msgs
-				f.reached, f.next = g.reached, g.next
+				s = min(max(s, early+1), late-1)
 			}
+			ask := uint64(1)
+			if few || sure {
+				ask = window
+			}
+			sure = false
+			var err error
+			if f, err = h.fetch(ctx, room, subject, s, cur, int(ask)); err != nil {
+				return nil, err
+			}
+			n := satSub(f.total, atCur) // about the room's messages from s to cur
+			tooEarly := n > window && f.msgs >= int(ask) && f.next < late
+			tooLate := !few && n < want
+			if f.reached || !tooEarly && !tooLate {
+				break // read from s
+			}
+			before := late - early
+			if tooEarly {
+				// Guess again, after what was read.
+				early, atEarly = f.next, satSub(f.total, uint64(f.msgs))
+			} else {
+				late, atLate = s, f.total
+			}
+			// A guess that did not halve what is left to search is
+			// followed by one that does.
+			halve = 2*(late-early) > before
+			got = 0
+		}
+		// Read on to cur, if the batch did not get there.
+		for !f.reached {
+			rest := satSub(f.total, uint64(f.msgs)+atCur)
+			g, err := h.fetch(ctx, room, subject, f.next, cur, int(max(rest, window)))
+			if err != nil {
+				return nil, err
+			}
+			f.recs = append(f.recs, g.recs...)
+			f.msgs += g.msgs
+			f.reached, f.next = g.reached, g.next
 		}
 		// Every record of the room from s to last is read.
 		tail = append(f.recs, tail...)
 		width, got = cur-s, uint64(f.msgs)
 		atCur, cur = f.total, s
-		misses = 0
+		lowest, atLowest = early, atEarly
+		// Too few: the next guess reads at once if this one was not far
+		// off.
+		sure = 2*got >= aim
 	}
 	if len(tail) > limit {
 		tail = tail[len(tail)-limit:]
