@@ -180,10 +180,10 @@ func (h *History) readLast(ctx context.Context, room, subject string, lo, stream
 	sure := true // the next guess reads at once, rather than ask first
 	for len(tail) < limit && cur > lo {
 		want := uint64(limit - len(tail))
-		// Aim a little over, and take up to twice that: a guess a little
-		// off still reads all it needs at once.
+		// Aim a little over, and take up to half as much again: a guess a
+		// little off still reads all it needs at once.
 		aim := want + want/4 + 1
-		window := 2 * aim
+		window := aim + aim/2
 		if lowest >= cur {
 			lowest, atLowest = lo, max(atLo, atCur)
 		}
