@@ -112,22 +112,24 @@
 // evenly over the stream, and reads the room's messages from S with one
 // batched direct get ($JS.API.DIRECT.GET.STREAM with "seq" S,
 // "next_by_subj" the room's subject and "batch" half as much again as it
-// aims for; a single get from S just before it has the server load the
-// stream's block once for both). The server answers each message with its
-// sequence, its time and the number of the room's messages after it, and
-// ends the batch with a status. Messages after L are left out (stored
-// after Read began: Follow has them). When the guess was far off (the
-// batch was full before L, or brought far fewer than limit records), Read
-// searches for where to read from with batches of one message, each of
-// which tells how many of the room's messages follow it (interpolating,
-// and halving what is left to search when a guess did not), then reads
-// from there. When what was read still holds fewer than limit records (the
-// room was sparser before, or some messages on its subject are not
-// records), Read reads further back the same way. Consecutive reads meet
-// exactly, so that every message of the room from the first one read to L
-// is read; the rule above then tells what was dropped meanwhile. A room
-// whose messages are spread evenly costs one batch of about 1.25 limit
-// messages; an uneven one a few more requests.
+// aims for). The server answers each message with its sequence, its time
+// and the number of the room's messages after it, and ends the batch with
+// a status. Messages after L are left out (stored after Read began: Follow
+// has them). When the guess was far off (the batch was full before L, or
+// brought far fewer than limit records), Read searches for where to read
+// from with batches of one message, each of which tells how many of the
+// room's messages follow it (interpolating, and halving what is left to
+// search when a guess did not), then reads from there. When what was read
+// still holds fewer than limit records (the room was sparser before, or
+// some messages on its subject are not records), Read reads further back
+// the same way. Consecutive reads meet exactly, so that every message of
+// the room from the first one read to L is read; the rule above then tells
+// what was dropped meanwhile. A room whose messages are spread evenly
+// costs one batch of about 1.25 limit messages; an uneven one a few more
+// requests. From the zero position that makes three requests in all: the
+// stream information, through the JetStream API's queue, and two direct
+// gets, which the stream answers itself: the batch, and the oldest record
+// returned, asked for again (see above).
 //
 // A stream with more than one replica is read with a consumer, as without
 // a limit: any replica may answer a direct get, and one may not have the

@@ -76,18 +76,6 @@ func (h *History) fetch(ctx context.Context, room, subject string, start, stop u
 		return f, err
 	}
 	defer sub.Unsubscribe()
-	// The server counts the batch's messages before it sends them, and
-	// drops at once a block of the stream it had to load only to count:
-	// then it loads the block again to send them. A single get from the
-	// same place, sent just before (its answer goes nowhere), loads the
-	// block for both.
-	warm, err := json.Marshal(directRequest{Seq: start, NextFor: subject})
-	if err != nil {
-		return f, err
-	}
-	if err := h.nc.PublishRequest(h.directSubject, h.nc.NewInbox(), warm); err != nil {
-		return f, err
-	}
 	if err := h.nc.PublishRequest(h.directSubject, sub.Subject, req); err != nil {
 		return f, err
 	}
