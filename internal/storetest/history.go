@@ -26,6 +26,7 @@ func TestHistory(t *testing.T, stores HistoryStores) {
 	t.Run("AppendAndRead", h.appendAndRead)
 	t.Run("ReadSince", h.readSince)
 	t.Run("Limit", h.limit)
+	t.Run("LimitInterleaved", h.limitInterleaved)
 	t.Run("SizeCap", h.sizeCap)
 	t.Run("OtherEpoch", h.otherEpoch)
 	t.Run("DuplicateID", h.duplicateID)
@@ -237,6 +238,57 @@ func (h historySuite) limit(t *testing.T) {
 	expectRecords(t, "limit 50", readOK(t, a, "r", sockets.Position{}, 50), want, from, to)
 	expectRecords(t, "limit 2 since 3", readOK(t, b, "r", want[3].pos, 2), want[8:], from, to)
 	expectRecords(t, "limit 9 since 3", readOK(t, a, "r", want[3].pos, 9), want[4:], from, to)
+}
+
+// limitInterleaved: in rooms interleaved unevenly (one dense long ago and
+// sparse lately, one the other way round, one with fewer records than
+// most limits) and capped at Size, Read with a limit returns the newest
+// limit records of what Read without one returns, since the zero position
+// and since each kept position, on both handles.
+func (h historySuite) limitInterleaved(t *testing.T) {
+	const size = 40
+	a, b := h.open(t, sockets.HistoryOptions{Size: size})
+	n := 0
+	add := func(room string) {
+		t.Helper()
+		s := a
+		if n%3 == 0 {
+			s = b
+		}
+		appendOK(t, s, room, sockets.TextMessage, fmt.Appendf(nil, "%s %d", room, n), fmt.Sprint(n))
+		n++
+	}
+	for i := range 240 {
+		early, late := i < 120, i >= 120
+		switch {
+		case i%2 == 0 && early, i%11 == 0 && late:
+			add("early")
+		case i%2 == 0 && late, i%11 == 1 && early:
+			add("late")
+		case i%50 == 7:
+			add("few")
+		default:
+			add(fmt.Sprint("other", i%5))
+		}
+	}
+	newest := func(recs []sockets.Record, limit int) []sockets.Record {
+		return recs[max(0, len(recs)-limit):]
+	}
+	for _, room := range []string{"early", "late", "few"} {
+		all := readOK(t, a, room, sockets.Position{}, 0)
+		for _, limit := range []int{1, 3, 10, size - 1, size, size + 1, 100} {
+			for _, s := range []sockets.HistoryStore{a, b} {
+				sameRecords(t, fmt.Sprintf("room %s, limit %d", room, limit), readOK(t, s, room, sockets.Position{}, limit), newest(all, limit))
+			}
+		}
+		for i := range all {
+			rest := readOK(t, a, room, all[i].Pos, 0)
+			for _, limit := range []int{1, 5, size} {
+				what := fmt.Sprintf("room %s since record %d of %d, limit %d", room, i, len(all), limit)
+				sameRecords(t, what, readOK(t, b, room, all[i].Pos, limit), newest(rest, limit))
+			}
+		}
+	}
 }
 
 // sizeCap: a room keeps its newest Size records; reading from a position
