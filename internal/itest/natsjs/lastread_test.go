@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/macaron-contrib/sockets"
+	"github.com/macaron-contrib/sockets/internal/testkit"
 	"github.com/macaron-contrib/sockets/natsjs"
 )
 
@@ -52,20 +53,34 @@ func newest(recs []sockets.Record, n int) []sockets.Record {
 }
 
 // jsRequests counts the JetStream API requests sent on the server, by
-// kind: a connection of its own subscribes to them all.
+// kind: a connection of its own subscribes to every subject.
 type jsRequests struct {
 	mu     sync.Mutex
 	counts map[string]int
+	marks  chan struct{}
 }
+
+// markSubject is published after the requests to count: the counting
+// subscription gets a publisher's messages in order, so that when it has
+// the mark, it has every request sent before it.
+const markSubject = "lastread.mark"
 
 func countRequests(t *testing.T, url string) *jsRequests {
 	t.Helper()
 	nc := dial(t, url)
-	r := &jsRequests{counts: map[string]int{}}
-	if _, err := nc.Subscribe("$JS.API.>", func(m *nats.Msg) {
-		kind := strings.Split(strings.TrimPrefix(m.Subject, "$JS.API."), ".")[0]
+	r := &jsRequests{counts: map[string]int{}, marks: make(chan struct{}, 1)}
+	if _, err := nc.Subscribe(">", func(m *nats.Msg) {
+		if m.Subject == markSubject {
+			r.marks <- struct{}{}
+			return
+		}
+		rest, ok := strings.CutPrefix(m.Subject, "$JS.API.")
+		if !ok {
+			return
+		}
+		kind := strings.Split(rest, ".")[0]
 		if kind == "DIRECT" {
-			kind += "." + strings.Split(m.Subject, ".")[3]
+			kind += "." + strings.Split(rest, ".")[1]
 		}
 		r.mu.Lock()
 		r.counts[kind]++
@@ -79,14 +94,18 @@ func countRequests(t *testing.T, url string) *jsRequests {
 	return r
 }
 
-// take returns the counts since the last take (after the requests sent
-// so far have been seen) and starts over.
+// take returns the counts of the requests nc has sent since the last take,
+// and starts over.
 func (r *jsRequests) take(t *testing.T, nc *nats.Conn) map[string]int {
 	t.Helper()
-	if err := nc.Flush(); err != nil {
+	if err := nc.Publish(markSubject, nil); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond) // the counting connection's deliveries
+	select {
+	case <-r.marks:
+	case <-time.After(testkit.Wait):
+		t.Fatal("the counting connection did not get the mark")
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.counts
