@@ -485,31 +485,17 @@ func (s *scriptedHistory) Read(ctx context.Context, room string, since Position,
 // live record that arrives during the read waits, one the read already
 // sent is not sent again, the next one goes out.
 func TestJoinSinceSplice(t *testing.T) {
-	rec := func(n uint64) Record {
-		return Record{Room: "r", Pos: Position{Epoch: "e", Offset: n}, Type: TextMessage, Data: []byte(fmt.Sprintf(`{"n":%d}`, n))}
-	}
-	s := &scriptedHistory{records: []Record{rec(1), rec(2), rec(3), rec(4), rec(5)}}
-	s.duringRead = func() { s.deliver(rec(4)) } // live, while reading
+	s := &scriptedHistory{records: []Record{spliceRecord(1), spliceRecord(2), spliceRecord(3), spliceRecord(4), spliceRecord(5)}}
+	s.duringRead = func() { s.deliver(spliceRecord(4)) } // live, while reading
 	h := newHistoryHub(t, s)
 	c := fakeConn(t, 16)
 	if err := h.JoinSince(context.Background(), "r", c, Position{Epoch: "e", Offset: 1}); err != nil {
 		t.Fatal(err)
 	}
-	s.deliver(rec(5)) // the read sent it already
-	s.deliver(rec(6))
-	s.deliver(rec(7))
-	frames := queued(c)
-	if len(frames) != 6 {
-		t.Fatalf("got %d frames, want 6: records 2 to 7 once each", len(frames))
-	}
-	// Prepared messages hide their payload: compare with fresh ones.
-	for i, pm := range frames {
-		want := rec(uint64(i + 2))
-		_, frame := DefaultHistoryFrame(want)
-		if got := preparedPayload(t, pm); got != string(frame) {
-			t.Errorf("frame %d: %s, want %s", i, got, frame)
-		}
-	}
+	s.deliver(spliceRecord(5)) // the read sent it already
+	s.deliver(spliceRecord(6))
+	s.deliver(spliceRecord(7))
+	wantRecords2To7(t, c)
 }
 
 // The other side of the splice: a live record that arrives during the
@@ -517,32 +503,19 @@ func TestJoinSinceSplice(t *testing.T) {
 // snapshot) is sent from what waited, after the read's records and once;
 // those the read returned too are not sent twice.
 func TestJoinSinceSpliceSendsWhatWaited(t *testing.T) {
-	rec := func(n uint64) Record {
-		return Record{Room: "r", Pos: Position{Epoch: "e", Offset: n}, Type: TextMessage, Data: []byte(fmt.Sprintf(`{"n":%d}`, n))}
-	}
-	s := &scriptedHistory{records: []Record{rec(1), rec(2), rec(3), rec(4), rec(5)}}
+	s := &scriptedHistory{records: []Record{spliceRecord(1), spliceRecord(2), spliceRecord(3), spliceRecord(4), spliceRecord(5)}}
 	s.duringRead = func() {
-		s.deliver(rec(4)) // in the read too
-		s.deliver(rec(5)) // in the read too
-		s.deliver(rec(6)) // not in the read: only what waited has it
+		s.deliver(spliceRecord(4)) // in the read too
+		s.deliver(spliceRecord(5)) // in the read too
+		s.deliver(spliceRecord(6)) // not in the read: only what waited has it
 	}
 	h := newHistoryHub(t, s)
 	c := fakeConn(t, 16)
 	if err := h.JoinSince(context.Background(), "r", c, Position{Epoch: "e", Offset: 1}); err != nil {
 		t.Fatal(err)
 	}
-	s.deliver(rec(7))
-	frames := queued(c)
-	if len(frames) != 6 {
-		t.Fatalf("got %d frames, want 6: records 2 to 7 once each", len(frames))
-	}
-	for i, pm := range frames {
-		want := rec(uint64(i + 2))
-		_, frame := DefaultHistoryFrame(want)
-		if got := preparedPayload(t, pm); got != string(frame) {
-			t.Errorf("frame %d: %s, want %s", i, got, frame)
-		}
-	}
+	s.deliver(spliceRecord(7))
+	wantRecords2To7(t, c)
 }
 
 // preparedPayload is the payload of the frame pm writes.
@@ -755,5 +728,27 @@ func TestFollowOfOneRoomDoesNotHoldUpOthers(t *testing.T) {
 	}
 	if err := h.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// spliceRecord is record n of room "r" in the splice tests.
+func spliceRecord(n uint64) Record {
+	return Record{Room: "r", Pos: Position{Epoch: "e", Offset: n}, Type: TextMessage, Data: []byte(fmt.Sprintf(`{"n":%d}`, n))}
+}
+
+// wantRecords2To7 checks that c's queue holds the frames of the splice
+// tests' records 2 to 7, once each, in order.
+func wantRecords2To7(t *testing.T, c *Conn) {
+	t.Helper()
+	frames := queued(c)
+	if len(frames) != 6 {
+		t.Fatalf("got %d frames, want 6: records 2 to 7 once each", len(frames))
+	}
+	// Prepared messages hide their payload: compare with fresh ones.
+	for i, pm := range frames {
+		_, frame := DefaultHistoryFrame(spliceRecord(uint64(i + 2)))
+		if got := preparedPayload(t, pm); got != string(frame) {
+			t.Errorf("frame %d: %s, want %s", i, got, frame)
+		}
 	}
 }

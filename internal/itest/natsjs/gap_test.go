@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -159,17 +160,7 @@ func TestFollowRecordsWithoutPrev(t *testing.T) {
 	h := newHistory(t, dial(t, srv.ClientURL()), o)
 	js := jsOf(t, srv.ClientURL())
 	subject := prefix + "." + base64.RawURLEncoding.EncodeToString([]byte("r"))
-	var mu sync.Mutex
-	var got []sockets.Record
-	stop, err := h.Follow("r", func(r sockets.Record) {
-		mu.Lock()
-		got = append(got, r)
-		mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	followed := followAll(t, h, "r")
 	// As the previous version of Append wrote them: type and id headers,
 	// Nats-Msg-Id, no HeaderPrev, no expected sequence.
 	old := func(n int) {
@@ -189,17 +180,12 @@ func TestFollowRecordsWithoutPrev(t *testing.T) {
 	if _, err := h.Append(ctxT(t), "r", sockets.TextMessage, []byte("new 2"), "n2"); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, "5 records followed", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got) == 5
-	})
+	testkit.Eventually(t, "5 records followed", func() bool { return len(followed()) == 5 })
 	read, err := h.Read(ctxT(t), "r", sockets.Position{}, 0)
 	if err != nil || len(read) != 5 {
 		t.Fatalf("Read: %v, %d records, want 5", err, len(read))
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	got := followed()
 	for i, want := range []string{"old 1", "old 2", "new 1", "old 3", "new 2"} {
 		if string(got[i].Data) != want || got[i].Missed || got[i].Pos != read[i].Pos {
 			t.Fatalf("record %d: %q at %v, Missed %v; want %q at %v, not Missed", i, got[i].Data, got[i].Pos, got[i].Missed, want, read[i].Pos)
@@ -214,17 +200,7 @@ func TestAppendChainKeepsDeduplication(t *testing.T) {
 	srv := startJS(t)
 	pair := historyPair(srv.ClientURL())
 	a, b := pair(t, sockets.HistoryOptions{Size: 1000})
-	var mu sync.Mutex
-	var got []sockets.Record
-	stop, err := b.Follow("d", func(r sockets.Record) {
-		mu.Lock()
-		got = append(got, r)
-		mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	followed := followAll(t, b, "d")
 	const ids, callers = 100, 6 // callers per instance
 	positions := make([][]sockets.Position, ids)
 	for i := range positions {
@@ -268,14 +244,8 @@ func TestAppendChainKeepsDeduplication(t *testing.T) {
 	if err != nil || len(read) != ids {
 		t.Fatalf("Read: %v, %d records, want %d", err, len(read), ids)
 	}
-	testkit.Eventually(t, "every record followed", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got) == ids
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	for i, r := range got {
+	testkit.Eventually(t, "every record followed", func() bool { return len(followed()) == ids })
+	for i, r := range followed() {
 		if r.Pos != read[i].Pos || r.Missed {
 			t.Fatalf("followed record %d at %v, Missed %v; want %v, not Missed", i, r.Pos, r.Missed, read[i].Pos)
 		}
@@ -351,5 +321,27 @@ func TestNoGapCheckAppendsWithoutTheChain(t *testing.T) {
 	}
 	if v := m.Header.Get(natsjs.HeaderPrev); v != "" {
 		t.Fatalf("a NoGapCheck record carries %s: %q", natsjs.HeaderPrev, v)
+	}
+}
+
+// followAll follows room in h until the test ends; what it returns gives
+// a copy of the records delivered so far.
+func followAll(t *testing.T, h sockets.HistoryStore, room string) func() []sockets.Record {
+	t.Helper()
+	var mu sync.Mutex
+	var got []sockets.Record
+	stop, err := h.Follow(room, func(r sockets.Record) {
+		mu.Lock()
+		got = append(got, r)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return func() []sockets.Record {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
 	}
 }
