@@ -44,8 +44,9 @@
 // the room name, a NUL byte and the id, so that JetStream de-duplicates an
 // id within its room (the stream's de-duplication spans its subjects) and
 // the header has one length whatever the id. An empty id has neither, and
-// is never de-duplicated. HeaderPrev ("Sockets-Prev") names the room's
-// previous message (see History: gaps). The record's time is the stream's
+// is never de-duplicated. HeaderPrev ("Sockets-Prev"), with
+// HistoryOptions.ExactGaps only, names the room's previous message (see
+// History: gaps). The record's time is the stream's
 // timestamp of the message. A message on a room's subject without a valid
 // type header, or with text that is not UTF-8 (not made by Append), is
 // skipped.
@@ -149,7 +150,42 @@
 //
 // # History: gaps
 //
-// Each message names the room's message before it: Append publishes with
+// A follower that falls behind (more than Size of the room's messages
+// stored after the last one it had, or cut off longer than MaxAge) may
+// find that the stream dropped messages of the room before it read them:
+// the ordered consumer passes over them without a word. The follower
+// tells it on the next record it delivers (Missed; the hub then closes
+// the room's members with 1013, and they join again since their last
+// position). It never misses one. Appends pay nothing for it: each is
+// one publish, any number at once.
+//
+// The follower keeps the sequence of the last message of the room it had
+// (or the stream's last when Follow began), S. When the next one, M, is
+// S+1, nothing came between. Otherwise (other rooms' messages came
+// between, or the stream dropped some of this room's) it asks the stream
+// for the room's oldest message kept (a direct get of the first message
+// on the subject) before it delivers M: if that is S or older, nothing
+// after S was dropped (the room's messages leave the stream oldest
+// first), and there is no gap. Otherwise a gap is told: there was one, or
+// S itself was dropped while nothing between S and M was, which stream
+// sequences cannot tell apart (as for Read, "the recovery rule"). A gap
+// is also told when the server does not answer.
+//
+// So a follower asks one round trip for each record that another room's
+// messages came before, while delivering it; a room alone in its stream,
+// or whose messages come in runs, asks nothing for most. And it tells a
+// gap where there was none when its S was dropped: when it is about Size
+// behind (in a room that keeps a few records, as soon as it is a few
+// behind), and when a room whose messages expire (MaxAge) stays silent
+// longer than MaxAge, whose next message then closes its members. Messages
+// that were sent to the follower's consumer before the stream dropped
+// them are delivered, and are no sign of a gap. The consumer's count of
+// messages pending, which might have spared the question, is not used:
+// the server updates it after the messages it counts are stored, and
+// it can be short by many at the moment that matters.
+//
+// HistoryOptions.ExactGaps tells gaps exactly, at a cost to appends: each
+// message names the room's message before it. Append publishes with
 // Nats-Expected-Last-Subject-Sequence set to the room's last sequence as
 // it believes it to be, and HeaderPrev to the same number. The server
 // stores the message only if that is the subject's last sequence at that
@@ -159,46 +195,30 @@
 // not: Append then reads it with a get of the subject's last message), and
 // Append publishes again after it. So HeaderPrev of a stored message is
 // exactly the room's previous message, whichever instances appended them.
-//
 // Each History remembers, per room, the last sequence its acks, the
-// server's refusals and its followers showed, and sends that: appending
-// alone to a room costs one round trip, as before; two instances appending
-// to one room at once cost a refused publish and another round trip each
-// time one of them was not the last to know, and while the other keeps
-// appending, one append may be refused many times in a row (over a hundred
-// in the benchmarks: BENCHMARKS.md). Appends to one room from one
-// History go one at a time (a token per room, waited for within the
-// context), so that they never race each other. A message retried with the
-// same id (Nats-Msg-Id) is refused for its stale HeaderPrev, or found a
+// server's refusals and its followers showed, and sends that. Appends to
+// one room from one History go one at a time (a token per room, waited
+// for within the context), so that they never race each other: appending
+// alone to a room costs one round trip, but a publisher waits for those
+// of the appends queued before it; two instances appending to one room at
+// once cost a refused publish and another round trip each time one of
+// them was not the last to know, and while the other keeps appending, one
+// append may be refused many times in a row (over a hundred in the
+// benchmarks: BENCHMARKS.md). A message retried with the same id
+// (Nats-Msg-Id) is refused for its stale HeaderPrev, or found a
 // duplicate, and then published again after the newest, and found a
 // duplicate: de-duplication is unchanged.
 //
-// A follower keeps the sequence of the last message of the room it had
-// (or the stream's last when Follow began). A message whose HeaderPrev is
-// newer than that came after a message of the room the follower never had:
-// the stream dropped it before the follower read it. The next record
-// delivered has Missed set; the messages between are not delivered. A
-// HeaderPrev at most that sequence means that nothing came between: the
-// room's messages leave the stream oldest first, so a message dropped
-// after the one the follower had last would have taken that one with it,
-// and the room's last message when this one was stored, at or before it,
-// was still there. Records the ordered consumer had already fetched are
-// delivered, even if the stream has dropped them since: only the chain
-// says whether something is missing.
-//
-// What it cannot tell: a message whose HeaderPrev is 0 was stored when the
-// room kept no message at all. With MaxAge, every message of the room may
-// have expired, some unread by a follower more than MaxAge behind, before
-// the next one came: that gap is not reported (without MaxAge, a room is
-// never emptied but by hand). Messages stored before HeaderPrev existed,
-// or not by Append, have none: no gap is reported on them, and one that
-// follows them chains to them. A message deleted from the middle of a
-// room by hand breaks the premise, as for Read.
-//
-// The chain holds one room's appends to one round trip at a time per
-// History. HistoryOptions.NoGapCheck turns it off: Append publishes with
-// neither header nor expectation, as many at once as its callers, and
-// Follow cannot tell a gap in what it appended.
+// A message with HeaderPrev is judged by it, and nothing is asked: a
+// HeaderPrev newer than S means a message of the room the follower never
+// had; one at most S means that nothing came between (the room's last
+// message when this one was stored, at or before S, was still there, so
+// nothing after S had been dropped). A message whose HeaderPrev is 0 was
+// stored when the room kept no message at all: with MaxAge, a gap of a
+// follower more than MaxAge behind before it is not told. Instances with
+// and without ExactGaps may share a stream: the messages of the first are
+// judged by their HeaderPrev, the others as above. A message deleted
+// from the middle of a room by hand breaks the premise, as for Read.
 //
 // # Presence: the bucket
 //

@@ -41,9 +41,9 @@ const (
 	HeaderID = "Sockets-Id"
 	// HeaderPrev carries the stream sequence of the room's previous
 	// message, in decimal (0: the room kept none), as the server checked
-	// it when it stored this one (Nats-Expected-Last-Subject-Sequence).
-	// Follow reads it to tell a gap; messages stored before it existed
-	// have none.
+	// it when it stored this one (Nats-Expected-Last-Subject-Sequence):
+	// only on messages appended with HistoryOptions.ExactGaps. Follow
+	// reads it to tell a gap exactly.
 	HeaderPrev = "Sockets-Prev"
 )
 
@@ -75,15 +75,18 @@ type HistoryOptions struct {
 	Replicas int
 	// Timeout bounds each call to the server. Default: DefaultTimeout.
 	Timeout time.Duration
-	// NoGapCheck makes Append publish without naming the room's previous
-	// message (HeaderPrev): appends to one room are no longer one at a
-	// time per History, so a busy room is not held to one round trip per
-	// message, but Follow cannot tell a gap any more: records the stream
-	// drops before a follower has them are skipped without a word
-	// (Record.Missed is never set for messages appended so). Every
-	// instance appending to the stream should use the same. Default:
-	// false, gaps are told.
-	NoGapCheck bool
+	// ExactGaps makes Append name the room's previous message
+	// (HeaderPrev), which the server checks when it stores the message
+	// (Nats-Expected-Last-Subject-Sequence), so that Follow tells a gap
+	// exactly, where without it a gap is never missed but one may be told
+	// where there was none (see the package documentation, "History:
+	// gaps"). It costs appends to one room their concurrency: they go
+	// one at a time per History, and instances appending to one room at
+	// once are refused and publish again (more than one round trip for
+	// some appends). Default: false, but a stream whose rooms keep one
+	// record (Size 1) always chains: without it, each message would tell
+	// a gap.
+	ExactGaps bool
 }
 
 // History is a sockets.HistoryStore on a JetStream stream: see the package
@@ -97,7 +100,7 @@ type History struct {
 	opts    sockets.HistoryOptions
 	dup     time.Duration
 	timeout time.Duration
-	noChain bool // HistoryOptions.NoGapCheck
+	chain   bool // HistoryOptions.ExactGaps, or Size 1
 	epoch   atomic.Pointer[string]
 	// directSubject is where the stream answers direct gets.
 	directSubject string
@@ -217,7 +220,7 @@ func NewHistory(ctx context.Context, nc *nats.Conn, opts *HistoryOptions) (*Hist
 	}
 	h := &History{
 		nc: nc, js: js, name: o.Stream, prefix: o.SubjectPrefix, opts: o.HistoryOptions,
-		dup: o.Duplicates, timeout: o.Timeout, noChain: o.NoGapCheck, followers: map[*follower]struct{}{},
+		dup: o.Duplicates, timeout: o.Timeout, chain: o.ExactGaps || o.Size < 2, followers: map[*follower]struct{}{},
 		rooms: map[string]*roomState{}, directSubject: jetstream.DefaultAPIPrefix + "DIRECT.GET." + o.Stream,
 	}
 	want := h.streamConfig(o.Replicas)
@@ -336,15 +339,15 @@ func (h *History) errClosed(what, room string) error {
 }
 
 // Append stores a message in room: one JetStream publish, answered once
-// the stream has stored it, that names the room's last message
-// (HeaderPrev): the server refuses it if another came meanwhile, and
-// Append tries again after the newest. Appends to one room from one
-// History go one at a time. An id seen within the de-duplication window
+// the stream has stored it. An id seen within the de-duplication window
 // (in this room) returns the first one's position; an empty id is never
 // de-duplicated. While the connection is down it fails at once with
 // ErrNotConnected; an error after the publish was sent (a timeout) leaves
 // it unknown whether the message was stored: retrying with the same id
-// stores it at most once.
+// stores it at most once. With HistoryOptions.ExactGaps the publish names
+// the room's last message (HeaderPrev): the server refuses it if another
+// came meanwhile, and Append tries again after the newest; appends to one
+// room from one History then go one at a time.
 func (h *History) Append(ctx context.Context, room string, messageType int, data []byte, id string) (sockets.Position, error) {
 	if h.isClosed() {
 		return sockets.Position{}, h.errClosed("append to", room)
@@ -371,7 +374,7 @@ func (h *History) Append(ctx context.Context, room string, messageType int, data
 	}
 	ctx, cancel := bound(ctx, h.timeout)
 	defer cancel()
-	if h.noChain {
+	if !h.chain {
 		ack, err := h.js.PublishMsg(ctx, msg, opts...)
 		if err != nil {
 			return sockets.Position{}, fmt.Errorf("natsjs: append to room %q: %w", room, err)
@@ -670,123 +673,6 @@ func (h *History) firstKept(ctx context.Context, subject string) (uint64, error)
 		return 0, fmt.Errorf("oldest message kept: %w", err)
 	}
 	return m.Sequence, nil
-}
-
-// follower is one Follow: an ordered consumer and the goroutine that
-// delivers what it gets.
-type follower struct {
-	gate *gate
-	it   jetstream.MessagesContext
-	room *roomState // held while following: the follower tells it what it sees
-	// seen is the newest sequence of the room's subject the follower has
-	// had (or the stream's last when Follow began): every message of the
-	// room up to it was delivered, skipped as not a record, or older than
-	// the Follow. Only the follower's goroutine uses it.
-	seen uint64
-}
-
-// Follow calls deliver with each record appended to room after Follow
-// returns, in order, from one goroutine, until stop is called (stop waits
-// for a delivery in progress, unless called from deliver itself). It uses
-// an ordered consumer that starts after the stream's last message: it
-// survives reconnects and server restarts, delivering what was stored
-// meanwhile, in order and once, as long as it is still kept. The first
-// record delivered after records the stream dropped unread (the follower
-// fell more than Size behind, or was cut off longer than MaxAge) has
-// Missed set: see the package documentation for how it is told.
-func (h *History) Follow(room string, deliver func(sockets.Record)) (stop func(), err error) {
-	if h.isClosed() {
-		return nil, h.errClosed("follow", room)
-	}
-	if err := sockets.CheckName("room", room, sockets.MaxRoomLen); err != nil {
-		return nil, fmt.Errorf("natsjs: follow: %w", err)
-	}
-	if !h.nc.IsConnected() {
-		return nil, fmt.Errorf("natsjs: follow room %q: %w", room, ErrNotConnected)
-	}
-	ctx, cancel := bound(context.Background(), h.timeout)
-	defer cancel()
-	info, err := h.stream.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("natsjs: follow room %q: stream %s: %w", room, h.name, err)
-	}
-	h.setEpoch(info.Created)
-	cons, err := h.js.OrderedConsumer(ctx, h.name, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{h.subject(room)},
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       info.State.LastSeq + 1,
-		InactiveThreshold: 30 * time.Second,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("natsjs: follow room %q: consumer: %w", room, err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(readBatch))
-	if err != nil {
-		return nil, fmt.Errorf("natsjs: follow room %q: %w", room, err)
-	}
-	f := &follower{gate: newGate(), it: it, seen: info.State.LastSeq}
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		it.Stop()
-		return nil, h.errClosed("follow", room)
-	}
-	h.followers[f] = struct{}{}
-	h.mu.Unlock()
-	f.room = h.use(room)
-	go h.follow(f, room, deliver)
-	var once sync.Once
-	return func() {
-		h.mu.Lock()
-		delete(h.followers, f)
-		h.mu.Unlock()
-		f.gate.stop(it.Stop)
-		once.Do(func() { h.done(room, f.room) })
-	}, nil
-}
-
-// follow is a follower's goroutine.
-func (h *History) follow(f *follower, room string, deliver func(sockets.Record)) {
-	defer close(f.gate.done)
-	missed := false // records of the room dropped before this follower had them
-	for {
-		msg, err := f.it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || f.gate.isStopped() {
-				return
-			}
-			// The ordered consumer recreates itself; this pause only
-			// keeps an error it returns at once from spinning.
-			if !f.gate.sleep(100 * time.Millisecond) {
-				return
-			}
-			continue
-		}
-		md, err := msg.Metadata()
-		if err != nil {
-			continue // and so not seen: the next message tells the gap
-		}
-		seq := md.Sequence.Stream
-		if seq <= f.seen {
-			continue // the ordered consumer does not deliver twice; in case
-		}
-		// The server stored this message only if the room's last message
-		// was then prev: a prev newer than the last one seen here is a
-		// message of the room this follower never had.
-		if prev, ok := prevOf(msg.Headers()); ok && prev > f.seen {
-			missed = true
-		}
-		f.seen = seq
-		f.room.saw(seq)
-		rec, ok := h.record(room, seq, msg.Headers(), msg.Data(), md.Timestamp)
-		if !ok {
-			continue // the gap, if any, goes with the next record
-		}
-		rec.Missed, missed = missed, false
-		if !f.gate.call(func() { deliver(rec) }) {
-			return
-		}
-	}
 }
 
 // Close stops every follower and refuses further calls. The stream stays,

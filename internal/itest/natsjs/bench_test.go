@@ -22,10 +22,10 @@ import (
 func BenchmarkAppendOneRoom(b *testing.B) {
 	for _, instances := range []int{1, 2} {
 		for _, chain := range []bool{true, false} {
-			b.Run(fmt.Sprintf("instances=%d/gapcheck=%t", instances, chain), func(b *testing.B) {
+			b.Run(fmt.Sprintf("instances=%d/exactgaps=%t", instances, chain), func(b *testing.B) {
 				srv := startJS(b)
 				name := uniqueName("BENCH")
-				o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1000}, Stream: name, SubjectPrefix: "bench." + name, NoGapCheck: !chain}
+				o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1000}, Stream: name, SubjectPrefix: "bench." + name, ExactGaps: chain}
 				stores := make([]*natsjs.History, instances)
 				conns := make([]*nats.Conn, instances)
 				for i := range stores {
@@ -81,7 +81,7 @@ func BenchmarkReadConcurrent(b *testing.B) {
 		b.Run(fmt.Sprintf("kept=%d", kept), func(b *testing.B) {
 			srv := startJS(b)
 			name := uniqueName("READ")
-			o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: kept}, Stream: name, SubjectPrefix: "read." + name, NoGapCheck: true}
+			o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: kept}, Stream: name, SubjectPrefix: "read." + name}
 			nc := dial(b, srv.ClientURL())
 			h := newHistory(b, nc, o)
 			const rooms, concurrency, last = 100, 64, 50
@@ -136,10 +136,10 @@ func BenchmarkReadConcurrent(b *testing.B) {
 // percentile and their maximum over the run.
 func BenchmarkAppendTwoPublishers(b *testing.B) {
 	for _, chain := range []bool{true, false} {
-		b.Run(fmt.Sprintf("gapcheck=%t", chain), func(b *testing.B) {
+		b.Run(fmt.Sprintf("exactgaps=%t", chain), func(b *testing.B) {
 			srv := startJS(b)
 			name := uniqueName("BENCH")
-			o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1000}, Stream: name, SubjectPrefix: "bench." + name, NoGapCheck: !chain}
+			o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1000}, Stream: name, SubjectPrefix: "bench." + name, ExactGaps: chain}
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			perAppend := make([][]uint64, 2)

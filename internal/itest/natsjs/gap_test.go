@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -20,32 +21,47 @@ import (
 )
 
 // historyPair is the storetest factory of two instances, each with its
-// own connection, on a new stream of srv.
-func historyPair(url string) storetest.HistoryStores {
+// own connection, on a new stream of srv, appending with ExactGaps or
+// without.
+func historyPair(url string, exact bool) storetest.HistoryStores {
 	return func(t *testing.T, opts sockets.HistoryOptions) (a, b sockets.HistoryStore) {
 		name := uniqueName("LAG")
-		o := &natsjs.HistoryOptions{HistoryOptions: opts, Stream: name, SubjectPrefix: "test." + name}
+		o := &natsjs.HistoryOptions{HistoryOptions: opts, Stream: name, SubjectPrefix: "test." + name, ExactGaps: exact}
 		return newHistory(t, dial(t, url), o), newHistory(t, dial(t, url), o)
 	}
 }
 
 // TestHistoryFollowerLagStore runs the suite of a follower that falls
-// behind on JetStream: told exactly where records were skipped, never
-// where none were, with two instances appending to the room at once.
+// behind on JetStream, with two instances appending to the room at once:
+// by default, told of every gap, and of none while the room keeps all
+// that was appended; with ExactGaps, told exactly where records were
+// skipped, never where none were.
 func TestHistoryFollowerLagStore(t *testing.T) {
 	srv := startJS(t)
-	storetest.TestHistoryFollowerLag(t, historyPair(srv.ClientURL()))
+	t.Run("Default", func(t *testing.T) {
+		storetest.TestHistoryFollowerLagNeverSilent(t, historyPair(srv.ClientURL(), false))
+	})
+	t.Run("ExactGaps", func(t *testing.T) {
+		storetest.TestHistoryFollowerLag(t, historyPair(srv.ClientURL(), true))
+	})
 }
 
 // A follower held back while 1200 records are appended to a room that
 // keeps 3 gets what its consumer had fetched, then the newest: the stream
 // dropped the others before it read them, and the follower says so
-// (Missed), once per gap, exactly where records were skipped. A client
-// resuming from the last record it got before the gap is told that it
-// cannot (the records after it are gone), never given a silent gap.
+// (Missed) on every record after a gap (with ExactGaps, exactly there). A
+// client resuming from the last record it got before the first gap told
+// is told that it cannot (the records after it are gone), never given a
+// silent gap.
 func TestFollowReportsGap(t *testing.T) {
 	srv := startJS(t)
-	got := storetest.FollowBehind(t, historyPair(srv.ClientURL()), 3, 1200)
+	for _, exact := range []bool{false, true} {
+		t.Run(fmt.Sprint("exact=", exact), func(t *testing.T) { followReportsGap(t, srv.ClientURL(), exact) })
+	}
+}
+
+func followReportsGap(t *testing.T, url string, exact bool) {
+	got := storetest.FollowBehind(t, historyPair(url, exact), 3, 1200, exact)
 	gap := -1
 	for i, r := range got.Held {
 		if r.Missed {
@@ -70,11 +86,18 @@ func TestFollowReportsGap(t *testing.T) {
 // (they are in its buffer, the room keeps 3) delivers them all, and tells
 // of no gap: the stream no longer keeping the last record delivered is no
 // sign of one. Each append waits until the server has sent the record to
-// the follower's consumer.
+// the follower's consumer. Without ExactGaps, the server's count of what
+// is pending after each (none) rules a gap out.
 func TestFollowNoGapForFetchedRecords(t *testing.T) {
 	srv := startJS(t)
+	for _, exact := range []bool{false, true} {
+		t.Run(fmt.Sprint("exact=", exact), func(t *testing.T) { followNoGapForFetchedRecords(t, srv, exact) })
+	}
+}
+
+func followNoGapForFetchedRecords(t *testing.T, srv *server.Server, exact bool) {
 	name := uniqueName("FETCH")
-	o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 3}, Stream: name, SubjectPrefix: "test." + name}
+	o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 3}, Stream: name, SubjectPrefix: "test." + name, ExactGaps: exact}
 	a := newHistory(t, dial(t, srv.ClientURL()), o)
 	b := newHistory(t, dial(t, srv.ClientURL()), o)
 	js := jsOf(t, srv.ClientURL())
@@ -149,14 +172,15 @@ func sentToConsumers(t *testing.T, stream jetstream.Stream) uint64 {
 	return newest
 }
 
-// Records stored before HeaderPrev existed (no such header) are read and
-// followed as before, and are no sign of a gap; a record appended after
-// one of them chains to it.
+// Records without HeaderPrev (stored by an instance without ExactGaps, or
+// as Append wrote them before HeaderPrev existed) are read and followed as
+// the others, and are no sign of a gap; a record appended with ExactGaps
+// after one of them chains to it.
 func TestFollowRecordsWithoutPrev(t *testing.T) {
 	srv := startJS(t)
 	name := uniqueName("OLD")
 	prefix := "test." + name
-	o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 100}, Stream: name, SubjectPrefix: prefix}
+	o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 100}, Stream: name, SubjectPrefix: prefix, ExactGaps: true}
 	h := newHistory(t, dial(t, srv.ClientURL()), o)
 	js := jsOf(t, srv.ClientURL())
 	subject := prefix + "." + base64.RawURLEncoding.EncodeToString([]byte("r"))
@@ -198,7 +222,7 @@ func TestFollowRecordsWithoutPrev(t *testing.T) {
 // call gets its position; followers get each record once, and no gap.
 func TestAppendChainKeepsDeduplication(t *testing.T) {
 	srv := startJS(t)
-	pair := historyPair(srv.ClientURL())
+	pair := historyPair(srv.ClientURL(), true)
 	a, b := pair(t, sockets.HistoryOptions{Size: 1000})
 	followed := followAll(t, b, "d")
 	const ids, callers = 100, 6 // callers per instance
@@ -255,61 +279,37 @@ func TestAppendChainKeepsDeduplication(t *testing.T) {
 	}
 }
 
-// With NoGapCheck, Append names no previous message (no HeaderPrev, no
+// By default, Append names no previous message (no HeaderPrev, no
 // expected sequence: two instances never refuse each other), and its
-// records keep the id's de-duplication; Follow then never says Missed,
-// even where it skipped records: the documented price of the option.
-func TestNoGapCheckAppendsWithoutTheChain(t *testing.T) {
+// records keep the id's de-duplication; a follower held back past the
+// room's Size (3) still tells every gap, from the server's count of what
+// is pending and the room's oldest record kept.
+func TestDefaultAppendsWithoutTheChain(t *testing.T) {
 	srv := startJS(t)
 	name := uniqueName("NOCHAIN")
-	o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 3}, Stream: name, SubjectPrefix: "test." + name, NoGapCheck: true}
+	o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 3}, Stream: name, SubjectPrefix: "test." + name}
 	h := newHistory(t, dial(t, srv.ClientURL()), o)
-	hold, release := make(chan struct{}), make(chan struct{})
-	var mu sync.Mutex
-	var got []sockets.Record
-	stop, err := h.Follow("r", func(r sockets.Record) {
-		mu.Lock()
-		got = append(got, r)
-		first := len(got) == 1
-		mu.Unlock()
-		if first {
-			close(hold)
-			<-release
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	_, err = h.Append(ctxT(t), "r", sockets.TextMessage, []byte("0"), "id0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-hold
-	var last sockets.Position
+	got, held, release := heldFollower(t, h, "r")
+	appended := appendN(t, h, "r", 1, "id")
+	<-held
 	for i := 1; i < 300; i++ {
-		if last, err = h.Append(ctxT(t), "r", sockets.TextMessage, []byte(strconv.Itoa(i)), "id"+strconv.Itoa(i)); err != nil {
+		p, err := h.Append(ctxT(t), "r", sockets.TextMessage, []byte(strconv.Itoa(i)), "id"+strconv.Itoa(i))
+		if err != nil {
 			t.Fatal(err)
 		}
+		appended = append(appended, p)
 	}
+	last := appended[len(appended)-1]
 	if again, err := h.Append(ctxT(t), "r", sockets.TextMessage, []byte("299"), "id299"); err != nil || again != last {
 		t.Fatalf("a repeated id: %v, %v; want the first one's position %v", again, err, last)
 	}
-	close(release)
+	release()
 	testkit.Eventually(t, "the newest record followed", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got) > 0 && string(got[len(got)-1].Data) == "299"
+		g := got()
+		return len(g) > 0 && g[len(g)-1].Pos == last
 	})
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) >= 300 {
-		t.Fatalf("the follower held back got all %d records: nothing was dropped, the test proves nothing", len(got))
-	}
-	for _, r := range got {
-		if r.Missed {
-			t.Fatalf("record %q says Missed with NoGapCheck", r.Data)
-		}
+	if skipped := neverSilent(t, got(), appended); skipped == 0 {
+		t.Fatalf("the follower held back got all %d records: nothing was dropped, the test proves nothing", len(appended))
 	}
 	stream, err := jsOf(t, srv.ClientURL()).Stream(ctxT(t), name)
 	if err != nil {
@@ -320,7 +320,7 @@ func TestNoGapCheckAppendsWithoutTheChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	if v := m.Header.Get(natsjs.HeaderPrev); v != "" {
-		t.Fatalf("a NoGapCheck record carries %s: %q", natsjs.HeaderPrev, v)
+		t.Fatalf("a record appended without ExactGaps carries %s: %q", natsjs.HeaderPrev, v)
 	}
 }
 

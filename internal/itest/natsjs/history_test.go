@@ -29,10 +29,10 @@ func jsOf(t *testing.T, url string) jetstream.JetStream {
 }
 
 // TestHistoryWireLayout: the stream, its subjects and headers are what the
-// package documentation says.
+// package documentation says (with ExactGaps, which adds HeaderPrev).
 func TestHistoryWireLayout(t *testing.T) {
 	s := startJS(t)
-	h := newHistory(t, dial(t, s.ClientURL()), &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 7, MaxAge: time.Hour}})
+	h := newHistory(t, dial(t, s.ClientURL()), &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 7, MaxAge: time.Hour}, ExactGaps: true})
 	js := jsOf(t, s.ClientURL())
 	stream, err := js.Stream(ctxT(t), natsjs.DefaultStream)
 	if err != nil {

@@ -127,7 +127,7 @@ func TestReadLastMatchesFullRead(t *testing.T) {
 	for _, size := range []int{1000, 40} {
 		t.Run(fmt.Sprintf("size=%d", size), func(t *testing.T) {
 			name := uniqueName("LAST")
-			o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: size}, Stream: name, SubjectPrefix: "last." + name, NoGapCheck: true}
+			o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: size}, Stream: name, SubjectPrefix: "last." + name}
 			nc := dial(t, s.ClientURL())
 			h := newHistory(t, nc, o)
 			js := jsOf(t, s.ClientURL())
@@ -337,7 +337,7 @@ const batchRequest = `"batch":`
 // the stream's last sequence are not returned (Follow has them), even
 // when the batch the server sends has them.
 func TestReadLastLeavesOutWhatCameAfter(t *testing.T) {
-	h, tp, other := tapped(t, &natsjs.HistoryOptions{Stream: uniqueName("AFTER"), SubjectPrefix: uniqueName("after"), NoGapCheck: true})
+	h, tp, other := tapped(t, &natsjs.HistoryOptions{Stream: uniqueName("AFTER"), SubjectPrefix: uniqueName("after")})
 	before := appendN(t, other, "r", 10, "before")
 	appendN(t, other, "noise", 3, "noise")
 	tp.arm("$JS.API.STREAM.INFO.", `"created"`, func() { appendN(t, other, "r", 3, "after") })
@@ -360,7 +360,7 @@ func TestReadLastDroppedMeanwhile(t *testing.T) {
 	t.Run("Size", func(t *testing.T) {
 		const size = 10
 		h, tp, other := tapped(t, &natsjs.HistoryOptions{
-			HistoryOptions: sockets.HistoryOptions{Size: size}, Stream: uniqueName("DROP"), SubjectPrefix: uniqueName("drop"), NoGapCheck: true,
+			HistoryOptions: sockets.HistoryOptions{Size: size}, Stream: uniqueName("DROP"), SubjectPrefix: uniqueName("drop"),
 		})
 		old := appendN(t, other, "r", size, "old")
 		appendN(t, other, "noise", 3, "noise")
@@ -383,7 +383,7 @@ func TestReadLastDroppedMeanwhile(t *testing.T) {
 	t.Run("MaxAge", func(t *testing.T) {
 		const maxAge = 3 * time.Second
 		h, tp, other := tapped(t, &natsjs.HistoryOptions{
-			HistoryOptions: sockets.HistoryOptions{MaxAge: maxAge}, Stream: uniqueName("AGE"), SubjectPrefix: uniqueName("age"), NoGapCheck: true,
+			HistoryOptions: sockets.HistoryOptions{MaxAge: maxAge}, Stream: uniqueName("AGE"), SubjectPrefix: uniqueName("age"),
 		})
 		old := appendN(t, other, "r", 5, "old")
 		time.Sleep(maxAge * 2 / 3)
@@ -491,7 +491,7 @@ func TestReadLastBursts(t *testing.T) {
 	s := startJS(t)
 	for _, size := range []int{1000, 60} {
 		t.Run(fmt.Sprintf("size=%d", size), func(t *testing.T) {
-			o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: size}, Stream: uniqueName("BURST"), SubjectPrefix: uniqueName("burst"), NoGapCheck: true}
+			o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: size}, Stream: uniqueName("BURST"), SubjectPrefix: uniqueName("burst")}
 			h := newHistory(t, dial(t, s.ClientURL()), o)
 			rng := rand.New(rand.NewPCG(7, uint64(size)))
 			const rooms = 6

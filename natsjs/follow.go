@@ -1,0 +1,152 @@
+package natsjs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/macaron-contrib/sockets"
+)
+
+// follower is one Follow: an ordered consumer and the goroutine that
+// delivers what it gets.
+type follower struct {
+	gate    *gate
+	it      jetstream.MessagesContext
+	room    *roomState // held while following: the follower tells it what it sees
+	subject string
+	// seen is the newest sequence of the room's subject the follower has
+	// had (or the stream's last when Follow began): every message of the
+	// room up to it was delivered, skipped as not a record, or older than
+	// the Follow). Only the follower's goroutine uses it.
+	seen uint64
+}
+
+// Follow calls deliver with each record appended to room after Follow
+// returns, in order, from one goroutine, until stop is called (stop waits
+// for a delivery in progress, unless called from deliver itself). It uses
+// an ordered consumer that starts after the stream's last message: it
+// survives reconnects and server restarts, delivering what was stored
+// meanwhile, in order and once, as long as it is still kept. The first
+// record delivered after records the stream dropped unread (the follower
+// fell more than Size behind, or was cut off longer than MaxAge) has
+// Missed set: see the package documentation for how it is told.
+func (h *History) Follow(room string, deliver func(sockets.Record)) (stop func(), err error) {
+	if h.isClosed() {
+		return nil, h.errClosed("follow", room)
+	}
+	if err := sockets.CheckName("room", room, sockets.MaxRoomLen); err != nil {
+		return nil, fmt.Errorf("natsjs: follow: %w", err)
+	}
+	if !h.nc.IsConnected() {
+		return nil, fmt.Errorf("natsjs: follow room %q: %w", room, ErrNotConnected)
+	}
+	ctx, cancel := bound(context.Background(), h.timeout)
+	defer cancel()
+	info, err := h.stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: follow room %q: stream %s: %w", room, h.name, err)
+	}
+	h.setEpoch(info.Created)
+	subject := h.subject(room)
+	cons, err := h.js.OrderedConsumer(ctx, h.name, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{subject},
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       info.State.LastSeq + 1,
+		InactiveThreshold: 30 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: follow room %q: consumer: %w", room, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(readBatch))
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: follow room %q: %w", room, err)
+	}
+	f := &follower{gate: newGate(), it: it, subject: subject, seen: info.State.LastSeq}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		it.Stop()
+		return nil, h.errClosed("follow", room)
+	}
+	h.followers[f] = struct{}{}
+	h.mu.Unlock()
+	f.room = h.use(room)
+	go h.follow(f, room, deliver)
+	var once sync.Once
+	return func() {
+		h.mu.Lock()
+		delete(h.followers, f)
+		h.mu.Unlock()
+		f.gate.stop(it.Stop)
+		once.Do(func() { h.done(room, f.room) })
+	}, nil
+}
+
+// follow is a follower's goroutine.
+func (h *History) follow(f *follower, room string, deliver func(sockets.Record)) {
+	defer close(f.gate.done)
+	missed := false // records of the room dropped before this follower had them
+	for {
+		msg, err := f.it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || f.gate.isStopped() {
+				return
+			}
+			// The ordered consumer recreates itself; this pause only
+			// keeps an error it returns at once from spinning.
+			if !f.gate.sleep(100 * time.Millisecond) {
+				return
+			}
+			continue
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			continue // and so not seen: the next message tells the gap
+		}
+		seq := md.Sequence.Stream
+		if seq <= f.seen {
+			continue // the ordered consumer does not deliver twice; in case
+		}
+		if h.skippedBefore(f, msg.Headers(), seq) {
+			missed = true
+		}
+		f.seen = seq
+		f.room.saw(seq)
+		rec, ok := h.record(room, seq, msg.Headers(), msg.Data(), md.Timestamp)
+		if !ok {
+			continue // the gap, if any, goes with the next record
+		}
+		rec.Missed, missed = missed, false
+		if !f.gate.call(func() { deliver(rec) }) {
+			return
+		}
+	}
+}
+
+// skippedBefore reports whether messages of the room may have come
+// between the last one the follower had (f.seen) and this one, and been
+// dropped by the stream before the follower read them: see the package
+// documentation, "History: gaps".
+func (h *History) skippedBefore(f *follower, hdr nats.Header, seq uint64) bool {
+	// Appended with ExactGaps: the server stored it only if the room's
+	// last message was then prev.
+	if prev, ok := prevOf(hdr); ok {
+		return prev > f.seen
+	}
+	if seq == f.seen+1 {
+		return false // no message at all came between
+	}
+	// A message of the room at or before f.seen still kept means that
+	// nothing after it was dropped: the room's messages leave oldest
+	// first. Otherwise a gap cannot be ruled out, and is told.
+	ctx, cancel := bound(context.Background(), h.timeout)
+	defer cancel()
+	first, err := h.firstKept(ctx, f.subject)
+	return err != nil || first == 0 || first > f.seen
+}
