@@ -162,27 +162,41 @@
 // The follower keeps the sequence of the last message of the room it had
 // (or the stream's last when Follow began), S. When the next one, M, is
 // S+1, nothing came between. Otherwise (other rooms' messages came
-// between, or the stream dropped some of this room's) it asks the stream
-// for the room's oldest message kept (a direct get of the first message
-// on the subject) before it delivers M: if that is S or older, nothing
-// after S was dropped (the room's messages leave the stream oldest
-// first), and there is no gap. Otherwise a gap is told: there was one, or
-// S itself was dropped while nothing between S and M was, which stream
-// sequences cannot tell apart (as for Read, "the recovery rule"). A gap
-// is also told when the server does not answer.
+// between, or the stream dropped some of this room's) it asks the stream,
+// before it delivers M, for the room's oldest message kept and the
+// room's number of messages (one batched direct get of one message of the
+// subject, from sequence 1), and rules a gap out when either says so:
+//
+//   - The oldest is S or older: nothing after S was dropped, since the
+//     room's messages leave the stream oldest first.
+//   - The room keeps fewer than Size messages, and MaxAge has not passed
+//     since Follow began (or there is no MaxAge): had the stream dropped a
+//     message for the room's count, the room would have kept Size
+//     messages ever since, unless some of them expired; a message after S
+//     was stored after Follow began, and expires MaxAge after it was
+//     stored. (A stream with limits of its own, MaxMsgs or MaxBytes,
+//     drops messages whatever the room's count: this rule is not used
+//     there.)
+//
+// Otherwise a gap is told: there was one, or S itself was dropped while
+// nothing between S and M was, which stream sequences cannot tell apart
+// (as for Read, "the recovery rule"). A gap is also told when the server
+// does not answer.
 //
 // So a follower asks one round trip for each record that another room's
 // messages came before, while delivering it; a room alone in its stream,
-// or whose messages come in runs, asks nothing for most. And it tells a
-// gap where there was none when its S was dropped: when it is about Size
+// or whose messages come in runs, asks nothing for most. It tells a gap
+// where there was none only when S was dropped and the room keeps Size
+// messages or had time to expire some: when the follower is about Size
 // behind (in a room that keeps a few records, as soon as it is a few
 // behind), and when a room whose messages expire (MaxAge) stays silent
-// longer than MaxAge, whose next message then closes its members. Messages
-// that were sent to the follower's consumer before the stream dropped
-// them are delivered, and are no sign of a gap. The consumer's count of
-// messages pending, which might have spared the question, is not used:
-// the server updates it after the messages it counts are stored, and
-// it can be short by many at the moment that matters.
+// longer than MaxAge, a follower older than MaxAge then closing its
+// members at the next message. Messages that were sent to the follower's
+// consumer before the stream dropped them are delivered, and are no sign
+// of a gap. The consumer's count of messages pending, which might have
+// spared the question, is not used: the server counts the messages it
+// stores after it has stored them, and the count can be short by many at
+// the moment that matters.
 //
 // HistoryOptions.ExactGaps tells gaps exactly, at a cost to appends: each
 // message names the room's message before it. Append publishes with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -25,6 +26,12 @@ type follower struct {
 	// room up to it was delivered, skipped as not a record, or older than
 	// the Follow). Only the follower's goroutine uses it.
 	seen uint64
+	// began is when Follow asked for the stream's last sequence (on the
+	// monotonic clock): every message after it was stored later.
+	began time.Time
+	// streamLimits is set when the stream drops messages by limits of its
+	// own (MaxMsgs, MaxBytes), whatever a room's count.
+	streamLimits bool
 }
 
 // Follow calls deliver with each record appended to room after Follow
@@ -48,6 +55,7 @@ func (h *History) Follow(room string, deliver func(sockets.Record)) (stop func()
 	}
 	ctx, cancel := bound(context.Background(), h.timeout)
 	defer cancel()
+	began := time.Now()
 	info, err := h.stream.Info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: follow room %q: stream %s: %w", room, h.name, err)
@@ -67,7 +75,10 @@ func (h *History) Follow(room string, deliver func(sockets.Record)) (stop func()
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: follow room %q: %w", room, err)
 	}
-	f := &follower{gate: newGate(), it: it, subject: subject, seen: info.State.LastSeq}
+	f := &follower{
+		gate: newGate(), it: it, subject: subject, seen: info.State.LastSeq, began: began,
+		streamLimits: info.Config.MaxMsgs > 0 || info.Config.MaxBytes > 0,
+	}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -142,11 +153,32 @@ func (h *History) skippedBefore(f *follower, hdr nats.Header, seq uint64) bool {
 	if seq == f.seen+1 {
 		return false // no message at all came between
 	}
-	// A message of the room at or before f.seen still kept means that
-	// nothing after it was dropped: the room's messages leave oldest
-	// first. Otherwise a gap cannot be ruled out, and is told.
 	ctx, cancel := bound(context.Background(), h.timeout)
 	defer cancel()
-	first, err := h.firstKept(ctx, f.subject)
-	return err != nil || first == 0 || first > f.seen
+	return !h.nothingDropped(ctx, f)
+}
+
+// nothingDropped reports whether the stream certainly dropped no message
+// of the follower's room after f.seen, from the room's oldest message kept
+// and its number of messages (one batched direct get).
+func (h *History) nothingDropped(ctx context.Context, f *follower) bool {
+	got, err := h.fetch(ctx, "", f.subject, 1, math.MaxUint64, 1)
+	if errors.Is(err, errNoBatch) {
+		first, err := h.firstKept(ctx, f.subject)
+		return err == nil && first != 0 && first <= f.seen
+	}
+	if err != nil {
+		return false
+	}
+	// A message of the room at or before f.seen is still kept: nothing
+	// after it was dropped (the room's messages leave oldest first).
+	if got.total > 0 && got.first <= f.seen {
+		return true
+	}
+	// The room keeps fewer than Size messages: had the stream dropped one
+	// for the count, the room would have kept Size ever since, unless some
+	// expired, which takes MaxAge from their storing, after Follow began.
+	maxAge := h.opts.MaxAge
+	return !f.streamLimits && got.total < uint64(h.opts.Size) &&
+		(maxAge <= 0 || time.Since(f.began) < maxAge)
 }

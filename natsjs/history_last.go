@@ -51,8 +51,9 @@ type fetched struct {
 	// not.
 	msgs int
 	// total is the number of the room's messages from the request's start
-	// to the stream's end when the server answered (0: none).
-	total uint64
+	// to the stream's end when the server answered (0: none), first the
+	// sequence of the first of them.
+	total, first uint64
 	// reached is true when every message of the room from the start up
 	// to stop was received; otherwise those from next on were not.
 	reached bool
@@ -114,7 +115,7 @@ func (h *History) fetch(ctx context.Context, room, subject string, start, stop u
 			return f, errNoBatch
 		}
 		if f.msgs == 0 {
-			f.total = after + 1
+			f.total, f.first = after+1, seq
 		}
 		if seq >= stop {
 			f.reached = true

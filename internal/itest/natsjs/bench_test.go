@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -180,6 +181,75 @@ func BenchmarkAppendTwoPublishers(b *testing.B) {
 				b.ReportMetric(float64(sum)/float64(len(all)), "requests/append")
 				b.ReportMetric(float64(all[len(all)*99/100]), "p99-requests/append")
 				b.ReportMetric(float64(all[len(all)-1]), "max-requests/append")
+			}
+		})
+	}
+}
+
+// BenchmarkFollowAcrossRooms: 16 goroutines of one instance append to
+// two rooms in turn, so that each record of the room followed comes after
+// the other room's in the stream, and a follower on another instance
+// delivers the room's records. Without ExactGaps the follower asks the
+// stream for the room's oldest record before delivering each of them
+// (reported: direct gets per record); with it, appends to each room go
+// one at a time. Reported: records of the room delivered a second, from
+// the first append to the last delivery.
+func BenchmarkFollowAcrossRooms(b *testing.B) {
+	for _, exact := range []bool{false, true} {
+		b.Run(fmt.Sprintf("exactgaps=%t", exact), func(b *testing.B) {
+			srv := startJS(b)
+			name := uniqueName("ACROSS")
+			o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1000}, Stream: name, SubjectPrefix: "bench." + name, ExactGaps: exact}
+			a := newHistory(b, dial(b, srv.ClientURL()), o)
+			gets := newCounter("DIRECT.GET")
+			f := newHistory(b, dialCounted(b, srv.ClientURL(), gets), o)
+			var delivered atomic.Int64
+			all := make(chan struct{})
+			want := int64(b.N+1) / 2 // records of room "r": the odd i of 1..b.N
+			stop, err := f.Follow("r", func(sockets.Record) {
+				if delivered.Add(1) == want {
+					close(all)
+				}
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer stop()
+			const goroutines = 16
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			data := make([]byte, 64)
+			b.ResetTimer()
+			for range goroutines {
+				wg.Go(func() {
+					for {
+						i := next.Add(1)
+						if i > int64(b.N) {
+							return
+						}
+						room := "r"
+						if i%2 == 0 {
+							room = "other"
+						}
+						if _, err := a.Append(context.Background(), room, sockets.TextMessage, data, fmt.Sprint(i)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if want > 0 {
+				select {
+				case <-all:
+				case <-time.After(time.Minute):
+					b.Fatalf("%d of %d records delivered in a minute", delivered.Load(), want)
+				}
+			}
+			b.StopTimer()
+			if want > 0 {
+				b.ReportMetric(float64(want)/b.Elapsed().Seconds(), "records/s")
+				b.ReportMetric(float64(gets.n.Load())/float64(want), "gets/record")
 			}
 		})
 	}

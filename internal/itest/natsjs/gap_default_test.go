@@ -67,7 +67,7 @@ func (d countingDialer) Dial(network, address string) (net.Conn, error) {
 }
 
 // dialCounted is a connection whose writes c counts.
-func dialCounted(t *testing.T, url string, c *counter) *nats.Conn {
+func dialCounted(t testing.TB, url string, c *counter) *nats.Conn {
 	t.Helper()
 	t.Cleanup(c.open)
 	return dial(t, url, nats.SetCustomDialer(countingDialer{c}))
@@ -248,25 +248,36 @@ func TestFollowTellsExpiredGap(t *testing.T) {
 // A follower asks the server for the room's oldest record once for each
 // record that does not follow the one before it in the stream (another
 // room's messages came between), and for no other; it tells no gap where
-// the room kept everything.
+// there was none: in a room that keeps fewer than Size records (its
+// first record too, which came after another room's, when the room had
+// none as Follow began), and in a room that keeps Size records, the last
+// one it had among them.
 func TestFollowAsksOnlyAcrossOtherRooms(t *testing.T) {
 	srv := startJS(t)
+	for _, size := range []int{1000, 5} {
+		t.Run(fmt.Sprint("size=", size), func(t *testing.T) { followAcrossOtherRooms(t, srv.ClientURL(), size) })
+	}
+}
+
+func followAcrossOtherRooms(t *testing.T, url string, size int) {
 	name := uniqueName("ACROSS")
-	o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1000}, Stream: name, SubjectPrefix: "test." + name}
+	o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: size}, Stream: name, SubjectPrefix: "test." + name}
 	gets := newCounter("DIRECT.GET")
-	f := newHistory(t, dialCounted(t, srv.ClientURL(), gets), o)
-	b := newHistory(t, dial(t, srv.ClientURL()), o)
+	f := newHistory(t, dialCounted(t, url, gets), o)
+	b := newHistory(t, dial(t, url), o)
 	followed := followAll(t, f, "r")
 	var appended []sockets.Position
 	jumps := 0
 	for i := range 60 {
-		if i%3 == 1 { // the first time, after the room's oldest record
+		if i%3 == 0 {
 			appendN(t, b, "other", 1+i%2, fmt.Sprint("other", i))
 			jumps++
 		}
 		appended = append(appended, appendN(t, b, "r", 1, fmt.Sprint("r", i))...)
+		// Each record delivered before the next is appended: the
+		// follower is never behind.
+		testkit.Eventually(t, fmt.Sprint("record ", i, " followed"), func() bool { return len(followed()) == len(appended) })
 	}
-	testkit.Eventually(t, "every record followed", func() bool { return len(followed()) == len(appended) })
 	for i, r := range followed() {
 		if r.Pos != appended[i] || r.Missed {
 			t.Fatalf("followed record %d at %v, Missed %v; want %v, not Missed", i, r.Pos, r.Missed, appended[i])
