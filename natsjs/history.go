@@ -78,8 +78,10 @@ type HistoryOptions struct {
 	// ExactGaps makes Append name the room's previous message
 	// (HeaderPrev), which the server checks when it stores the message
 	// (Nats-Expected-Last-Subject-Sequence), so that Follow tells a gap
-	// exactly, where without it a gap is never missed but one may be told
-	// where there was none (see the package documentation, "History:
+	// exactly and asks the server nothing to, where without it a gap is
+	// never missed but one may be told where there was none, and a
+	// follower asks one round trip before delivering a record that came
+	// after another room's (see the package documentation, "History:
 	// gaps"). It costs appends to one room their concurrency: they go
 	// one at a time per History, and instances appending to one room at
 	// once are refused and publish again (more than one round trip for

@@ -318,3 +318,33 @@ func TestFollowTellsGapOfStreamLimits(t *testing.T) {
 		t.Fatalf("the follower held back got all %d records: the test proves nothing", len(appended))
 	}
 }
+
+// A stream whose rooms keep one record chains its appends without
+// ExactGaps (HeaderPrev names the room's previous message): otherwise
+// each record after another room's would tell a gap.
+func TestSizeOneChains(t *testing.T) {
+	srv := startJS(t)
+	name := uniqueName("ONE")
+	h := newHistory(t, dial(t, srv.ClientURL()), &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1}, Stream: name, SubjectPrefix: "test." + name})
+	followed := followAll(t, h, "r")
+	first := appendN(t, h, "r", 1, "a")
+	appendN(t, h, "other", 1, "o")
+	second := appendN(t, h, "r", 1, "b")
+	stream, err := jsOf(t, srv.ClientURL()).Stream(ctxT(t), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := stream.GetMsg(ctxT(t), second[0].Offset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := m.Header.Get(natsjs.HeaderPrev); v != strconv.FormatUint(first[0].Offset, 10) {
+		t.Fatalf("%s of the room's second record: %q, want %d", natsjs.HeaderPrev, v, first[0].Offset)
+	}
+	testkit.Eventually(t, "both records followed", func() bool { return len(followed()) == 2 })
+	for _, r := range followed() {
+		if r.Missed {
+			t.Fatalf("record at %v told a gap", r.Pos)
+		}
+	}
+}
