@@ -183,9 +183,12 @@
 // (as for Read, "the recovery rule"). A gap is also told when the server
 // does not answer.
 //
-// So a follower asks one round trip for each record that another room's
-// messages came before, while delivering it; a room alone in its stream,
-// or whose messages come in runs, asks nothing for most. It tells a gap
+// The answer holds for every message received before it was asked: a
+// follower asks once for the record that another room's messages came
+// before and for all the messages its consumer has already handed it
+// (one round trip while delivering a record, when it keeps up; one for
+// up to a few hundred records, when it is behind); a room alone in its
+// stream, or whose messages come in runs, asks nothing for most. It tells a gap
 // where there was none only when S was dropped and the room keeps Size
 // messages or had time to expire some: when the follower is about Size
 // behind (in a room that keeps a few records, as soon as it is a few

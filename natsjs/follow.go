@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/macaron-contrib/sockets"
@@ -99,22 +98,32 @@ func (h *History) Follow(room string, deliver func(sockets.Record)) (stop func()
 	}, nil
 }
 
-// follow is a follower's goroutine.
+// follow is a follower's goroutine: it delivers what its reader
+// received, in order.
 func (h *History) follow(f *follower, room string, deliver func(sockets.Record)) {
 	defer close(f.gate.done)
+	received := make(chan jetstream.Msg, readBatch)
+	readerDone := make(chan struct{})
+	go f.read(received, readerDone)
+	defer func() { <-readerDone }()
 	missed := false // records of the room dropped before this follower had them
+	// waiting are messages received and not handled yet; the first
+	// certified of them are known to come after no gap.
+	var waiting []jetstream.Msg
+	certified := 0
 	for {
-		msg, err := f.it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || f.gate.isStopped() {
+		var msg jetstream.Msg
+		if len(waiting) > 0 {
+			msg, waiting = waiting[0], waiting[1:]
+		} else {
+			var ok bool
+			if msg, ok = <-received; !ok {
 				return
 			}
-			// The ordered consumer recreates itself; this pause only
-			// keeps an error it returns at once from spinning.
-			if !f.gate.sleep(100 * time.Millisecond) {
-				return
-			}
-			continue
+		}
+		sure := certified > 0
+		if sure {
+			certified--
 		}
 		md, err := msg.Metadata()
 		if err != nil {
@@ -124,8 +133,23 @@ func (h *History) follow(f *follower, room string, deliver func(sockets.Record))
 		if seq <= f.seen {
 			continue // the ordered consumer does not deliver twice; in case
 		}
-		if h.skippedBefore(f, msg.Headers(), seq) {
-			missed = true
+		if prev, ok := prevOf(msg.Headers()); ok {
+			// Appended with ExactGaps: the server stored it only if the
+			// room's last message was then prev.
+			if prev > f.seen {
+				missed = true
+			}
+		} else if !sure && seq != f.seen+1 {
+			// Other messages came between (after f.seen, the next one
+			// is no sign of a gap). Ask once for this message and every
+			// one received before the question: what the answer rules
+			// out, it rules out for all of them.
+			waiting = drain(received, waiting)
+			if h.nothingDropped(f) {
+				certified = len(waiting)
+			} else {
+				missed = true
+			}
 		}
 		f.seen = seq
 		f.room.saw(seq)
@@ -140,28 +164,53 @@ func (h *History) follow(f *follower, room string, deliver func(sockets.Record))
 	}
 }
 
-// skippedBefore reports whether messages of the room may have come
-// between the last one the follower had (f.seen) and this one, and been
-// dropped by the stream before the follower read them: see the package
-// documentation, "History: gaps".
-func (h *History) skippedBefore(f *follower, hdr nats.Header, seq uint64) bool {
-	// Appended with ExactGaps: the server stored it only if the room's
-	// last message was then prev.
-	if prev, ok := prevOf(hdr); ok {
-		return prev > f.seen
+// read passes what the follower's consumer delivers to received, until
+// the consumer is stopped; it closes received and done when it returns.
+func (f *follower) read(received chan<- jetstream.Msg, done chan<- struct{}) {
+	defer close(done)
+	defer close(received)
+	for {
+		msg, err := f.it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || f.gate.isStopped() {
+				return
+			}
+			// The ordered consumer recreates itself; this pause only
+			// keeps an error it returns at once from spinning.
+			if !f.gate.sleep(100 * time.Millisecond) {
+				return
+			}
+			continue
+		}
+		select {
+		case received <- msg:
+		case <-f.gate.stopCh:
+			return
+		}
 	}
-	if seq == f.seen+1 {
-		return false // no message at all came between
+}
+
+// drain appends to waiting what received holds now, without waiting.
+func drain(received <-chan jetstream.Msg, waiting []jetstream.Msg) []jetstream.Msg {
+	for {
+		select {
+		case msg, ok := <-received:
+			if !ok {
+				return waiting
+			}
+			waiting = append(waiting, msg)
+		default:
+			return waiting
+		}
 	}
-	ctx, cancel := bound(context.Background(), h.timeout)
-	defer cancel()
-	return !h.nothingDropped(ctx, f)
 }
 
 // nothingDropped reports whether the stream certainly dropped no message
-// of the follower's room after f.seen, from the room's oldest message kept
-// and its number of messages (one batched direct get).
-func (h *History) nothingDropped(ctx context.Context, f *follower) bool {
+// of the follower's room after f.seen until now, from the room's oldest
+// message kept and its number of messages (one batched direct get).
+func (h *History) nothingDropped(f *follower) bool {
+	ctx, cancel := bound(context.Background(), h.timeout)
+	defer cancel()
 	got, err := h.fetch(ctx, "", f.subject, 1, math.MaxUint64, 1)
 	if errors.Is(err, errNoBatch) {
 		first, err := h.firstKept(ctx, f.subject)

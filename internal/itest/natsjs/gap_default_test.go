@@ -348,3 +348,42 @@ func TestSizeOneChains(t *testing.T) {
 		}
 	}
 }
+
+// A follower behind asks once for every record it has received by then:
+// held while 100 records of its room, each after another room's, are
+// sent to its consumer, it then delivers them all, with no gap told,
+// asking far fewer questions than there were records.
+func TestFollowBehindAsksOnceForWhatItReceived(t *testing.T) {
+	srv := startJS(t)
+	name := uniqueName("BEHIND")
+	o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1000}, Stream: name, SubjectPrefix: "test." + name}
+	gets := newCounter("DIRECT.GET")
+	f := newHistory(t, dialCounted(t, srv.ClientURL(), gets), o)
+	b := newHistory(t, dial(t, srv.ClientURL()), o)
+	got, held, release := heldFollower(t, f, "r")
+	appended := appendN(t, b, "r", 1, "first")
+	<-held
+	const n = 100
+	for i := range n {
+		appendN(t, b, "other", 1, fmt.Sprint("other", i))
+		appended = append(appended, appendN(t, b, "r", 1, fmt.Sprint("r", i))...)
+	}
+	stream, err := jsOf(t, srv.ClientURL()).Stream(ctxT(t), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "every record sent to the follower's consumer", func() bool {
+		return sentToConsumers(t, stream) >= appended[len(appended)-1].Offset
+	})
+	release()
+	testkit.Eventually(t, "every record followed", func() bool { return len(got()) == len(appended) })
+	for i, r := range got() {
+		if r.Pos != appended[i] || r.Missed {
+			t.Fatalf("followed record %d at %v, Missed %v; want %v, not Missed", i, r.Pos, r.Missed, appended[i])
+		}
+	}
+	if q := gets.n.Load(); q > n/2 {
+		t.Fatalf("the follower asked %d questions for %d records after another room's; want one for all it had received", q, n)
+	}
+	t.Logf("%d records after another room's, %d questions", n, gets.n.Load())
+}
