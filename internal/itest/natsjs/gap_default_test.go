@@ -228,7 +228,7 @@ func TestFollowTellsExpiredGap(t *testing.T) {
 	got, held, release := heldFollower(t, a, "r")
 	appended := appendN(t, b, "r", 1, "first")
 	<-held
-	appended = append(appended, appendN(t, b, "r", 600, "expiring")...) // more than the consumer fetches
+	appended = append(appended, appendN(t, b, "r", 1200, "expiring")...) // more than the follower fetches
 	testkit.Eventually(t, "the room's records expired", func() bool {
 		recs, err := b.Read(ctxT(t), "r", sockets.Position{}, 0)
 		return err == nil && len(recs) == 0
@@ -307,7 +307,7 @@ func TestFollowTellsGapOfStreamLimits(t *testing.T) {
 	got, held, release := heldFollower(t, a, "r")
 	appended := appendN(t, b, "r", 1, "first")
 	<-held
-	appended = append(appended, appendN(t, b, "r", 600, "m")...)
+	appended = append(appended, appendN(t, b, "r", 1200, "m")...) // more than the follower fetches
 	release()
 	newest := appended[len(appended)-1]
 	testkit.Eventually(t, "the newest record followed", func() bool {
@@ -328,6 +328,8 @@ func TestSizeOneChains(t *testing.T) {
 	h := newHistory(t, dial(t, srv.ClientURL()), &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1}, Stream: name, SubjectPrefix: "test." + name})
 	followed := followAll(t, h, "r")
 	first := appendN(t, h, "r", 1, "a")
+	// Followed before the next replaces it.
+	testkit.Eventually(t, "the first record followed", func() bool { return len(followed()) == 1 })
 	appendN(t, h, "other", 1, "o")
 	second := appendN(t, h, "r", 1, "b")
 	stream, err := jsOf(t, srv.ClientURL()).Stream(ctxT(t), name)

@@ -292,7 +292,7 @@ func TestDefaultAppendsWithoutTheChain(t *testing.T) {
 	got, held, release := heldFollower(t, h, "r")
 	appended := appendN(t, h, "r", 1, "id")
 	<-held
-	for i := 1; i < 300; i++ {
+	for i := 1; i < 1200; i++ { // more than the follower fetches
 		p, err := h.Append(ctxT(t), "r", sockets.TextMessage, []byte(strconv.Itoa(i)), "id"+strconv.Itoa(i))
 		if err != nil {
 			t.Fatal(err)
@@ -300,7 +300,7 @@ func TestDefaultAppendsWithoutTheChain(t *testing.T) {
 		appended = append(appended, p)
 	}
 	last := appended[len(appended)-1]
-	if again, err := h.Append(ctxT(t), "r", sockets.TextMessage, []byte("299"), "id299"); err != nil || again != last {
+	if again, err := h.Append(ctxT(t), "r", sockets.TextMessage, []byte("1199"), "id1199"); err != nil || again != last {
 		t.Fatalf("a repeated id: %v, %v; want the first one's position %v", again, err, last)
 	}
 	release()
