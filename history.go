@@ -97,8 +97,10 @@ type HistoryStore interface {
 	// what it may have missed with Read. After that, no record is skipped
 	// silently: when records of the room were dropped before deliver was
 	// called with them, the next record delivered has Missed set. A store
-	// whose followers never fall behind what it keeps (NewMemoryHistory)
-	// never sets it.
+	// may set it where none were dropped, when it cannot tell (natsjs says
+	// when): the cost is a reconnection, never a loss. A store whose
+	// followers never fall behind what it keeps (NewMemoryHistory) never
+	// sets it.
 	Follow(room string, deliver func(Record)) (stop func(), err error)
 	// Close releases the store. Rooms being followed are no longer.
 	Close() error
