@@ -216,6 +216,33 @@ func neverSilent(t *testing.T, got []sockets.Record, appended []sockets.Position
 	return skipped
 }
 
+// heldBack holds a follower of room "r" on f in its first record while w
+// appends 1200 more (more than the follower fetches), then runs meanwhile
+// (if not nil) with what was appended, which returns what it appended
+// too, and lets the follower go. It fails unless the follower delivered
+// the newest record, told every gap, and skipped some (else the test
+// proves nothing); it returns every record appended, in order.
+func heldBack(t *testing.T, f, w *natsjs.History, meanwhile func([]sockets.Position) []sockets.Position) []sockets.Position {
+	t.Helper()
+	got, held, release := heldFollower(t, f, "r")
+	appended := appendN(t, w, "r", 1, "first")
+	<-held
+	appended = append(appended, appendN(t, w, "r", 1200, "m")...)
+	if meanwhile != nil {
+		appended = append(appended, meanwhile(appended)...)
+	}
+	release()
+	newest := appended[len(appended)-1]
+	testkit.Eventually(t, "the newest record followed", func() bool {
+		g := got()
+		return len(g) > 0 && g[len(g)-1].Pos == newest
+	})
+	if skipped := neverSilent(t, got(), appended); skipped == 0 {
+		t.Fatalf("the follower held back got all %d records: none was dropped, the test proves nothing", len(appended))
+	}
+	return appended
+}
+
 // A follower held back while its room's records expire (MaxAge) before it
 // read them tells the gap: the room keeps them all by count.
 func TestFollowTellsExpiredGap(t *testing.T) {
@@ -225,24 +252,13 @@ func TestFollowTellsExpiredGap(t *testing.T) {
 	o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1000, MaxAge: maxAge}, Stream: name, SubjectPrefix: "test." + name}
 	a := newHistory(t, dial(t, srv.ClientURL()), o)
 	b := newHistory(t, dial(t, srv.ClientURL()), o)
-	got, held, release := heldFollower(t, a, "r")
-	appended := appendN(t, b, "r", 1, "first")
-	<-held
-	appended = append(appended, appendN(t, b, "r", 1200, "expiring")...) // more than the follower fetches
-	testkit.Eventually(t, "the room's records expired", func() bool {
-		recs, err := b.Read(ctxT(t), "r", sockets.Position{}, 0)
-		return err == nil && len(recs) == 0
+	heldBack(t, a, b, func([]sockets.Position) []sockets.Position {
+		testkit.Eventually(t, "the room's records expired", func() bool {
+			recs, err := b.Read(ctxT(t), "r", sockets.Position{}, 0)
+			return err == nil && len(recs) == 0
+		})
+		return appendN(t, b, "r", 1, "after")
 	})
-	appended = append(appended, appendN(t, b, "r", 1, "after")...)
-	release()
-	newest := appended[len(appended)-1]
-	testkit.Eventually(t, "the newest record followed", func() bool {
-		g := got()
-		return len(g) > 0 && g[len(g)-1].Pos == newest
-	})
-	if skipped := neverSilent(t, got(), appended); skipped == 0 {
-		t.Fatalf("the follower held back got all %d records: none expired unread, the test proves nothing", len(appended))
-	}
 }
 
 // A follower asks the server for the room's oldest record once for each
@@ -304,19 +320,7 @@ func TestFollowTellsGapOfStreamLimits(t *testing.T) {
 	o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1000}, Stream: name, SubjectPrefix: prefix}
 	a := newHistory(t, dial(t, srv.ClientURL()), o)
 	b := newHistory(t, dial(t, srv.ClientURL()), o)
-	got, held, release := heldFollower(t, a, "r")
-	appended := appendN(t, b, "r", 1, "first")
-	<-held
-	appended = append(appended, appendN(t, b, "r", 1200, "m")...) // more than the follower fetches
-	release()
-	newest := appended[len(appended)-1]
-	testkit.Eventually(t, "the newest record followed", func() bool {
-		g := got()
-		return len(g) > 0 && g[len(g)-1].Pos == newest
-	})
-	if skipped := neverSilent(t, got(), appended); skipped == 0 {
-		t.Fatalf("the follower held back got all %d records: the test proves nothing", len(appended))
-	}
+	heldBack(t, a, b, nil)
 }
 
 // A stream whose rooms keep one record chains its appends without
