@@ -255,3 +255,48 @@ func BenchmarkFollowAcrossRooms(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFollowLatencyAcrossRooms: one record at a time, each of room
+// "r" after one of another room, appended on one instance and followed on
+// another: the time from the start of the append to the delivery, which
+// without ExactGaps includes the follower's question (the record came
+// after another room's). Reported: its median and 99th percentile.
+func BenchmarkFollowLatencyAcrossRooms(b *testing.B) {
+	for _, exact := range []bool{false, true} {
+		b.Run(fmt.Sprintf("exactgaps=%t", exact), func(b *testing.B) {
+			srv := startJS(b)
+			name := uniqueName("LATENCY")
+			o := &natsjs.HistoryOptions{HistoryOptions: sockets.HistoryOptions{Size: 1000}, Stream: name, SubjectPrefix: "bench." + name, ExactGaps: exact}
+			a := newHistory(b, dial(b, srv.ClientURL()), o)
+			f := newHistory(b, dial(b, srv.ClientURL()), o)
+			delivered := make(chan time.Time, 1)
+			stop, err := f.Follow("r", func(sockets.Record) { delivered <- time.Now() })
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer stop()
+			data := make([]byte, 64)
+			took := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := a.Append(context.Background(), "other", sockets.TextMessage, data, fmt.Sprint("o", i)); err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				if _, err := a.Append(context.Background(), "r", sockets.TextMessage, data, fmt.Sprint("r", i)); err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case at := <-delivered:
+					took = append(took, at.Sub(start))
+				case <-time.After(10 * time.Second):
+					b.Fatalf("record %d not delivered in 10 s", i)
+				}
+			}
+			b.StopTimer()
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
+		})
+	}
+}
