@@ -115,13 +115,13 @@ type History struct {
 
 // roomState is what a History knows of a room it appends to or follows.
 type roomState struct {
-	// turn is a token: one Append of the room at a time from this
-	// History, so that its own appends never race for the room's next
-	// place (the server refuses all but one of those that do).
+	// turn is a token, with ExactGaps: one Append of the room at a time
+	// from this History, so that its own appends never race for the
+	// room's next place (the server refuses all but one of those that do).
 	turn chan struct{}
 	// last is the newest sequence of the room this History has seen (from
 	// its acks, the server's refusals and its followers): the guess an
-	// Append sends as the room's last message. A wrong guess costs a
+	// Append with ExactGaps sends as the room's last message. A wrong guess costs a
 	// retry, never a wrong record.
 	last atomic.Uint64
 	// users counts the Appends and followers holding it, under

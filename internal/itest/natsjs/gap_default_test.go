@@ -56,21 +56,11 @@ func (c *countingConn) Read(b []byte) (int, error) {
 	return c.Conn.Read(b)
 }
 
-type countingDialer struct{ c *counter }
-
-func (d countingDialer) Dial(network, address string) (net.Conn, error) {
-	conn, err := net.DialTimeout(network, address, 5*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	return &countingConn{Conn: conn, c: d.c}, nil
-}
-
 // dialCounted is a connection whose writes c counts.
 func dialCounted(t testing.TB, url string, c *counter) *nats.Conn {
 	t.Helper()
 	t.Cleanup(c.open)
-	return dial(t, url, nats.SetCustomDialer(countingDialer{c}))
+	return dial(t, url, nats.SetCustomDialer(wrapDialer(func(conn net.Conn) net.Conn { return &countingConn{Conn: conn, c: c} })))
 }
 
 // Without ExactGaps, one History's appends to one room are in flight

@@ -283,14 +283,16 @@ func (c *tappedConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-type tapDialer struct{ t *tap }
+// wrapDialer dials the server and hands the connection to wrap: a test
+// then sees, or holds, what the client writes and reads.
+type wrapDialer func(net.Conn) net.Conn
 
-func (d tapDialer) Dial(network, address string) (net.Conn, error) {
+func (wrap wrapDialer) Dial(network, address string) (net.Conn, error) {
 	c, err := net.DialTimeout(network, address, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	return &tappedConn{Conn: c, t: d.t}, nil
+	return wrap(c), nil
 }
 
 // tapped is a History whose connection goes through a tap, and another
@@ -300,7 +302,7 @@ func tapped(t *testing.T, o *natsjs.HistoryOptions) (h *natsjs.History, tp *tap,
 	t.Helper()
 	s := startJS(t)
 	tp = &tap{}
-	h = newHistory(t, dial(t, s.ClientURL(), nats.SetCustomDialer(tapDialer{tp})), o)
+	h = newHistory(t, dial(t, s.ClientURL(), nats.SetCustomDialer(wrapDialer(func(c net.Conn) net.Conn { return &tappedConn{Conn: c, t: tp} }))), o)
 	other = newHistory(t, dial(t, s.ClientURL()), o)
 	return h, tp, other
 }
